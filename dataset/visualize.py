@@ -1,0 +1,199 @@
+"""Draw ``ObjectAnnotation``s (boxes, points, masks, negatives) on an image.
+
+``draw_objects`` is pure (image in, image out) so it can also draw model predictions;
+``visualize_tsv`` is the file-level loop behind ``tools/vis_tsv_dataset.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from dataset.annotations import AnnotationError, ObjectAnnotation, parse_annotation
+from dataset.tsv import TsvFormatError, TsvReader
+
+__all__ = ["VisStats", "decode_mask", "draw_objects", "phrase_colours", "visualize_tsv"]
+
+logger = logging.getLogger(__name__)
+
+Colour = tuple[int, int, int]
+
+# Distinct, saturated colours (tab10 + extras); phrases beyond this list wrap around.
+PALETTE: tuple[Colour, ...] = (
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    (0, 0, 255), (255, 0, 255), (0, 128, 128), (128, 0, 0), (0, 200, 0), (255, 215, 0),
+)
+MASK_ALPHA = 0.45
+
+
+def phrase_colours(phrases: Iterable[str]) -> dict[str, Colour]:
+    """Give each distinct phrase a palette colour, in order of first appearance."""
+    colours: dict[str, Colour] = {}
+    for phrase in phrases:
+        if phrase not in colours:
+            colours[phrase] = PALETTE[len(colours) % len(PALETTE)]
+    return colours
+
+
+def decode_mask(mask: dict[str, Any] | list[Any], height: int, width: int) -> np.ndarray:
+    """Decode a COCO RLE dict (compressed or not) or a polygon list to a bool ``(height, width)`` array."""
+    if isinstance(mask, list):
+        canvas = Image.new("L", (width, height), 0)
+        draw = ImageDraw.Draw(canvas)
+        for poly in mask:
+            draw.polygon([(float(poly[i]), float(poly[i + 1])) for i in range(0, len(poly), 2)], fill=1)
+        return np.asarray(canvas, dtype=bool)
+    from pycocotools import mask as mask_utils  # imported lazily: only needed for RLE
+
+    counts, size = mask["counts"], mask["size"]
+    if isinstance(counts, list):
+        rle = mask_utils.frPyObjects(mask, size[0], size[1])
+    else:
+        rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    decoded = mask_utils.decode(rle).astype(bool)
+    if decoded.shape != (height, width):
+        raise ValueError(f"mask size {list(decoded.shape)} does not match image size {[height, width]}")
+    return decoded
+
+
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default()
+
+
+def _label(draw: ImageDraw.ImageDraw, width: int, xy: tuple[float, float], text: str, colour: Colour) -> None:
+    """Text on a filled box of the phrase's colour, kept inside the image."""
+    font = _font()
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    w, h = right - left + 4, bottom - top + 2
+    x = min(max(0.0, xy[0]), max(0.0, width - w))
+    y = max(0.0, xy[1] - h)
+    draw.rectangle([x, y, x + w, y + h], fill=colour)
+    draw.text((x + 2, y + 1 - top), text, fill=(255, 255, 255), font=font)
+
+
+def _overlay_masks(image: Image.Image, objects: Sequence[ObjectAnnotation], colours: dict[str, Colour]) -> Image.Image:
+    pixels = np.asarray(image, dtype=np.float32).copy()
+    for obj in objects:
+        if obj.mask is None:
+            continue
+        region = decode_mask(obj.mask, image.height, image.width)
+        colour = np.asarray(colours[obj.phrase], dtype=np.float32)
+        pixels[region] = (1 - MASK_ALPHA) * pixels[region] + MASK_ALPHA * colour
+    return Image.fromarray(pixels.round().astype(np.uint8))
+
+
+def _legend(width: int, colours: dict[str, Colour], counts: dict[str, int], negatives: list[str]) -> Image.Image:
+    font = _font()
+    entries = [(f"{p} ({counts[p]})", colours[p]) for p in counts]
+    entries += [(f"{p} (negative: not in image)", (90, 90, 90)) for p in negatives]
+    line_h = 14
+    legend = Image.new("RGB", (width, line_h * max(1, len(entries)) + 4), (255, 255, 255))
+    draw = ImageDraw.Draw(legend)
+    if not entries:
+        draw.text((4, 2), "(no annotations)", fill=(0, 0, 0), font=font)
+    for i, (text, colour) in enumerate(entries):
+        y = 2 + i * line_h
+        draw.rectangle([4, y + 2, 14, y + 12], fill=colour)
+        draw.text((18, y + 1), text, fill=(0, 0, 0), font=font)
+    return legend
+
+
+def draw_objects(image: Image.Image, objects: Sequence[ObjectAnnotation]) -> Image.Image:
+    """Return a new RGB image with masks, boxes, points and phrase labels drawn, plus a legend strip
+    below listing each phrase (with its instance count) and the negatives.
+
+    Raises ``ValueError`` if a mask cannot be decoded or does not match the image size.
+    """
+    colours = phrase_colours(o.phrase for o in objects)
+    canvas = _overlay_masks(image.convert("RGB"), objects, colours)
+    draw = ImageDraw.Draw(canvas)
+    line_w = max(1, round(min(canvas.size) / 150))
+    counts: dict[str, int] = {}
+    negatives: list[str] = []
+    for obj in objects:
+        if obj.is_negative:
+            if obj.phrase not in negatives:
+                negatives.append(obj.phrase)
+            continue
+        counts[obj.phrase] = counts.get(obj.phrase, 0) + 1
+        colour = colours[obj.phrase]
+        if obj.box is not None:
+            x0, y0, x1, y1 = obj.box
+            draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=colour, width=line_w)
+            _label(draw, canvas.width, (x0, y0), obj.phrase, colour)
+        if obj.point is not None:
+            x, y = obj.point
+            r = 2 + line_w
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(255, 255, 255))
+            if obj.box is None:
+                _label(draw, canvas.width, (x + r, y - r), obj.phrase, colour)
+    legend = _legend(max(canvas.width, 160), colours, counts, negatives)
+    out = Image.new("RGB", (legend.width, canvas.height + legend.height), (255, 255, 255))
+    out.paste(canvas, (0, 0))
+    out.paste(legend, (0, canvas.height))
+    return out
+
+
+def _save_png_atomic(image: Image.Image, path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".vis.", suffix=".png.tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            image.save(fh, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@dataclass
+class VisStats:
+    """Written PNG paths and ``(index, reason)`` for each sample that could not be drawn."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def select_indices(num_total: int, num_samples: int, indices: Sequence[int] | None, seed: int) -> list[int]:
+    """Explicit ``indices`` if given, else ``num_samples`` distinct indices drawn with ``seed``."""
+    if indices is not None:
+        return list(indices)
+    return random.Random(seed).sample(range(num_total), min(num_samples, num_total))
+
+
+def visualize_tsv(
+    image_tsv: str,
+    ann_tsv: str,
+    lineidx: str,
+    output_dir: str,
+    num_samples: int = 10,
+    indices: Sequence[int] | None = None,
+    seed: int = 42,
+    box_format: str = "xyxy",
+) -> VisStats:
+    """Draw samples of a TSV triple to ``<output_dir>/<index:06d>.png``; bad samples are logged and skipped."""
+    os.makedirs(output_dir, exist_ok=True)
+    stats = VisStats()
+    with TsvReader(image_tsv, ann_tsv, lineidx) as reader:
+        for index in select_indices(len(reader), num_samples, indices, seed):
+            try:
+                image, ann = reader.read(index)
+                drawn = draw_objects(image, parse_annotation(ann, box_format=box_format))
+            except (TsvFormatError, AnnotationError, ValueError) as exc:
+                logger.warning("skipping sample %d: %s", index, exc)
+                stats.skipped.append((index, str(exc)))
+                continue
+            path = os.path.join(output_dir, f"{index:06d}.png")
+            _save_png_atomic(drawn, path)
+            stats.written.append(path)
+    return stats

@@ -1,0 +1,91 @@
+"""Load the Rex-Omni model and processor for training: attention kernel, dtype, Liger, checkpointing."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+import torch
+from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_attn_implementation(requested: str = "auto") -> str:
+    """``auto`` -> ``flash_attention_2`` when flash-attn is installed and CUDA is available, else ``sdpa``."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def maybe_apply_liger(mode: str = "auto") -> bool:
+    """Patch Qwen2.5-VL with Liger kernels (rope, rms_norm, swiglu; not the fused CE) if wanted and possible.
+
+    ``mode``: ``auto`` (when installed and on GPU), ``on`` (required: raises if missing), ``off``.
+    Liger is imported here only, so machines without it never import it. Returns whether it was applied.
+    """
+    if mode == "off":
+        return False
+    available = importlib.util.find_spec("liger_kernel") is not None and torch.cuda.is_available()
+    if not available:
+        if mode == "on":
+            raise RuntimeError("liger=on but liger_kernel is not installed or no GPU is available")
+        return False
+    from liger_kernel.transformers import apply_liger_kernel_to_qwen2_5_vl
+
+    # Fused linear CE would never materialise logits, which soft-CE and evaluation need.
+    apply_liger_kernel_to_qwen2_5_vl(fused_linear_cross_entropy=False, cross_entropy=False)
+    logger.info("applied Liger kernels to Qwen2.5-VL")
+    return True
+
+
+def load_model(
+    model_name_or_path: str,
+    bf16: bool = False,
+    attn_implementation: str = "auto",
+    gradient_checkpointing: bool = False,
+    cache_dir: str | None = None,
+) -> Qwen2_5_VLForConditionalGeneration:
+    """Load the model for training (``use_cache`` off).
+
+    With DeepSpeed ZeRO-3, build ``TrainingArguments(deepspeed=...)`` *before* calling this: it
+    registers the DeepSpeed config globally and initialises the process group, so
+    ``from_pretrained`` shards the weights while loading.
+    """
+    attn = resolve_attn_implementation(attn_implementation)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        model_name_or_path, attn_implementation=attn, dtype=dtype, cache_dir=cache_dir
+    )
+    model.config.use_cache = False
+    if gradient_checkpointing:
+        # Trainer turns checkpointing on; this keeps a grad path into checkpointed blocks when the
+        # embeddings are frozen (tune_mm_llm False).
+        model.enable_input_require_grads()
+    logger.info("loaded %s (attn=%s, dtype=%s)", model_name_or_path, attn, dtype)
+    return model
+
+
+def load_processor(
+    model_name_or_path: str,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    model_max_length: int | None = None,
+    cache_dir: str | None = None,
+) -> Any:
+    """Qwen2.5-VL processor; ``min_pixels``/``max_pixels`` (image area, pixels) override the saved ones."""
+    kwargs: dict[str, Any] = {}
+    if min_pixels is not None or max_pixels is not None:
+        base = AutoProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir).image_processor.size
+        kwargs["size"] = {
+            "shortest_edge": min_pixels if min_pixels is not None else base["shortest_edge"],
+            "longest_edge": max_pixels if max_pixels is not None else base["longest_edge"],
+        }
+    processor = AutoProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir, **kwargs)
+    processor.tokenizer.padding_side = "right"
+    if model_max_length is not None:
+        processor.tokenizer.model_max_length = model_max_length
+    return processor

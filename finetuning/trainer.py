@@ -1,0 +1,75 @@
+"""RexOmniTrainer: HF Trainer with per-part optimizer groups and the optional soft-CE coordinate loss."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Trainer
+
+from finetuning.param_groups import build_param_groups
+from finetuning.soft_ce import soft_coordinate_ce
+
+logger = logging.getLogger(__name__)
+
+
+class RexOmniTrainer(Trainer):
+    """``transformers.Trainer`` with two changes, both opt-in through arguments.
+
+    * ``create_optimizer`` builds the groups of ``finetuning.param_groups`` (decay / no-decay x
+      vision / merger / llm learning rates). A DeepSpeed config with its own ``optimizer`` block
+      (``scripts/zero3_offload.json``) makes DeepSpeed build the optimizer from all trainable
+      parameters instead, so there the per-part learning rates do not apply.
+    * With ``coord_token_ids`` given, ``compute_loss`` uses ``soft_coordinate_ce`` (sigma
+      ``coord_sigma`` bins) on the logits instead of the model's own CE.
+    """
+
+    def __init__(
+        self, *args: Any, coord_token_ids: list[int] | None = None, coord_sigma: float = 2.0, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.coord_token_ids = torch.tensor(coord_token_ids, dtype=torch.long) if coord_token_ids else None
+        self.coord_sigma = coord_sigma
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """Build the optimizer once, with ``build_param_groups``; the class and kwargs come from ``args.optim``."""
+        if self.optimizer is None:
+            opt_model = self.model if model is None else model
+            groups = build_param_groups(
+                opt_model,
+                learning_rate=self.args.learning_rate,
+                weight_decay=self.args.weight_decay,
+                vision_tower_lr=getattr(self.args, "vision_tower_lr", None),
+                mm_projector_lr=getattr(self.args, "mm_projector_lr", None),
+            )
+            for group in groups:
+                logger.info(
+                    "optimizer group %-16s lr %.3g  weight_decay %.3g  tensors %d",
+                    group["name"], group["lr"], group["weight_decay"], len(group["params"]),
+                )
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Model CE by default; soft-CE on coordinate tokens when ``coord_token_ids`` is set."""
+        if self.coord_token_ids is None or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs["labels"]
+        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        # Same convention as Trainer.training_step/compute_loss: normalise by the token count of the
+        # whole accumulated batch only when the model "accepts loss kwargs" (else Trainer divides by
+        # the accumulation steps), and scale back up by the process count since DDP averages gradients.
+        normaliser = num_items_in_batch if self.model_accepts_loss_kwargs else None
+        loss = soft_coordinate_ce(outputs.logits, labels, self.coord_token_ids, self.coord_sigma, normaliser)
+        if self.args.average_tokens_across_devices and normaliser is not None:
+            loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Shared set-up for every script: run from the repository root inside a ready .venv.
+# Creates .venv when missing and (re)installs the package when pyproject.toml changed.
+# Source it: `source scripts/setup_env.sh`. Set REX_SKIP_INSTALL=1 to use the current python as is.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+if [[ "${REX_SKIP_INSTALL:-0}" != "1" ]]; then
+    PYTHON_BIN="${PYTHON:-python3}"
+    if [[ ! -x .venv/bin/python ]]; then
+        echo "[setup] creating .venv with $($PYTHON_BIN --version 2>&1)"
+        "$PYTHON_BIN" -m venv .venv
+    fi
+    stamp=".venv/.rex_installed"
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+        echo "[setup] installing the package and its dev extras into .venv (first time: a few minutes)"
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+        echo "$want" > "$stamp"
+    fi
+    # shellcheck disable=SC1091
+    source .venv/bin/activate
+fi
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+export TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+export WORK_DIRS="${WORK_DIRS:-$REPO_ROOT/work_dirs}"

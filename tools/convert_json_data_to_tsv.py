@@ -1,0 +1,72 @@
+"""Convert a JSONL annotation file plus an image folder into a TSV triple.
+
+Example::
+
+    python tools/convert_json_data_to_tsv.py --json_file data.jsonl --image_root_path images/ \\
+        --save_image_tsv_path out/x.images.tsv --save_ann_tsv_path out/x.annotations.tsv \\
+        --save_ann_lineidx_path out/x.annotations.tsv.lineidx --num_workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dataset.convert import ConversionError, convert_jsonl_to_tsv  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line flags (the original tool's five plus workers, quality and strictness)."""
+    p = argparse.ArgumentParser(
+        description="Convert JSONL ({'image_name': str, 'annotation': object} per line) and images "
+        "into the images.tsv / annotations.tsv / annotations.tsv.lineidx triple. Images are re-encoded "
+        "as RGB JPEG. Bad lines are skipped and listed at the end.",
+    )
+    p.add_argument("--json_file", required=True, help="input JSONL file, one JSON object per line; blank lines ignored")
+    p.add_argument("--image_root_path", required=True, help="folder that each line's image_name is relative to")
+    p.add_argument("--save_image_tsv_path", required=True, help="output images TSV ({offset}\\t{base64 JPEG})")
+    p.add_argument("--save_ann_tsv_path", required=True, help="output annotations TSV ({image offset}\\t{JSON})")
+    p.add_argument(
+        "--save_ann_lineidx_path", required=True, help="output lineidx (byte offset of each annotation line)"
+    )
+    p.add_argument(
+        "--num_workers", type=int, default=1,
+        help="processes that decode and re-encode images (default 1); output is identical for any value",
+    )
+    p.add_argument("--jpeg_quality", type=int, default=95, help="JPEG quality of the stored images (default 95)")
+    p.add_argument(
+        "--strict", action="store_true",
+        help="fail (exit 1, write nothing) if any line is bad instead of skipping it",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the conversion; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        stats = convert_jsonl_to_tsv(
+            args.json_file,
+            args.image_root_path,
+            args.save_image_tsv_path,
+            args.save_ann_tsv_path,
+            args.save_ann_lineidx_path,
+            num_workers=args.num_workers,
+            jpeg_quality=args.jpeg_quality,
+            strict=args.strict,
+        )
+    except ConversionError as exc:
+        logging.getLogger(__name__).error("%s\nstrict mode: no output written", exc)
+        return 1
+    print(f"wrote {stats.num_written} samples, skipped {len(stats.skipped)} line(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
