@@ -80,7 +80,9 @@ class PhraseTaskFn(ABC):
         self.image_min_pixels = image_min_pixels
         self.image_max_pixels = image_max_pixels
         self.extra_categories = _clean_vocabulary(extra_categories)
-        if max_negatives is not None and (isinstance(max_negatives, bool) or max_negatives < 0):
+        if max_negatives is not None and (
+            not isinstance(max_negatives, int) or isinstance(max_negatives, bool) or max_negatives < 0
+        ):
             raise ValueError(f"max_negatives must be a non-negative int or None, got {max_negatives!r}")
         self.max_negatives = max_negatives
 
@@ -102,12 +104,13 @@ class PhraseTaskFn(ABC):
         """Build the prompt, answer and ground truth for one image of ``width`` x ``height`` pixels.
 
         Raises:
-            EmptySampleError: no object yields a positive or a null-negative phrase.
+            EmptySampleError: no object yields a positive or a null-negative phrase
+                (sampled ``extra_categories`` alone do not make a sample).
         """
         positives, negatives, annotated, num_dropped = self._group(objects, width, height)
         if not positives and not negatives:
             raise EmptySampleError(f"no usable objects ({num_dropped} of {len(objects)} dropped)")
-        phrases = list(positives) + [p for p in negatives if p not in positives]
+        phrases = list(positives) + negatives
         phrases += self._sample_negatives(annotated, rng)
         rng.shuffle(phrases)
         template = rng.choice(self.task_prompts)
@@ -118,26 +121,33 @@ class PhraseTaskFn(ABC):
 
     def _group(
         self, objects: Sequence[ObjectAnnotation], width: int, height: int
-    ) -> tuple[dict[str, list[tuple[Bins, ObjectAnnotation]]], dict[str, None], set[str], int]:
-        """Sorted positives per phrase, null negatives, every annotated phrase, and the drop count."""
+    ) -> tuple[dict[str, list[tuple[Bins, ObjectAnnotation]]], list[str], set[str], int]:
+        """Sorted positives per phrase, null negatives, every annotated phrase, and the drop count.
+
+        A phrase is a negative only if all its objects are null entries: an object of the phrase
+        that is present but unusable (dropped) still means the phrase is in the image.
+        """
         positives: dict[str, list[tuple[Bins, ObjectAnnotation]]] = {}
         negatives: dict[str, None] = {}  # insertion-ordered set
         annotated: set[str] = set()
+        present: set[str] = set()
         num_dropped = 0
         for obj in objects:
             phrase = clean_category_name(obj.phrase)
             geometry = self.geometry(obj)
             if phrase:
                 annotated.add(phrase)  # even if dropped below: never sample it as absent
-            if geometry is None and phrase and obj.is_negative:
+            if phrase and obj.is_negative:
                 negatives[phrase] = None
-            elif geometry is None or not phrase or self.is_degenerate(geometry, width, height):
+                continue
+            present.add(phrase)
+            if geometry is None or not phrase or self.is_degenerate(geometry, width, height):
                 num_dropped += 1
             else:
                 positives.setdefault(phrase, []).append((self.quantize(geometry, width, height), obj))
         for items in positives.values():
             items.sort(key=lambda item: item[0][:2])  # by x0 bin, then y0 bin; stable on ties
-        return positives, negatives, annotated, num_dropped
+        return positives, [p for p in negatives if p not in present], annotated, num_dropped
 
     def _sample_negatives(self, annotated: set[str], rng: random.Random) -> list[str]:
         """Extra categories absent from the annotation, at most ``max_negatives`` of them."""

@@ -44,6 +44,7 @@ class DataConfig:
     val_batch_size: int = -1  # prompts per validation batch; -1 = whole validation set at once
     format_prompt: str | None = None  # jinja2 template applied to each prompt; None = as is
     override_chat_template: str | None = None  # replaces the processor's chat template (driver and datasets)
+    filter_overlong_prompts: bool = True  # datasets skip (and count) prompts over max_prompt_length instead of raising
     shuffle: bool = True  # shuffle the train set each epoch (RandomSampler seeded with data.seed)
     seed: int = 1  # sampler seed
     num_workers: int = 8  # DataLoader worker processes

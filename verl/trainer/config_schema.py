@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Literal, TypeVar, Union
 
-__all__ = ["ConfigError", "build_dataclass", "dataclass_to_dict", "derived"]
+__all__ = ["ConfigError", "build_dataclass", "coerce", "dataclass_to_dict", "derived"]
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dataset.annotations import ObjectAnnotation
 from dataset.grammar import parse_answer, quantize_box
-from dataset.task_fns import EmptySampleError, GroundingTaskFn, TaskSample
+from dataset.task_fns import EmptySampleError, GroundingTaskFn, TaskSample, clean_category_name
 from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY
 
 W, H = 640, 480
@@ -81,6 +81,13 @@ def test_null_entries_are_negatives_and_positive_wins() -> None:
     assert sample.answer.count("person") == 1
     assert sample.ground_truth["car"] == EMPTY_GT
     assert sample.ground_truth["person"]["boxes"] == [[10.0, 20.0, 100.0, 200.0]]
+
+
+def test_null_entry_of_a_present_but_dropped_phrase_is_not_a_negative() -> None:
+    objects = [box("car", (10, 10, 5, 5)), ObjectAnnotation("car"), box("b", (1, 1, 9, 9))]
+    sample = make_fn()(objects, W, H, random.Random(0))
+    assert answer_groups(sample) == {"b": [quantize_box((1, 1, 9, 9), W, H)]}
+    assert sample.num_dropped == 1
 
 
 def test_only_negatives_is_a_valid_sample() -> None:
@@ -185,7 +192,7 @@ def test_extra_categories_deterministic_given_seed() -> None:
     assert fn(objects, W, H, random.Random(7)) == fn(objects, W, H, random.Random(7))
 
 
-@pytest.mark.parametrize(("max_negatives", "expected"), [(None, 7), (0, 0), (100, 7)])
+@pytest.mark.parametrize(("max_negatives", "expected"), [(None, 8), (0, 0), (100, 8)])
 def test_max_negatives_bounds(max_negatives: int | None, expected: int) -> None:
     fn = make_fn(extra_categories=EXTRA, max_negatives=max_negatives)
     sample = fn([box("person", (10, 20, 100, 200))], W, H, random.Random(0))
@@ -215,7 +222,11 @@ def test_ground_truth_carries_points_and_masks_only_when_all_objects_have_them()
         box("b", (10, 10, 20, 20), mask=rle),
     ]
     gt = make_fn()(objects, W, H, random.Random(0)).ground_truth
-    assert gt["a"] == {"boxes": [[10.0, 10.0, 20.0, 20.0], [30.0, 10.0, 40.0, 20.0]], "points": [[15.0, 15.0], [35.0, 15.0]], "masks": []}
+    assert gt["a"] == {
+        "boxes": [[10.0, 10.0, 20.0, 20.0], [30.0, 10.0, 40.0, 20.0]],
+        "points": [[15.0, 15.0], [35.0, 15.0]],
+        "masks": [],
+    }
     assert gt["b"] == {"boxes": [[10.0, 10.0, 20.0, 20.0]], "points": [], "masks": [rle]}
 
 
@@ -226,6 +237,7 @@ def test_ground_truth_carries_points_and_masks_only_when_all_objects_have_them()
         {"task_prompts": "Detect [OBJ]."},
         {"task_prompts": ["Detect things."]},
         {"max_negatives": -1},
+        {"max_negatives": 2.5},
         {"extra_categories": ["car", "/"]},
     ],
 )
@@ -263,7 +275,7 @@ def test_answer_parses_back_to_ground_truth(objects: list[ObjectAnnotation], see
         expected = [quantize_box(b, W, H) for b in sample.ground_truth[phrase]["boxes"]]
         assert (bins or []) == expected
         assert bins is None or bins == sorted(bins, key=lambda b: b[:2])
+    # Every object is exactly one of: a positive box, a null negative, or dropped.
     used = sum(len(gt["boxes"]) for gt in sample.ground_truth.values())
-    assert used + sample.num_dropped == sum(o.box is not None for o in objects) + sum(
-        o.box is None and o.phrase in ("_",) for o in objects
-    )
+    null_negatives = sum(o.box is None and clean_category_name(o.phrase) != "" for o in objects)
+    assert used + null_negatives + sample.num_dropped == len(objects)

@@ -16,7 +16,7 @@ def test_grounding_prompts_match_the_original_with_the_comma_fixed() -> None:
     assert prompts[23] == "Identify the bounding box location of [OBJ] using the format [x0, y0, x1, y1]."
     assert prompts[24:] == [p[0].lower() + p[1:] for p in [prompts[0], *prompts[6:24]]]
     assert sum(p.lower() == "detect [obj]." for p in prompts) == 7
-    assert len(set(prompts)) == 37  # the original's intentional repeats of the short form
+    assert len(set(prompts)) == 38  # the original repeats the short form; weights kept
 
 
 def test_pointing_prompts() -> None:
