@@ -38,12 +38,15 @@ def count_matches(inside: np.ndarray, matching: str) -> int:
     """Number of one-to-one matches in an ``(n_gt, n_pred)`` bool matrix."""
     if matching == "maximum":
         return len(max_weight_matching(inside.astype(np.float64))[0])
-    taken = np.zeros(inside.shape[1], dtype=bool)
-    for row in inside:
-        free = np.flatnonzero(row & ~taken)
-        if len(free):
-            taken[free[0]] = True
-    return int(taken.sum())
+    taken: set[int] = set()
+    candidates: dict[int, list[int]] = {}
+    for g, p in zip(*(idx.tolist() for idx in np.nonzero(inside))):  # row-major: GT order, then prediction order
+        candidates.setdefault(g, []).append(p)
+    for preds in candidates.values():
+        free = next((p for p in preds if p not in taken), None)
+        if free is not None:
+            taken.add(free)
+    return len(taken)
 
 
 def point_match_result(

@@ -22,6 +22,9 @@ def predicted_boxes(groups: list[ParsedGroup], width: float, height: float) -> d
     """
     out = {}
     for phrase, bins in _bins(groups, "box", 4).items():
+        if len(bins) == 0:
+            out[phrase] = bins
+            continue
         # dequantize_box works column-wise on arrays: one codec for training, rewards and drawing.
         x0, y0, x1, y1 = dequantize_box(bins.T, width, height)
         boxes = np.stack([np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1)], 1)
@@ -33,6 +36,9 @@ def predicted_points(groups: list[ParsedGroup], width: float, height: float) -> 
     """Phrase -> ``(n, 2)`` (x, y) pixel points; every named phrase gets an entry."""
     out = {}
     for phrase, bins in _bins(groups, "point", 2).items():
+        if len(bins) == 0:
+            out[phrase] = bins
+            continue
         x, y = dequantize_point(bins.T, width, height)
         out[phrase] = np.stack([x, y], 1).reshape(-1, 2)
     return out

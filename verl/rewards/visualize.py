@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 
 from dataset.grammar import ParsedGroup
 from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.masks import decode_mask
 from verl.rewards.predictions import predicted_boxes, predicted_points
+from verl.rewards.rle import decode_mask
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,42 @@
+"""Ground-truth schema validation: errors name the key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from verl.rewards import GroundTruthError, parse_ground_truth
+
+VALID = {"reward_name": "box_iou", "image_size": [640, 480], "answer": {"dog": {"boxes": [[1, 2, 3, 4]]}}}
+
+
+@pytest.mark.parametrize("key", ["reward_name", "image_size", "answer"])
+def test_missing_key_is_named(key: str) -> None:
+    broken = {k: v for k, v in VALID.items() if k != key}
+    with pytest.raises(GroundTruthError, match=repr(key)):
+        parse_ground_truth(broken)
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        ({"dog": [[1, 2, 3, 4]]}, r"answer\['dog'\] must be a dict"),
+        ({"dog": {"boxes": [[1, 2, 3]]}}, r"answer\['dog'\]\['boxes'\]\[0\]"),
+        ({"dog": {"boxes": [[1, 2, 3, 4], [1, 2]]}}, r"\['boxes'\]\[1\]"),
+        ({"dog": {"boxes": [[1, 2, 3, None]]}}, "finite"),
+        ({"dog": {"points": [[1, float("nan")]]}}, r"\['points'\]\[0\]"),
+        ({"dog": {"masks": "x"}}, r"\['masks'\] must be a list"),
+    ],
+)
+def test_bad_objects_are_named(answer: dict, fragment: str) -> None:
+    with pytest.raises(GroundTruthError, match=fragment):
+        parse_ground_truth({**VALID, "answer": answer})
+
+
+def test_bad_image_size_and_defaults() -> None:
+    with pytest.raises(GroundTruthError, match="image_size"):
+        parse_ground_truth({**VALID, "image_size": [0, 10]})
+    gt = parse_ground_truth({**VALID, "answer": {"dog": {"boxes": [[1, 2, 3, 4]]}, "cat": {}}})
+    assert gt.dataset_name == "unknown" and (gt.width, gt.height) == (640, 480)
+    assert np.array_equal(gt.answer["dog"].boxes, [[1, 2, 3, 4]]) and gt.answer["cat"].is_negative
+    assert not gt.is_empty
