@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from dataset.annotations import AnnotationError, ObjectAnnotation, parse_annotation
 from dataset.tsv import TsvFormatError, TsvReader
 
-__all__ = ["VisStats", "decode_mask", "draw_objects", "phrase_colours", "visualize_tsv"]
+__all__ = ["VisStats", "decode_mask", "draw_objects", "phrase_colours", "select_indices", "visualize_tsv"]
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,98 @@
+"""Tests for dataset/toy_data.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from dataset.annotations import parse_annotation
+from dataset.toy_data import COLOURS, SHAPES, make_scene, make_toy_datasets
+from dataset.tsv import TsvReader
+
+
+def _all_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
+    kwargs = {"num_train": 6, "num_val": 2, "image_size": (48, 40), "seed": 7}
+    make_toy_datasets(str(tmp_path / "a"), **kwargs)
+    make_toy_datasets(str(tmp_path / "b"), **kwargs)
+    a, b = _all_files(tmp_path / "a"), _all_files(tmp_path / "b")
+    assert a.keys() == b.keys() and a == b
+    make_toy_datasets(str(tmp_path / "c"), **{**kwargs, "seed": 8})
+    c = _all_files(tmp_path / "c")
+    assert c["toy_grounding_train.images.tsv"] != a["toy_grounding_train.images.tsv"]
+
+
+def test_outputs_and_image_size(small_toy_data) -> None:
+    for key, count in [("toy_grounding_train", 12), ("toy_pointing_train", 12), ("toy_grounding_val", 4),
+                       ("toy_pointing_val", 4)]:
+        reader = TsvReader(*small_toy_data[key])
+        assert len(reader) == count
+        assert reader.read(0)[0].size == (64, 64)
+    lines = Path(small_toy_data["jsonl"]).read_text().splitlines()
+    assert len(lines) == 12
+    names = [json.loads(line)["image_name"] for line in lines]
+    assert all(os.path.isfile(os.path.join(small_toy_data["jsonl_image_root"], n)) for n in names)
+    assert {n.rsplit(".", 1)[1] for n in names} == {"jpg", "png"}
+
+
+def test_grounding_and_pointing_are_consistent(small_toy_data) -> None:
+    ground = TsvReader(*small_toy_data["toy_grounding_train"])
+    point = TsvReader(*small_toy_data["toy_pointing_train"])
+    vocab = {f"{c} {s}" for c in COLOURS for s in SHAPES}
+    num_negatives = 0
+    for i in range(len(point)):
+        g_objs = parse_annotation(ground.read_annotation(i)[1])
+        p_objs = parse_annotation(point.read_annotation(i)[1])
+        assert [o.phrase for o in g_objs] == [o.phrase for o in p_objs]
+        assert {o.phrase for o in p_objs} <= vocab
+        for g, p in zip(g_objs, p_objs):
+            assert g.box == p.box
+            if p.is_negative:
+                num_negatives += 1
+                assert p.phrase not in {o.phrase for o in p_objs if not o.is_negative}
+                continue
+            _check_geometry(p.box, p.point, p.mask)
+    assert num_negatives > 0
+
+
+def _check_geometry(box, point, rle) -> None:
+    """Point inside the mask; mask inside the box; box tight around the mask."""
+    mask = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")}).astype(bool)
+    assert mask[int(point[1]), int(point[0])]
+    ys, xs = np.nonzero(mask)
+    assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == tuple(int(v) for v in box)
+
+
+def test_scenes_have_one_to_five_objects() -> None:
+    rng = np.random.default_rng(0)
+    counts = []
+    for _ in range(30):
+        image, objects, negatives = make_scene(rng, 96, 80)
+        assert image.size == (96, 80) and image.mode == "RGB"
+        counts.append(len(objects))
+        for obj in objects:
+            x0, y0, x1, y1 = obj.box
+            assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 80
+    assert 1 <= min(counts) and max(counts) <= 5 and len(set(counts)) > 2
+
+
+def test_skip_rebuild_and_force(tmp_path: Path) -> None:
+    out = str(tmp_path / "toy")
+    paths = make_toy_datasets(out, num_train=3, num_val=1, image_size=40)
+    stamp = os.stat(paths["toy_grounding_train"].image_tsv).st_mtime_ns
+    make_toy_datasets(out, num_train=3, num_val=1, image_size=40)
+    assert os.stat(paths["toy_grounding_train"].image_tsv).st_mtime_ns == stamp
+    make_toy_datasets(out, num_train=3, num_val=1, image_size=40, force=True)
+    assert os.stat(paths["toy_grounding_train"].image_tsv).st_mtime_ns != stamp
+    make_toy_datasets(out, num_train=4, num_val=1, image_size=40)  # different args -> rebuild
+    assert len(TsvReader(*paths["toy_grounding_train"])) == 4
+    with pytest.raises(ValueError, match="image_size"):
+        make_toy_datasets(out, image_size=8)

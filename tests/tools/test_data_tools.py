@@ -1,0 +1,92 @@
+"""Tests for the data CLIs: convert_json_data_to_tsv, vis_tsv_dataset and make_toy_data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from dataset.tsv import TsvReader
+from tools import convert_json_data_to_tsv, make_toy_data, vis_tsv_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("toy_cli")
+    assert make_toy_data.main(["--output_dir", str(out), "--num_train", "4", "--num_val", "2",
+                               "--image_size", "56x48", "--seed", "1"]) == 0
+    return out
+
+
+def _triple_args(out: Path, stem: str) -> list[str]:
+    return ["--img_tsv_file", str(out / f"{stem}.images.tsv"), "--ann_tsv_file", str(out / f"{stem}.annotations.tsv"),
+            "--ann_lineidx_file", str(out / f"{stem}.annotations.tsv.lineidx")]
+
+
+def test_make_toy_data_cli(toy: Path) -> None:
+    manifest = json.loads((toy / "toy_manifest.json").read_text())
+    assert manifest["image_size"] == [56, 48] and manifest["num_train"] == 4
+    assert TsvReader(*(str(toy / f"toy_pointing_val.{s}") for s in
+                       ("images.tsv", "annotations.tsv", "annotations.tsv.lineidx"))).read(1)[0].size == (56, 48)
+
+
+@pytest.mark.parametrize("stem", ["toy_grounding_train", "toy_pointing_train"])
+def test_vis_cli(toy: Path, tmp_path: Path, stem: str) -> None:
+    rc = vis_tsv_dataset.main([*_triple_args(toy, stem), "--output_dir", str(tmp_path), "--indices", "1,3"])
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000001.png", "000003.png"]
+    assert Image.open(tmp_path / "000001.png").height > 48
+
+
+def test_vis_cli_rejects_bad_indices(toy: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        vis_tsv_dataset.main([*_triple_args(toy, "toy_grounding_train"), "--indices", "1,x"])
+    assert vis_tsv_dataset.main([*_triple_args(toy, "toy_grounding_train"), "--output_dir", str(tmp_path),
+                                 "--indices", "99"]) == 1
+
+
+def _convert_args(jsonl: Path, root: Path, out: Path, *extra: str) -> list[str]:
+    return ["--json_file", str(jsonl), "--image_root_path", str(root),
+            "--save_image_tsv_path", str(out / "c.images.tsv"), "--save_ann_tsv_path", str(out / "c.annotations.tsv"),
+            "--save_ann_lineidx_path", str(out / "c.annotations.tsv.lineidx"), *extra]
+
+
+def _toy_jsonl(toy: Path) -> tuple[Path, Path]:
+    return toy / "jsonl" / "toy_grounding_train.jsonl", toy / "jsonl" / "images"
+
+
+def test_convert_cli_on_toy_jsonl(toy: Path, tmp_path: Path) -> None:
+    assert convert_json_data_to_tsv.main(_convert_args(*_toy_jsonl(toy), tmp_path, "--num_workers", "2")) == 0
+    reader = TsvReader(str(tmp_path / "c.images.tsv"), str(tmp_path / "c.annotations.tsv"),
+                       str(tmp_path / "c.annotations.tsv.lineidx"))
+    original = TsvReader(*(str(toy / f"toy_grounding_train.{s}") for s in
+                           ("images.tsv", "annotations.tsv", "annotations.tsv.lineidx")))
+    assert len(reader) == 4
+    assert [reader.read_annotation(i)[1] for i in range(4)] == [original.read_annotation(i)[1] for i in range(4)]
+
+
+def test_convert_cli_strict_exit_code(toy: Path, tmp_path: Path) -> None:
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_text('{"image_name": "missing.png", "annotation": {}}\n')
+    root = _toy_jsonl(toy)[1]
+    assert convert_json_data_to_tsv.main(_convert_args(jsonl, root, tmp_path / "lenient")) == 0
+    assert (tmp_path / "lenient" / "c.images.tsv").read_bytes() == b""  # the bad line was skipped
+    assert convert_json_data_to_tsv.main(_convert_args(jsonl, root, tmp_path / "strict", "--strict")) == 1
+    assert not (tmp_path / "strict").exists() or not any((tmp_path / "strict").iterdir())
+
+
+@pytest.mark.parametrize("script", ["convert_json_data_to_tsv.py", "vis_tsv_dataset.py", "make_toy_data.py"])
+def test_help_runs_as_script(script: str) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "tools" / script), "--help"], capture_output=True,
+                            text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for flag in {"convert_json_data_to_tsv.py": ["--json_file", "--num_workers", "--jpeg_quality", "--strict"],
+                 "vis_tsv_dataset.py": ["--img_tsv_file", "--indices", "--box_format", "default: xyxy"],
+                 "make_toy_data.py": ["--output_dir", "--num_train", "--image_size", "--force"]}[script]:
+        assert flag in " ".join(result.stdout.split())  # argparse wraps help lines
