@@ -113,11 +113,11 @@ _TEMPLATES = (
     "Detect {c}. Output the bounding box coordinates in [x0, y0, x1, y1] format.",
     "Point to {c}.",
     "Detect all {c} and recognize them.",
-    "Point to element \"{c}\".",
-    "Detect element \"{c}\"\" in the image.",
+    'Point to element "{c}".',
+    'Detect element "{c}"" in the image.',
     "Can you detect all {c} in this image in polygon format like [x0, y0, x1, y1, x2, y2 ...] "
     "and then recognize them?",
-    "Given reference boxes {{\"object_1\": [\"<1><2><3><4>\"]}} indicating one or more objects, "
+    'Given reference boxes {{"object_1": ["<1><2><3><4>"]}} indicating one or more objects, '
     "find all similar objects in the image and output their bounding boxes.",
 )
 
@@ -133,7 +133,9 @@ def _training_corpus(seed: int = 0, num_lines: int = 3000) -> list[str]:
     for _ in range(num_lines):
         cats = ", ".join(rng.sample(phrases, rng.randint(1, 3)))
         lines.append(rng.choice(_TEMPLATES).format(c=cats))
-        lines.append(" ".join(rng.choice(_WORDS + phrases) for _ in range(rng.randint(4, 12))).capitalize() + ".")
+        lines.append(
+            " ".join(rng.choice(_WORDS + phrases) for _ in range(rng.randint(4, 12))).capitalize() + "."
+        )
     return lines
 
 
@@ -187,8 +189,9 @@ def build_tokenizer(bpe_vocab_size: int = 3000) -> Qwen2Tokenizer:
         [AddedToken(f"<{i}>", special=False, normalized=False) for i in range(NUM_COORD_TOKENS)]
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    for token in extra:  # adding must not have moved any id
-        assert tokenizer.convert_tokens_to_ids(token) == vocab[token], token
+    moved = [t for t in extra if tokenizer.convert_tokens_to_ids(t) != vocab[t]]
+    if moved:  # the model config relies on this id layout
+        raise RuntimeError(f"added tokens changed ids: {moved[:5]}")
     return tokenizer
 
 
@@ -229,11 +232,17 @@ def build_processor(
     they are stored as the image processor's ``size`` {shortest_edge, longest_edge} in transformers 5.
     """
     if not 0 < min_pixels <= max_pixels:
-        raise ValueError(f"need 0 < min_pixels <= max_pixels, got min_pixels={min_pixels}, max_pixels={max_pixels}")
-    # Pass `size` explicitly: with only min/max_pixels the processors mutate their class-level size dict.
+        raise ValueError(
+            f"need 0 < min_pixels <= max_pixels, got min_pixels={min_pixels}, max_pixels={max_pixels}"
+        )
+    # Pass `size` explicitly: given only min/max_pixels, transformers 5.17 mutates the class-level size dict.
     size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
-    image_processor = Qwen2VLImageProcessor(size=dict(size), patch_size=14, temporal_patch_size=2, merge_size=2)
-    video_processor = Qwen2VLVideoProcessor(size=dict(size), patch_size=14, temporal_patch_size=2, merge_size=2)
+    image_processor = Qwen2VLImageProcessor(
+        size=dict(size), patch_size=14, temporal_patch_size=2, merge_size=2
+    )
+    video_processor = Qwen2VLVideoProcessor(
+        size=dict(size), patch_size=14, temporal_patch_size=2, merge_size=2
+    )
     return Qwen2_5_VLProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
@@ -249,20 +258,38 @@ def _round_up(value: int, multiple: int) -> int:
 _SIZE_PRESETS: dict[str, dict[str, Any]] = {
     # hidden, layers, heads, kv heads, mlp, mrope (sums to head_dim/2); vision hidden, depth, heads, mlp, fullatt
     "test": dict(
-        text=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                  intermediate_size=64, mrope_section=[2, 3, 3]),
+        text=dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            intermediate_size=64,
+            mrope_section=[2, 3, 3],
+        ),
         vision=dict(hidden_size=32, depth=2, num_heads=2, intermediate_size=64, fullatt_block_indexes=[1]),
     ),
     "demo": dict(
-        text=dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                  intermediate_size=704, mrope_section=[8, 12, 12]),
-        vision=dict(hidden_size=128, depth=4, num_heads=4, intermediate_size=256, fullatt_block_indexes=[1, 3]),
+        text=dict(
+            hidden_size=256,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=704,
+            mrope_section=[8, 12, 12],
+        ),
+        vision=dict(
+            hidden_size=128, depth=4, num_heads=4, intermediate_size=256, fullatt_block_indexes=[1, 3]
+        ),
     ),
 }
 
 
 def _qwen25vl_config(
-    text: dict[str, Any], vision: dict[str, Any], token_ids: dict[str, int], vocab_size: int, **text_extra: Any
+    text: dict[str, Any],
+    vision: dict[str, Any],
+    token_ids: dict[str, int],
+    vocab_size: int,
+    **text_extra: Any,
 ) -> Qwen2_5_VLConfig:
     """Assemble a Qwen2.5-VL config from text/vision shape dicts and tokenizer ids."""
     text = dict(text)
@@ -320,13 +347,26 @@ def rex_omni_3b_config(tokenizer: Any | None = None) -> Qwen2_5_VLConfig:
     Token ids are Qwen's (151643..) unless ``tokenizer`` is given, in which case they are looked up in it.
     """
     token_ids = (
-        _special_token_ids(tokenizer) if tokenizer is not None else {t: 151643 + i for i, t in enumerate(SPECIAL_TOKENS)}
+        _special_token_ids(tokenizer)
+        if tokenizer is not None
+        else {t: 151643 + i for i, t in enumerate(SPECIAL_TOKENS)}
     )
     vocab_size = max(151936, _round_up(len(tokenizer), 64)) if tokenizer is not None else 151936
-    text = dict(hidden_size=2048, num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=2,
-                intermediate_size=11008, mrope_section=[16, 24, 24])
-    vision = dict(hidden_size=1280, depth=32, num_heads=16, intermediate_size=3420,
-                  fullatt_block_indexes=[7, 15, 23, 31])
+    text = dict(
+        hidden_size=2048,
+        num_hidden_layers=36,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        intermediate_size=11008,
+        mrope_section=[16, 24, 24],
+    )
+    vision = dict(
+        hidden_size=1280,
+        depth=32,
+        num_heads=16,
+        intermediate_size=3420,
+        fullatt_block_indexes=[7, 15, 23, 31],
+    )
     return _qwen25vl_config(text, vision, token_ids, vocab_size, max_position_embeddings=128000)
 
 
@@ -375,18 +415,26 @@ def build_tiny_rex_omni(
     if size not in _SIZE_PRESETS:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     out = Path(output_dir)
-    build_args = dict(format=_BUILD_FORMAT, size=size, seed=seed, min_pixels=min_pixels, max_pixels=max_pixels)
+    build_args = dict(
+        format=_BUILD_FORMAT, size=size, seed=seed, min_pixels=min_pixels, max_pixels=max_pixels
+    )
     existing = _read_build_info(out)
     if existing == build_args and not force:
         logger.info("tiny model already built in %s; skipping (use force=True to rebuild)", out)
         return out
     if out.exists() and any(out.iterdir()) and existing is None and not force:
-        raise FileExistsError(f"{out} exists and was not built by build_tiny_rex_omni; pass force=True to replace it")
+        raise FileExistsError(
+            f"{out} exists and was not built by build_tiny_rex_omni; pass force=True to replace it"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         _build_into(tmp, size, seed, min_pixels, max_pixels)
         (tmp / BUILD_INFO_FILE).write_text(json.dumps(build_args, indent=2) + "\n")
+        tmp.chmod(0o755)  # mkdtemp makes it owner-only
+        if _read_build_info(out) == build_args and not force:
+            logger.info("another process built %s meanwhile; keeping it", out)
+            return out
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

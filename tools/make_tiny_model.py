@@ -14,7 +14,9 @@ from finetuning.tiny_model import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, SIZES,
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse command-line arguments."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--output_dir",
         default=None,
@@ -28,7 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="'test': ~0.25M params, for unit tests; 'demo': a few million params, big enough to learn the "
         "toy task on CPU (default: demo)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="RNG seed for the random weights; same seed, same weights")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="RNG seed for the random weights; same seed, same weights"
+    )
     parser.add_argument(
         "--min_pixels",
         type=int,

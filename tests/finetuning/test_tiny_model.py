@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
-import torch
-from PIL import Image
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read once, when huggingface_hub is first imported
 
-from finetuning import tiny_model
-from finetuning.tiny_model import (
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import huggingface_hub.constants  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    Qwen2_5_VLForConditionalGeneration,
+)
+
+from finetuning import tiny_model  # noqa: E402
+from finetuning.tiny_model import (  # noqa: E402
     CHAT_TEMPLATE,
     build_tiny_rex_omni,
     coordinate_token_ids,
@@ -18,15 +28,16 @@ from finetuning.tiny_model import (
     tiny_config,
 )
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-
-from transformers import (  # noqa: E402
-    AutoModelForImageTextToText,
-    AutoProcessor,
-    Qwen2_5_VLForConditionalGeneration,
-)
-
 QUESTION = "Detect red circle, blue square. Output the bounding box coordinates in [x0, y0, x1, y1] format."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline_hub() -> Iterator[None]:
+    """Force hub offline mode even if huggingface_hub was imported before HF_HUB_OFFLINE was set."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        assert huggingface_hub.constants.is_offline_mode()
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +67,16 @@ def _image(width: int, height: int, seed: int) -> Image.Image:
 
 def test_saved_folder_has_expected_files(model_dir: Path) -> None:
     names = {p.name for p in model_dir.iterdir()}
-    expected = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                "tokenizer_config.json", "chat_template.json", "processor_config.json", tiny_model.BUILD_INFO_FILE}
+    expected = {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.json",
+        "processor_config.json",
+        tiny_model.BUILD_INFO_FILE,
+    }
     assert expected <= names
     assert not list(model_dir.parent.glob(".rex-omni-test.tmp-*"))
 
@@ -70,7 +89,10 @@ def test_config_ids_match_tokenizer(model, processor) -> None:
     assert cfg.vision_start_token_id == tok.convert_tokens_to_ids("<|vision_start|>")
     assert cfg.text_config.vocab_size >= len(tok)
     assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
-    assert set(model.generation_config.eos_token_id) == {tok.convert_tokens_to_ids("<|im_end|>"), tok.pad_token_id}
+    assert set(model.generation_config.eos_token_id) == {
+        tok.convert_tokens_to_ids("<|im_end|>"),
+        tok.pad_token_id,
+    }
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
 
 
@@ -119,7 +141,9 @@ def test_image_pad_count_matches_grid(processor) -> None:
 def test_forward_with_labels_and_backward(model_dir: Path, processor) -> None:
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
     text = processor.apply_chat_template(_messages(), tokenize=False, add_generation_prompt=True)
-    text += "<|object_ref_start|>red circle<|object_ref_end|><|box_start|><1><2><30><40><|box_end|><|im_end|>\n"
+    text += (
+        "<|object_ref_start|>red circle<|object_ref_end|><|box_start|><1><2><30><40><|box_end|><|im_end|>\n"
+    )
     inputs = processor(text=[text], images=[_image(120, 90, 1)], return_tensors="pt")
     labels = inputs["input_ids"].clone()
     labels[labels == model.config.image_token_id] = -100
@@ -133,31 +157,73 @@ def test_forward_with_labels_and_backward(model_dir: Path, processor) -> None:
 
 def test_generate_batch_of_two_sizes_left_padded(model, processor) -> None:
     processor.tokenizer.padding_side = "left"
-    texts = [processor.apply_chat_template(_messages(q), tokenize=False, add_generation_prompt=True)
-             for q in ("Point to red circle.", QUESTION)]
+    texts = [
+        processor.apply_chat_template(_messages(q), tokenize=False, add_generation_prompt=True)
+        for q in ("Point to red circle.", QUESTION)
+    ]
     images = [_image(100, 60, 2), _image(64, 160, 3)]
     inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
     assert inputs["attention_mask"][:, 0].tolist() == [0, 1]  # the shorter prompt is left padded
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
-    new_tokens = out[:, inputs["input_ids"].shape[1]:]
+    new_tokens = out[:, inputs["input_ids"].shape[1] :]
     assert new_tokens.shape[0] == 2 and new_tokens.shape[1] >= 1
     assert all(isinstance(s, str) for s in processor.batch_decode(new_tokens))
 
 
-def test_parameter_counts(model) -> None:
+def test_left_padded_batch_matches_single_prompts(model, processor) -> None:
+    """M-RoPE positions must ignore left padding: batched last-token logits equal unbatched ones."""
+    processor.tokenizer.padding_side = "left"
+    texts = [
+        processor.apply_chat_template(_messages(q), tokenize=False, add_generation_prompt=True)
+        for q in ("Point to red circle.", QUESTION)
+    ]
+    images = [_image(100, 60, 4), _image(64, 160, 5)]
+    with torch.no_grad():
+        batch = model(**processor(text=texts, images=images, padding=True, return_tensors="pt")).logits[:, -1]
+        for i in range(2):
+            single = model(**processor(text=[texts[i]], images=[images[i]], return_tensors="pt")).logits[
+                :, -1
+            ]
+            torch.testing.assert_close(batch[i : i + 1], single, atol=1e-4, rtol=1e-4)
+
+
+def test_cli_parses_defaults() -> None:
+    from tools.make_tiny_model import parse_args
+
+    args = parse_args(["--size", "test", "--seed", "3"])
+    assert (args.size, args.seed, args.output_dir, args.force) == ("test", 3, None, False)
+    assert args.min_pixels == tiny_model.DEFAULT_MIN_PIXELS
+
+
+def test_parameter_counts(model, processor) -> None:
     n = sum(p.numel() for p in model.parameters())
     assert 100_000 < n < 600_000
-    demo = Qwen2_5_VLForConditionalGeneration(tiny_config("demo", _tokenizer_stub(model)))
+    demo = Qwen2_5_VLForConditionalGeneration(tiny_config("demo", processor.tokenizer))
     assert 2_000_000 < sum(p.numel() for p in demo.parameters()) < 20_000_000
 
 
 def test_real_3b_config_shape() -> None:
     cfg = rex_omni_3b_config()
     t, v = cfg.text_config, cfg.vision_config
-    assert (t.hidden_size, t.num_hidden_layers, t.num_attention_heads, t.num_key_value_heads) == (2048, 36, 16, 2)
-    assert (t.intermediate_size, t.vocab_size, t.rope_parameters["mrope_section"]) == (11008, 151936, [16, 24, 24])
-    assert (v.depth, v.hidden_size, v.num_heads, v.intermediate_size, v.out_hidden_size) == (32, 1280, 16, 3420, 2048)
+    assert (t.hidden_size, t.num_hidden_layers, t.num_attention_heads, t.num_key_value_heads) == (
+        2048,
+        36,
+        16,
+        2,
+    )
+    assert (t.intermediate_size, t.vocab_size, t.rope_parameters["mrope_section"]) == (
+        11008,
+        151936,
+        [16, 24, 24],
+    )
+    assert (v.depth, v.hidden_size, v.num_heads, v.intermediate_size, v.out_hidden_size) == (
+        32,
+        1280,
+        16,
+        3420,
+        2048,
+    )
     assert list(v.fullatt_block_indexes) == [7, 15, 23, 31] and cfg.tie_word_embeddings
     assert cfg.image_token_id == 151655 and cfg.vision_start_token_id == 151652
 
@@ -177,10 +243,3 @@ def test_refuses_foreign_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError):
         build_tiny_rex_omni(tmp_path, size="test")
-
-
-def _tokenizer_stub(model) -> object:
-    """Enough of a tokenizer for tiny_config: length and special-token lookup from the loaded vocab."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(model.name_or_path)

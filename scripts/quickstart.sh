@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The embedded default, end to end on whatever machine this is (a 2-core CPU is enough):
+#   toy data + demo model -> visualise -> evaluate -> SFT -> evaluate -> GRPO -> evaluate.
+# Set QUICKSTART_STAGES to a subset of "data,vis,eval_before,sft,eval_sft,grpo,eval_grpo" to run fewer.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
+
+STAGES="${QUICKSTART_STAGES:-data,vis,eval_before,sft,eval_sft,grpo,eval_grpo}"
+TOY="$WORK_DIRS/toy_data"
+DEMO_MODEL="$WORK_DIRS/models/rex-omni-demo"
+SFT_DIR="$WORK_DIRS/sft"
+GRPO_DIR="$WORK_DIRS/grpo"
+EVAL_SAMPLES="${EVAL_SAMPLES:-64}"
+has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
+banner() { echo; echo "==== [quickstart] $* ($(date +%H:%M:%S))"; }
+
+if has_stage data; then
+    banner "toy data and demo model"
+    python tools/make_toy_data.py --output_dir "$TOY"
+    python tools/make_tiny_model.py --size demo --output_dir "$DEMO_MODEL"
+fi
+if has_stage vis; then
+    banner "visualising a few toy samples into $WORK_DIRS/vis"
+    for task in grounding pointing; do
+        python tools/vis_tsv_dataset.py \
+            --img_tsv_file "$TOY/toy_${task}_val.images.tsv" \
+            --ann_tsv_file "$TOY/toy_${task}_val.annotations.tsv" \
+            --ann_lineidx_file "$TOY/toy_${task}_val.annotations.tsv.lineidx" \
+            --output_dir "$WORK_DIRS/vis/$task" --num_samples 4
+    done
+fi
+evaluate() {  # evaluate MODEL_DIR OUT_DIR
+    python tools/evaluate.py --model_path "$1" --task grounding \
+        --img_tsv_file "$TOY/toy_grounding_val.images.tsv" \
+        --ann_tsv_file "$TOY/toy_grounding_val.annotations.tsv" \
+        --ann_lineidx_file "$TOY/toy_grounding_val.annotations.tsv.lineidx" \
+        --num_samples "$EVAL_SAMPLES" --output_dir "$2"
+}
+if has_stage eval_before; then
+    banner "evaluating the untrained demo model"
+    evaluate "$DEMO_MODEL" "$WORK_DIRS/eval/before"
+fi
+if has_stage sft; then
+    banner "SFT (scripts/sft.sh) on the toy grounding data"
+    OUTPUT_DIR="$SFT_DIR" bash scripts/sft.sh
+fi
+if has_stage eval_sft; then
+    banner "evaluating the SFT model"
+    evaluate "$SFT_DIR" "$WORK_DIRS/eval/sft"
+fi
+if has_stage grpo; then
+    banner "GRPO (scripts/grpo.sh) on the SFT model"
+    MODEL_PATH="$SFT_DIR" OUTPUT_PATH="$GRPO_DIR" bash scripts/grpo.sh
+fi
+if has_stage eval_grpo; then
+    banner "evaluating the GRPO model"
+    evaluate "$GRPO_DIR/latest_hf" "$WORK_DIRS/eval/grpo"
+fi
+banner "summary"
+python -m tools.quickstart_report --work_dirs "$WORK_DIRS"
