@@ -135,6 +135,9 @@ class TSVDataset(Dataset):
                 f"{type(self).__name__} needs `processor` (the model's HF processor), injected "
                 "by ConcatDataset(processor=...)"
             )
+        for key, value in (("image_min_pixels", image_min_pixels), ("image_max_pixels", image_max_pixels)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{key} must be an int (pixels), got {value!r}")
         if not 0 < image_min_pixels <= image_max_pixels:
             raise ValueError(
                 f"need 0 < image_min_pixels <= image_max_pixels, got {image_min_pixels}, {image_max_pixels}"

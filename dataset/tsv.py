@@ -150,6 +150,9 @@ class TsvReader:
         self.image_tsv = os.fspath(image_tsv)
         self.ann_tsv = os.fspath(ann_tsv)
         self.lineidx = os.fspath(lineidx)
+        for role, path in (("image TSV", self.image_tsv), ("annotation TSV", self.ann_tsv)):
+            if not os.path.isfile(path):  # files open lazily: fail at build time, not mid-run
+                raise FileNotFoundError(f"{role} not found: {path}")
         self.offsets = load_lineidx(self.lineidx)
         self._img_fh: IO[bytes] | None = None
         self._ann_fh: IO[bytes] | None = None

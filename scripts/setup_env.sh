@@ -15,7 +15,9 @@ if [[ "${REX_SKIP_INSTALL:-0}" != "1" ]]; then
     want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
         echo "[setup] installing the package and its dev extras into .venv (first time: a few minutes)"
-        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+        # This machine's pip config lists local find-links folders that may not exist: hide that noise.
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 \
+            | { grep -v '^WARNING: Location .* is ignored' || true; }
         echo "$want" > "$stamp"
     fi
     # shellcheck disable=SC1091

@@ -212,3 +212,13 @@ def test_reader_in_forked_dataloader_workers(written) -> None:
         expected = np.asarray(Image.open(io.BytesIO(images[i])).convert("RGB"))
         assert np.array_equal(np.asarray(image), expected)
     assert os.getpid() not in pids and len(pids) == 2
+
+
+@pytest.mark.parametrize("missing", ["image_tsv", "ann_tsv"])
+def test_reader_names_a_missing_tsv_at_construction(tmp_path, missing):
+    paths = {name: tmp_path / f"d.{name}" for name in ("image_tsv", "ann_tsv", "lineidx")}
+    with TsvWriter(paths["image_tsv"], paths["ann_tsv"], paths["lineidx"]) as writer:
+        writer.add(encode_image(Image.new("RGB", (32, 32))), {"boxes": []})
+    paths[missing].unlink()
+    with pytest.raises(FileNotFoundError, match=str(paths[missing])):
+        TsvReader(paths["image_tsv"], paths["ann_tsv"], paths["lineidx"])
