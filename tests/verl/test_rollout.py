@@ -1,0 +1,97 @@
+"""Rollout assembly (EOS cut, masks, positions) and the HF engine (weight sync, batched sampling)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoProcessor
+
+from verl.protocol import Batch
+from verl.trainer.data_loader import build_datasets, build_loader
+from verl.workers.rollout import SamplingSettings, assemble_rollout, build_rollout
+
+EOS = 99
+
+
+def _prompts() -> Batch:
+    positions = torch.stack([torch.tensor([[0, 0, 1, 2]] * 3), torch.tensor([[0, 1, 5, 6]] * 3)])
+    return Batch({"input_ids": torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4]]),
+                  "attention_mask": torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]]), "position_ids": positions},
+                 {"uid": ["a", "b"]})
+
+
+def test_assemble_cuts_at_eos_and_masks():
+    responses = [[7, EOS, 8], [7, 7, 7, 7, 7], [EOS], []]
+    out = assemble_rollout(_prompts(), responses, n=2, response_length=4, pad_token_id=0, eos_ids={EOS})
+    assert len(out) == 4 and list(out["uid"]) == ["a", "a", "b", "b"]
+    assert out["responses"].tolist() == [[7, EOS, 0, 0], [7, 7, 7, 7], [EOS, 0, 0, 0], [0, 0, 0, 0]]
+    assert out["response_mask"].tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]]
+    assert out["input_ids"].shape == (4, 8) and out["attention_mask"][0].tolist() == [0, 0, 1, 1, 1, 1, 0, 0]
+    assert out["position_ids"][0, :, 4:].tolist() == [[3, 4, 5, 6]] * 3
+    assert out["position_ids"][2, :, 4:].tolist() == [[7, 8, 9, 10]] * 3
+    assert torch.equal(out["prompts"], _prompts()["input_ids"].repeat_interleave(2, 0))
+
+
+def test_assemble_checks_counts():
+    with pytest.raises(ValueError, match="responses"):
+        assemble_rollout(_prompts(), [[1]], n=2, response_length=4, pad_token_id=0, eos_ids={EOS})
+
+
+@pytest.fixture(scope="module")
+def prompt_batch(make_config_module):
+    cfg, processor = make_config_module
+    train, _ = build_datasets(cfg.data, processor.tokenizer, processor)
+    _, raw = build_loader(train, cfg.data, processor.tokenizer.pad_token_id).next_batch()
+    return Batch.from_mapping(raw)
+
+
+@pytest.fixture(scope="module")
+def make_config_module(tiny_model: Path, data_config: Path):
+    from tests.verl.conftest import REPO
+    from verl.trainer.config import load_config
+
+    cfg = load_config([f"config={REPO / 'verl/configs/config.yaml'}", f"data.config_path={data_config}",
+                       f"worker.actor.model.model_path={tiny_model}", "data.num_workers=0",
+                       "data.rollout_batch_size=2", "worker.actor.global_batch_size=2", "trainer.n_gpus_per_node=1",
+                       "worker.rollout.tensor_parallel_size=1", "worker.actor.micro_batch_size_per_device_for_experience=8",
+                       "data.max_response_length=12", "trainer.device=cpu"])
+    return cfg, AutoProcessor.from_pretrained(tiny_model)
+
+
+def test_hf_rollout_generates_left_padded_batch_and_syncs_weights(make_config_module, prompt_batch):
+    cfg, processor = make_config_module
+    engine = build_rollout("hf", cfg.worker.actor.model.model_path, cfg.worker.rollout, processor.tokenizer, "cpu")
+    sampling = SamplingSettings(n=3, temperature=1.0, top_p=1.0, top_k=-1, max_tokens=12)
+    prompt_batch["seed"] = [11, 12]
+    responses = engine.generate(prompt_batch, sampling)
+    assert len(responses) == 6 and all(len(r) == 12 for r in responses)
+    assert len({tuple(r) for r in responses}) > 1  # samples differ
+    assert responses == engine.generate(prompt_batch, sampling)  # seeded
+    image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert all(image_pad not in r for r in responses)
+    zeros = [(name, torch.zeros_like(t)) for name, t in engine.named_weights().items()]
+    engine.load_weights(zeros)
+    assert all(float(t.abs().sum()) == 0 for t in engine.named_weights().values())
+    with pytest.raises(KeyError, match="no weight"):
+        engine.load_weights([("not.a.weight", torch.zeros(1))])
+
+
+def test_hf_rollout_stops_at_im_end(make_config_module, prompt_batch):
+    cfg, processor = make_config_module
+    engine = build_rollout("hf", cfg.worker.actor.model.model_path, cfg.worker.rollout, processor.tokenizer, "cpu")
+    im_end = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    vocab = engine.model.lm_head.out_features
+
+    class ForceImEnd(torch.nn.Module):  # <|im_end|> gets all the probability mass
+        def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+            logits = torch.zeros(*hidden.shape[:-1], vocab)
+            logits[..., im_end] = 100.0
+            return logits
+
+    engine.model.lm_head = ForceImEnd()
+    responses = engine.generate(prompt_batch, SamplingSettings(n=2, temperature=1.0, top_p=1.0, top_k=-1, max_tokens=12))
+    out = assemble_rollout(prompt_batch, responses, 2, 12, processor.tokenizer.pad_token_id, {im_end})
+    assert out["response_mask"].sum(-1).tolist() == [1] * 4
+    assert out["responses"][:, 0].tolist() == [im_end] * 4

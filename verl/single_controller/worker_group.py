@@ -1,0 +1,158 @@
+"""Worker groups: N ranks of a worker class, driven by one controller.
+
+``dispatch(method, batch)`` chunks a :class:`~verl.protocol.Batch` by rank, calls ``method`` on every rank
+in parallel and concatenates the results (data-parallel compute); ``call_all(method, ...)`` calls every
+rank with the same arguments (collectives such as ``init_model`` and checkpoints).
+
+``RayWorkerGroup`` places ``nnodes x n_gpus_per_node`` Ray actors in one placement group (one GPU each, or
+one CPU each with gloo when there is no GPU). ``LocalWorkerGroup`` runs a single rank in this process
+(tests, debugging).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from verl.protocol import Batch
+
+__all__ = ["LocalWorkerGroup", "RayWorkerGroup", "WorkerGroup", "init_ray", "shutdown_ray"]
+
+logger = logging.getLogger(__name__)
+
+WORKER_ENV = {
+    "TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN", "VLLM_LOGGING_LEVEL": "WARN",
+    "TORCH_NCCL_AVOID_RECORD_STREAMS": "1", "PYTHONUNBUFFERED": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+}
+_RAY_TEMP_DIRS: list[str] = []
+
+
+class WorkerGroup(Protocol):
+    world_size: int
+
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]: ...
+
+    def dispatch(self, method: str, batch: Batch) -> Batch: ...
+
+    def shutdown(self) -> None: ...
+
+
+def _concat_chunks(results: list[Any], pad: int, total: int) -> Any:
+    if isinstance(results[0], Batch):
+        out = Batch.concat(results)
+        return out[: len(out) - pad] if pad else out
+    return results
+
+
+class LocalWorkerGroup:
+    """One in-process rank (world size 1); same interface as :class:`RayWorkerGroup`."""
+
+    def __init__(self, worker_cls: Callable[..., Any], *args: Any) -> None:
+        self.world_size = 1
+        self.workers = [worker_cls(*args, rank=0, world_size=1)]
+
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        return [getattr(self.workers[0], method)(*args, **kwargs)]
+
+    def dispatch(self, method: str, batch: Batch) -> Any:
+        return getattr(self.workers[0], method)(batch)
+
+    def master_address(self) -> tuple[str, int]:
+        return "127.0.0.1", free_port()
+
+    def shutdown(self) -> None:
+        self.workers[0].shutdown()
+
+
+class RayWorkerGroup:
+    """``nnodes * per_node`` Ray actors of ``worker_cls(*args, rank=, world_size=)``, one bundle each."""
+
+    def __init__(self, worker_cls: type, *args: Any, nnodes: int, per_node: int, use_gpu: bool) -> None:
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        self.world_size = nnodes * per_node
+        bundle = {"CPU": 1, "GPU": 1} if use_gpu else {"CPU": 1}
+        self.placement_group = placement_group([dict(bundle) for _ in range(self.world_size)], strategy="PACK")
+        ray.get(self.placement_group.ready())
+        remote_cls = ray.remote(worker_cls)
+        self.workers = [
+            remote_cls.options(
+                num_cpus=1, num_gpus=1 if use_gpu else 0,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement_group, placement_group_bundle_index=i),
+                runtime_env={"env_vars": dict(WORKER_ENV)},
+            ).remote(*args, rank=i, world_size=self.world_size)
+            for i in range(self.world_size)
+        ]
+
+    def master_address(self) -> tuple[str, int]:
+        import ray
+
+        return ray.get(self.workers[0].node_address.remote())
+
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        import ray
+
+        return ray.get([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
+
+    def dispatch(self, method: str, batch: Batch) -> Any:
+        """Chunk by rank (padding the tail with repeated rows when needed), run, concatenate, unpad."""
+        import ray
+
+        chunks, pad = batch.chunk(self.world_size, pad=True)
+        results = ray.get([getattr(w, method).remote(c) for w, c in zip(self.workers, chunks)])
+        return _concat_chunks(results, pad, len(batch))
+
+    def shutdown(self) -> None:
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        try:
+            ray.get([w.shutdown.remote() for w in self.workers])
+        finally:
+            for worker in self.workers:
+                ray.kill(worker)
+            remove_placement_group(self.placement_group)
+
+
+def init_ray(num_cpus: int | None = None) -> None:
+    """Connect to ``RAY_ADDRESS`` when set, else start a private local cluster.
+
+    The local cluster lives in its own short temp dir (``/tmp/rayXXXX``; socket paths must stay short), so
+    other users' sessions under ``/tmp/ray`` are never touched; :func:`shutdown_ray` removes it.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        logger.info("connecting to the Ray cluster at %s", os.environ["RAY_ADDRESS"])
+        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env={"env_vars": dict(WORKER_ENV)})
+        return
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp" if os.path.isdir("/tmp") else None)
+    _RAY_TEMP_DIRS.append(temp_dir)
+    logger.info("starting a local Ray cluster (num_cpus=%s, temp dir %s)", num_cpus, temp_dir)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
+             runtime_env={"env_vars": dict(WORKER_ENV)}, logging_level=logging.WARNING)
+
+
+def shutdown_ray() -> None:
+    """Stop Ray and delete the private temp dirs this process created (never ``/tmp/ray``)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    while _RAY_TEMP_DIRS:
+        shutil.rmtree(_RAY_TEMP_DIRS.pop(), ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,100 @@
+"""GRPO entry point::
+
+    python3 -m verl.trainer.main config=verl/configs/config.yaml data.config_path=configs/grpo.py \\
+        worker.actor.model.model_path=IDEA-Research/Rex-Omni trainer.n_gpus_per_node=8
+
+Connects to ``RAY_ADDRESS`` when set, else starts a private local Ray cluster; builds the data loaders
+and reward manager on this driver process and ``nnodes x n_gpus_per_node`` FSDP workers on Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from typing import Any
+
+from verl.trainer.config import PPOConfig, load_config, resolve_device
+
+__all__ = ["build_trainer", "main", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+def _load_processor(config: PPOConfig) -> Any:
+    from transformers import AutoProcessor
+
+    model = config.worker.actor.model
+    processor = AutoProcessor.from_pretrained(model.tokenizer_path, trust_remote_code=model.trust_remote_code)
+    if config.data.override_chat_template:
+        processor.chat_template = config.data.override_chat_template
+        processor.tokenizer.chat_template = config.data.override_chat_template
+    if processor.tokenizer.pad_token_id is None:
+        processor.tokenizer.pad_token = processor.tokenizer.eos_token
+    return processor
+
+
+def _resolved_device(config: PPOConfig) -> str:
+    import os
+
+    if config.trainer.device != "auto":
+        return config.trainer.device
+    if os.environ.get("RAY_ADDRESS"):
+        import ray
+
+        return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+    return resolve_device("auto")
+
+
+def build_trainer(config: PPOConfig, workers: Any = None) -> Any:
+    """Data loaders, reward manager and trainer; ``workers`` defaults to a Ray worker group."""
+    from verl.single_controller import RayWorkerGroup
+    from verl.trainer.data_loader import build_datasets, build_loader
+    from verl.trainer.ray_trainer import GRPOTrainer
+    from verl.workers.fsdp_worker import FSDPWorker
+    from verl.workers.reward import RewardManager
+
+    processor = _load_processor(config)
+    tokenizer = processor.tokenizer
+    train_set, val_set = build_datasets(config.data, tokenizer, processor)
+    train_loader = build_loader(train_set, config.data, tokenizer.pad_token_id)
+    val_loader = None
+    if val_set is not None:
+        size = config.data.val_batch_size if config.data.val_batch_size > 0 else len(val_set)
+        val_loader = build_loader(val_set, config.data, tokenizer.pad_token_id, batch_size=size, shuffle=False)
+    if workers is None:
+        trainer_cfg = config.trainer
+        workers = RayWorkerGroup(FSDPWorker, config, nnodes=trainer_cfg.nnodes, per_node=trainer_cfg.n_gpus_per_node,
+                                 use_gpu=trainer_cfg.device == "cuda")
+    reward = RewardManager(config.worker.reward, tokenizer)
+    return GRPOTrainer(config, workers, reward, train_loader, val_loader)
+
+
+def run(config: PPOConfig) -> list[dict[str, float]]:
+    """Start (or join) Ray, train, and tear everything down; returns the per-step metrics."""
+    from verl.single_controller.worker_group import init_ray, shutdown_ray
+
+    world = config.trainer.nnodes * config.trainer.n_gpus_per_node
+    device = resolve_device(config.trainer.device)
+    init_ray(num_cpus=world if device == "cpu" else None)
+    trainer = None
+    try:
+        device = _resolved_device(config)
+        config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, device=device))
+        trainer = build_trainer(config)
+        trainer.init_workers()
+        return trainer.fit()
+    finally:
+        if trainer is not None:
+            trainer.reward.close()
+            trainer.workers.shutdown()
+        shutdown_ray()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(load_config(list(sys.argv[1:] if argv is None else argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The GRPO driver: owns the data loader, the worker group, the reward manager and the loop.
+
+One step: generate (n samples per prompt) -> reward (background thread) -> old log-probs -> reference
+log-probs -> advantages -> actor update -> metrics -> maybe checkpoint. ``global_step`` counts completed
+steps; training stops after ``training_steps`` = ``max_steps`` or ``len(loader) * total_epochs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from verl.protocol import Batch
+from verl.single_controller import WorkerGroup
+from verl.trainer import core_algos
+from verl.trainer.config import PPOConfig, config_to_dict
+from verl.trainer.data_loader import StatefulLoader
+from verl.trainer.metrics import Tracker, data_metrics, reward_metrics, throughput_metrics
+from verl.utils.dataset import sample_seed
+from verl.workers import checkpoint
+from verl.workers.reward import RewardManager
+
+__all__ = ["GRPOTrainer"]
+
+logger = logging.getLogger(__name__)
+
+# Columns the workers need after generation (images stay on the driver for the reward).
+WORKER_COLUMNS = ("input_ids", "attention_mask", "position_ids", "responses", "response_mask", "multi_modal_inputs")
+
+
+@contextmanager
+def _timer(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+class GRPOTrainer:
+    """Single-controller GRPO loop over a :class:`WorkerGroup` of :class:`~verl.workers.fsdp_worker.FSDPWorker`."""
+
+    def __init__(self, config: PPOConfig, workers: WorkerGroup, reward: RewardManager, train_loader: StatefulLoader,
+                 val_loader: StatefulLoader | None = None) -> None:
+        self.config, self.workers, self.reward = config, workers, reward
+        self.train_loader, self.val_loader = train_loader, val_loader
+        trainer = config.trainer
+        self.training_steps = trainer.max_steps or len(train_loader) * trainer.total_epochs
+        self.use_ref = not config.algorithm.disable_kl
+        self.global_step = 0
+        self.save_root = Path(trainer.save_checkpoint_path or "checkpoints")
+
+    # ------------------------------------------------------------------------------- lifecycle
+    def init_workers(self) -> None:
+        """Rendezvous and build the models on every rank."""
+        address, port = self.workers.master_address()  # type: ignore[attr-defined]
+        self.workers.call_all("init_model", address, port, self.training_steps)
+
+    def resume(self) -> None:
+        """Load ``trainer.load_checkpoint_path``, else the latest complete checkpoint under the save dir."""
+        path = self.config.trainer.load_checkpoint_path
+        found = Path(path) if path else checkpoint.find_latest_checkpoint(self.save_root)
+        if found is None:
+            return
+        state = checkpoint.load_trainer_state(found)
+        self.workers.call_all("load_checkpoint", str(found))
+        self.global_step = int(state["global_step"])
+        self.train_loader.load_state_dict(state["dataloader"])
+        logger.info("resumed from %s at step %d", found, self.global_step)
+
+    def save(self) -> None:
+        """Collective save, then trainer state, then the ``latest`` marker (last), then rotation."""
+        path = checkpoint.step_dir(self.save_root, self.global_step)
+        self.workers.call_all("save_checkpoint", str(path))
+        checkpoint.save_trainer_state(path, {"global_step": self.global_step,
+                                             "dataloader": self.train_loader.state_dict()})
+        checkpoint.write_latest(self.save_root, self.global_step)
+        checkpoint.rotate_checkpoints(self.save_root, self.config.trainer.save_limit)
+        logger.info("saved checkpoint %s", path)
+
+    def fit(self) -> list[dict[str, float]]:
+        """Run until ``training_steps``; returns every step's metrics."""
+        cfg = self.config.trainer
+        tracker = Tracker(cfg.logger, str(self.save_root), cfg.project_name, cfg.experiment_name,
+                          config_to_dict(self.config))
+        history: list[dict[str, float]] = []
+        self.resume()
+        last_saved = self.global_step
+        try:
+            if cfg.val_before_train or cfg.val_only:
+                tracker.log(self.global_step, self.validate())
+                if cfg.val_only:
+                    return history
+            bar = tqdm(total=self.training_steps, initial=self.global_step, desc="GRPO", dynamic_ncols=True)
+            while self.global_step < self.training_steps:
+                epoch, raw = self.train_loader.next_batch()
+                metrics = self.train_step(raw)
+                self.global_step += 1
+                metrics["train/epoch"] = float(epoch)
+                if cfg.val_freq > 0 and self.global_step % cfg.val_freq == 0:
+                    metrics.update(self.validate())
+                if cfg.save_freq > 0 and self.global_step % cfg.save_freq == 0:
+                    self.save()
+                    last_saved = self.global_step
+                tracker.log(self.global_step, metrics)
+                history.append(metrics)
+                bar.update(1)
+            bar.close()
+            if last_saved != self.global_step:
+                self.save()
+        finally:
+            tracker.close()
+        return history
+
+    # ---------------------------------------------------------------------------------- one step
+    def _prompt_batch(self, raw: dict[str, Any]) -> Batch:
+        batch = Batch.from_mapping(raw)
+        rollout = self.config.worker.rollout
+        batch["uid"] = [uuid.uuid4().hex for _ in range(len(batch))]
+        batch["seed"] = [sample_seed(rollout.seed, self.global_step, i) for i in range(len(batch))]
+        batch.meta.update(n=rollout.n, temperature=rollout.temperature)
+        return batch
+
+    def train_step(self, raw: dict[str, Any]) -> dict[str, float]:
+        """One GRPO step on a collated prompt batch; returns its metrics."""
+        timings: dict[str, float] = {}
+        with _timer(timings, "step"):
+            prompts = self._prompt_batch(raw)
+            with _timer(timings, "gen"):
+                batch = self.workers.dispatch("generate_sequences", prompts)
+            pending = self.reward.submit(batch)
+            slim = batch.select([c for c in WORKER_COLUMNS if c in batch])
+            with _timer(timings, "old"):
+                batch = batch.union(self.workers.dispatch("compute_log_probs", slim))
+            if self.use_ref:
+                with _timer(timings, "ref"):
+                    batch = batch.union(self.workers.dispatch("compute_ref_log_probs", slim))
+            with _timer(timings, "reward_wait"):
+                scores, reward_rows = pending.result()
+            timings["reward"] = self.reward.last_seconds  # overlapped with old/ref log-probs
+            with _timer(timings, "adv"):
+                metrics = self._advantages(batch, scores)
+            update = batch.select([*WORKER_COLUMNS, "old_log_probs", "advantages",
+                                   *(["ref_log_probs"] if self.use_ref else [])])
+            update.tensors["response_mask"] = batch["update_mask"]
+            with _timer(timings, "update"):
+                results = self.workers.dispatch("update_actor", update)
+        metrics.update(_mean_dicts(results))
+        metrics.update(reward_metrics(reward_rows, batch["ground_truth"]))
+        metrics.update(data_metrics(batch))
+        metrics.update(throughput_metrics(batch, timings, self.workers.world_size))
+        metrics["data/num_skipped"] = float(sum(raw.get("num_skipped", [0])))
+        return metrics
+
+    def _advantages(self, batch: Batch, scores: torch.Tensor) -> dict[str, float]:
+        """Token rewards (KL-penalised unless the KL is a loss), advantages, and the online-filter mask."""
+        algo = self.config.algorithm
+        metrics: dict[str, float] = {}
+        mask = batch["response_mask"]
+        rewards = scores
+        if self.use_ref and not algo.use_kl_loss:
+            rewards, kl_metrics = core_algos.apply_kl_penalty(scores, batch["old_log_probs"], batch["ref_log_probs"],
+                                                              mask, algo.kl_coef, algo.kl_penalty)
+            metrics.update(kl_metrics)
+        advantages, _ = core_algos.compute_advantage(algo.adv_estimator, rewards, mask, batch["uid"])
+        batch["token_level_scores"] = scores
+        batch["advantages"] = advantages
+        update_mask = mask
+        if algo.online_filtering:
+            # Groups with identical rewards carry no signal: mask them out of the loss and its denominators.
+            keep = core_algos.group_filter_mask(scores.sum(-1), batch["uid"])
+            update_mask = mask * keep.unsqueeze(-1).to(mask.dtype)
+            metrics["filter/kept_ratio"] = float(keep.float().mean())
+        batch["update_mask"] = update_mask
+        return metrics
+
+    # ------------------------------------------------------------------------------- validation
+    def validate(self) -> dict[str, float]:
+        """Generate once over the validation set with ``val_override_config`` and report its rewards."""
+        if self.val_loader is None:
+            logger.warning("validation requested but data.config_path defines no val_dataset; skipped")
+            return {}
+        overrides = self.config.worker.rollout.val_override_config
+        rows: dict[str, list[float]] = {}
+        truths: list[Any] = []
+        self.val_loader.load_state_dict({"epoch": 0, "position": 0})
+        for _ in range(len(self.val_loader)):
+            _, raw = self.val_loader.next_batch()
+            prompts = self._prompt_batch(raw)
+            prompts.meta.update(overrides)
+            batch = self.workers.dispatch("generate_sequences", prompts)
+            _, scored = self.reward.compute(batch)
+            for key, values in scored.items():
+                rows.setdefault(key, []).extend(values)
+            truths.extend(batch["ground_truth"])
+        return {f"val/{k}": v for k, v in reward_metrics(rows, truths).items()}
+
+
+def _mean_dicts(results: Any) -> dict[str, float]:
+    items = results if isinstance(results, list) else [results]
+    keys = {k for item in items for k in item}
+    return {k: float(np.mean([item[k] for item in items if k in item])) for k in keys}

@@ -1,0 +1,142 @@
+"""Log-probs of response tokens and the PPO/GRPO update, for one (FSDP-sharded) model on one rank.
+
+Batch columns (B sequences, P prompt tokens, R response tokens, L = P + R), all left-aligned prompts:
+``input_ids`` (B, L), ``attention_mask`` (B, L), ``position_ids`` (B, 3, L) M-RoPE, ``responses`` (B, R),
+``response_mask`` (B, R), non-tensor ``multi_modal_inputs`` (per row ``{"pixel_values", "image_grid_thw"}``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import torch
+from torch.distributed.tensor import DTensor
+
+from verl.protocol import Batch
+from verl.trainer import core_algos
+from verl.trainer.config import ActorConfig
+
+__all__ = ["Actor", "forward_log_probs"]
+
+
+def _vision_inputs(rows: Any, device: str) -> dict[str, torch.Tensor]:
+    if rows is None or not len(rows):
+        return {}
+    return {
+        "pixel_values": torch.cat([r["pixel_values"] for r in rows]).to(device),
+        "image_grid_thw": torch.cat([r["image_grid_thw"] for r in rows]).to(device),
+    }
+
+
+def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, device: str,
+                      with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(log_probs, entropy or None)`` of the response tokens, each (b, R) fp32.
+
+    Logits are divided by ``temperature`` so the log-probs match the sampling distribution.
+    """
+    responses = micro["responses"].to(device)
+    response_length = responses.shape[1]
+    mm = micro.non_tensors.get("multi_modal_inputs")
+    output = model(
+        input_ids=micro["input_ids"].to(device),
+        attention_mask=micro["attention_mask"].to(device),
+        position_ids=micro["position_ids"].to(device).transpose(0, 1),  # (3, b, L)
+        use_cache=False,
+        **_vision_inputs(mm, device),
+    )
+    logits = output.logits[:, -response_length - 1:-1].float() / temperature
+    log_probs = core_algos.log_probs_from_logits(logits, responses)
+    entropy = core_algos.entropy_from_logits(logits) if with_entropy else None
+    return log_probs, entropy
+
+
+class Actor:
+    """Experience (no-grad log-probs) and policy update over micro-batches on this rank.
+
+    Args:
+        model: the (sharded) policy or reference model.
+        cfg: the actor config (batch sizes, clipping, KL loss, loss aggregation).
+        device: "cuda" or "cpu".
+        optimizer, scheduler: only for the trainable actor.
+    """
+
+    def __init__(self, model: torch.nn.Module, cfg: ActorConfig, device: str,
+                 optimizer: torch.optim.Optimizer | None = None,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+        self.model, self.cfg, self.device = model, cfg, device
+        self.optimizer, self.scheduler = optimizer, scheduler
+
+    @torch.no_grad()
+    def compute_log_probs(self, batch: Batch, temperature: float, micro_batch_size: int,
+                          with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probs (and entropies) of ``batch``'s responses, computed ``micro_batch_size`` rows at a time."""
+        self.model.eval()
+        log_probs, entropies = [], []
+        for micro in batch.split(micro_batch_size):
+            lp, ent = forward_log_probs(self.model, micro, temperature, self.device, with_entropy)
+            log_probs.append(lp.cpu())
+            if ent is not None:
+                entropies.append(ent.cpu())
+        return torch.cat(log_probs), (torch.cat(entropies) if with_entropy else None)
+
+    def _normalizer(self, mini: Batch) -> float:
+        mask = mini["response_mask"]
+        if self.cfg.loss_agg_mode == "token-mean":
+            return float(mask.sum().clamp(min=1))
+        return float((mask.sum(-1) > 0).sum().clamp(min=1))
+
+    def _micro_loss(self, micro: Batch, temperature: float, normalizer: float) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg
+        log_probs, _ = forward_log_probs(self.model, micro, temperature, self.device)
+        mask = micro["response_mask"].to(self.device).float()
+        loss, stats = core_algos.compute_policy_loss(
+            micro["old_log_probs"].to(self.device), log_probs, micro["advantages"].to(self.device), mask,
+            cfg.clip_ratio_low, cfg.clip_ratio_high, cfg.clip_ratio_dual, cfg.loss_agg_mode, normalizer)
+        metrics = {f"actor/{k}": float(v) for k, v in stats.items() if k != "pg_loss"}
+        metrics["actor/pg_loss"] = float(stats["pg_loss"])
+        if cfg.use_kl_loss and not cfg.disable_kl and "ref_log_probs" in micro:
+            kl = core_algos.compute_kl(log_probs, micro["ref_log_probs"].to(self.device), cfg.kl_penalty)
+            loss = loss + cfg.kl_coef * core_algos.agg_loss(kl, mask, cfg.loss_agg_mode, normalizer)
+            metrics["actor/kl_loss"] = float(core_algos.masked_mean(kl.detach(), mask))
+        return loss, metrics
+
+    def _optimizer_step(self) -> dict[str, float]:
+        assert self.optimizer is not None
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        if isinstance(grad_norm, DTensor):
+            grad_norm = grad_norm.full_tensor()
+        norm = float(grad_norm)
+        if math.isfinite(norm):
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return {"actor/grad_norm": norm, "actor/lr": lr, "actor/skipped_steps": float(not math.isfinite(norm))}
+
+    def update(self, batch: Batch, temperature: float, mini_batch_size: int) -> dict[str, float]:
+        """PPO epochs over mini-batches of ``mini_batch_size`` rows (one optimizer step each).
+
+        Needs ``old_log_probs`` and ``advantages`` (and ``ref_log_probs`` for the KL loss). Returns metrics
+        averaged over micro-batches (losses summed per mini-batch, then averaged over mini-batches).
+        """
+        self.model.train()
+        sums: dict[str, list[float]] = defaultdict(list)
+        micro_size = self.cfg.micro_batch_size_per_device_for_update
+        for _ in range(self.cfg.ppo_epochs):
+            for mini in batch.split(mini_batch_size):
+                normalizer = self._normalizer(mini)
+                pg_loss = 0.0
+                for micro in mini.split(micro_size):
+                    loss, metrics = self._micro_loss(micro, temperature, normalizer)
+                    loss.backward()
+                    pg_loss += metrics.pop("actor/pg_loss")
+                    for key, value in metrics.items():
+                        sums[key].append(value)
+                sums["actor/pg_loss"].append(pg_loss)
+                for key, value in self._optimizer_step().items():
+                    sums[key].append(value)
+        return {key: sum(values) / len(values) for key, values in sums.items()}

@@ -1,0 +1,5 @@
+"""Rollout engines behind one interface (``RolloutEngine``), chosen by ``worker.rollout.name``."""
+
+from verl.workers.rollout.base import RolloutEngine, SamplingSettings, assemble_rollout, build_rollout
+
+__all__ = ["RolloutEngine", "SamplingSettings", "assemble_rollout", "build_rollout"]
