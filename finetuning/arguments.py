@@ -78,6 +78,18 @@ class TrainingArguments(transformers.TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Keep False: samples are dicts the collator already shapes."}
     )
+    warmup_ratio: float | None = field(
+        default=None,
+        metadata={"help": "Fraction of the training steps spent warming up, in [0, 1); sets warmup_steps "
+                          "(transformers 5 folded the ratio into warmup_steps)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.warmup_ratio is not None:
+            if not 0.0 <= self.warmup_ratio < 1.0:
+                raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            self.warmup_steps = float(self.warmup_ratio)
+        super().__post_init__()
 
 
 ARG_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
@@ -94,7 +106,7 @@ def build_parser() -> HfArgumentParser:
 def explicit_flags(argv: list[str]) -> dict[str, Any]:
     """Only the arguments actually present in ``argv``, converted to their types."""
     parser = build_parser()
-    parser.set_defaults(**{a.dest: argparse.SUPPRESS for a in parser._actions if a.dest != "help"})
+    parser._defaults.clear()  # parser-level defaults would be filled in for absent flags
     for action in parser._actions:
         action.default = argparse.SUPPRESS
         action.required = False

@@ -60,13 +60,18 @@ def load_model(
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
         model_name_or_path, attn_implementation=attn, dtype=dtype, cache_dir=cache_dir
     )
-    model.config.use_cache = False
+    set_use_cache(model, False)
     if gradient_checkpointing:
         # Trainer turns checkpointing on; this keeps a grad path into checkpointed blocks when the
         # embeddings are frozen (tune_mm_llm False).
         model.enable_input_require_grads()
     logger.info("loaded %s (attn=%s, dtype=%s)", model_name_or_path, attn, dtype)
     return model
+
+
+def set_use_cache(model: Any, value: bool) -> None:
+    """Set ``use_cache`` where transformers 5 reads it (the text config of a VLM config)."""
+    model.config.get_text_config().use_cache = value
 
 
 def load_processor(

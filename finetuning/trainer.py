@@ -53,6 +53,22 @@ class RexOmniTrainer(Trainer):
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        """Load checkpoint weights through ``from_pretrained``.
+
+        transformers 5 saves Qwen2.5-VL in the hub key layout (``model.layers.*``, ``visual.*``) but
+        Trainer's plain resume calls ``load_state_dict(strict=False)`` with those keys, which loads
+        nothing for this model. ``from_pretrained`` applies the key conversion; we copy its weights
+        in strictly. (DeepSpeed and FSDP resume through their own checkpoint files.)
+        """
+        model = self.model if model is None else model
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(model, "config"):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        logger.info("loading model weights from %s", resume_from_checkpoint)
+        loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+        model.load_state_dict(loaded.state_dict(), strict=True)
+        del loaded
+
     def compute_loss(
         self,
         model: nn.Module,

@@ -1,0 +1,61 @@
+"""Checkpoint discovery for resuming, and the final save as a complete HF model folder."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from transformers import Trainer
+from transformers.trainer_utils import get_last_checkpoint
+
+from finetuning.model_loading import set_use_cache
+
+logger = logging.getLogger(__name__)
+
+LEGACY_CHAT_TEMPLATE = "chat_template.json"
+
+
+def resume_checkpoint(output_dir: str | Path, requested: str | bool | None = None) -> str | None:
+    """The checkpoint to resume from.
+
+    An explicit ``--resume_from_checkpoint PATH`` wins; otherwise the newest complete
+    ``checkpoint-<step>`` in ``output_dir`` (HF skips folders without ``trainer_state.json``),
+    or ``None`` for a fresh run.
+    """
+    if isinstance(requested, str) and requested not in ("", "True", "true"):
+        return requested
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    return get_last_checkpoint(str(folder))
+
+
+def copy_legacy_chat_template(model_name_or_path: str, output_dir: str | Path) -> None:
+    """Copy ``chat_template.json`` next to the weights when the source is a local folder that has one.
+
+    The processor already saves its template; this keeps the legacy file some tools read. A hub id
+    (no local folder) is skipped instead of crashing before the final save (REFERENCE 7.16).
+    """
+    source = Path(model_name_or_path) / LEGACY_CHAT_TEMPLATE
+    target = Path(output_dir) / LEGACY_CHAT_TEMPLATE
+    if source.is_file() and not target.exists():
+        shutil.copyfile(source, target)
+
+
+def save_final_model(trainer: Trainer, processor: Any, model_name_or_path: str, output_dir: str | Path) -> None:
+    """Save weights (safetensors), config with ``use_cache`` on, generation config, processor and
+    trainer state into ``output_dir`` so that ``from_pretrained(output_dir)`` works.
+
+    ``trainer.save_model`` gathers ZeRO-3 shards (``stage3_gather_16bit_weights_on_model_save``)
+    and writes on the saving rank only; every rank must call this.
+    """
+    trainer.save_state()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    set_use_cache(model, True)
+    trainer.save_model(str(output_dir))
+    if trainer.args.should_save:
+        copy_legacy_chat_template(model_name_or_path, output_dir)
+        logger.info("saved the final model to %s", output_dir)
+    set_use_cache(model, False)

@@ -1,0 +1,244 @@
+"""Evaluate a Rex-Omni checkpoint on a TSV split: generate, parse with ``dataset.grammar``, score.
+
+Questions come from the same task function as training (seeded per sample, so every run asks the
+same questions). Scores:
+
+* every task: the GRPO reward of each sample (``verl/configs/reward_func.py:compute_score``:
+  ``box_iou`` for grounding, ``point_in_box`` for pointing) averaged, and ``parse_rate``, the
+  share of answers that parse into at least one phrase group;
+* grounding: ``box_f1@0.5``, detection F1 pooled over the split, a prediction being a true
+  positive when it has IoU >= 0.5 with a not yet matched GT box of the same phrase (greedy by IoU);
+* pointing: ``point_f1``, the same with "point inside the GT box" as the match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from dataset.annotations import parse_annotation
+from dataset.grammar import ParsedGroup, parse_answer
+from dataset.tsv import TsvReader
+from verl.rewards.box_iou import pairwise_iou
+from verl.rewards.predictions import predicted_boxes, predicted_points
+
+logger = logging.getLogger(__name__)
+
+TASK_REWARDS = {"grounding": "box_iou", "pointing": "point_in_box"}
+STOP_STRINGS = ("<|im_end|>", "<|endoftext|>")
+
+
+@dataclass
+class EvalSample:
+    """One question about one image; ``ground_truth`` is the reward schema's dict."""
+
+    index: int
+    image: Image.Image
+    question: str
+    ground_truth: dict[str, Any]
+
+
+def default_task_fn(task: str) -> Any:
+    """The training task function of ``task`` (``grounding`` or ``pointing``) with its prompt list."""
+    from dataset.task_fns import GroundingTaskFn, PointingTaskFn
+    from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY, POINTING_TASK_PROMPTS
+
+    if task == "grounding":
+        return GroundingTaskFn(task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY)
+    if task == "pointing":
+        return PointingTaskFn(task_prompts=POINTING_TASK_PROMPTS)
+    raise ValueError(f"task must be one of {sorted(TASK_REWARDS)}, got {task!r}")
+
+
+def tsv_paths(split: str) -> tuple[str, str, str]:
+    """``prefix`` -> (``prefix.images.tsv``, ``prefix.annotations.tsv``, ``prefix.annotations.tsv.lineidx``)."""
+    return f"{split}.images.tsv", f"{split}.annotations.tsv", f"{split}.annotations.tsv.lineidx"
+
+
+def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0) -> Iterator[EvalSample]:
+    """Questions and ground truths for the first ``max_samples`` images of the split."""
+    task_fn = default_task_fn(task)
+    reader = TsvReader(*tsv_paths(split))
+    count = len(reader) if max_samples is None else min(max_samples, len(reader))
+    for index in range(count):
+        image, annotation = reader.read(index)
+        sample = task_fn(parse_annotation(annotation), image.width, image.height, random.Random(f"{seed}|{index}"))
+        gt = {"reward_name": TASK_REWARDS[task], "dataset_name": Path(split).name,
+              "image_size": [image.width, image.height], "answer": sample.ground_truth}
+        yield EvalSample(index, image, sample.question, gt)
+
+
+def clean_output(text: str) -> str:
+    """Cut a decoded answer at the first stop string."""
+    for stop in STOP_STRINGS:
+        text = text.split(stop, 1)[0]
+    return text.strip()
+
+
+def _matches(scores: np.ndarray, threshold: float, inclusive: bool = True) -> int:
+    """Greedy one-to-one matches (largest score first) among ``scores >= threshold`` (rows: preds)."""
+    if scores.size == 0:
+        return 0
+    ok = scores >= threshold if inclusive else scores > threshold
+    order = np.argsort(-scores, axis=None)
+    used_rows, used_cols, matched = set(), set(), 0
+    for flat in order:
+        r, c = divmod(int(flat), scores.shape[1])
+        if ok[r, c] and r not in used_rows and c not in used_cols:
+            used_rows.add(r)
+            used_cols.add(c)
+            matched += 1
+    return matched
+
+
+def detection_counts(groups: list[ParsedGroup], gt: dict[str, Any], task: str) -> tuple[int, int, int]:
+    """(true positives, predictions, GT objects) of one sample, matched per phrase."""
+    width, height = gt["image_size"]
+    answer = gt["answer"]
+    preds = predicted_boxes(groups, width, height) if task == "grounding" else predicted_points(groups, width, height)
+    tp = n_pred = 0
+    n_gt = sum(len(t.get("boxes") or []) for t in answer.values())
+    for phrase, pred in preds.items():
+        n_pred += len(pred)
+        boxes = np.asarray((answer.get(phrase) or {}).get("boxes") or [], dtype=np.float64).reshape(-1, 4)
+        if len(pred) == 0 or len(boxes) == 0:
+            continue
+        if task == "grounding":
+            tp += _matches(pairwise_iou(pred, boxes), 0.5)
+        else:
+            inside = ((pred[:, None, 0] >= boxes[None, :, 0]) & (pred[:, None, 0] <= boxes[None, :, 2])
+                      & (pred[:, None, 1] >= boxes[None, :, 1]) & (pred[:, None, 1] <= boxes[None, :, 3]))
+            tp += _matches(inside.astype(np.float64), 1.0)
+    return tp, n_pred, n_gt
+
+
+def summarise(records: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
+    """Split-level metrics from per-sample records (``tp``, ``n_pred``, ``n_gt``, ``reward``, ``parsed``)."""
+    n = max(len(records), 1)
+    tp = sum(r["tp"] for r in records)
+    n_pred = sum(r["n_pred"] for r in records)
+    n_gt = sum(r["n_gt"] for r in records)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gt if n_gt else 0.0
+    f1 = 2 * tp / (n_pred + n_gt) if (n_pred + n_gt) else 0.0
+    key = "box" if task == "grounding" else "point"
+    suffix = "@0.5" if task == "grounding" else ""
+    return {
+        "task": task,
+        "num_samples": len(records),
+        "parse_rate": sum(r["parsed"] for r in records) / n,
+        f"mean_{TASK_REWARDS[task]}_reward": sum(r["reward"] for r in records) / n,
+        f"{key}_precision{suffix}": precision,
+        f"{key}_recall{suffix}": recall,
+        f"{key}_f1{suffix}": f1,
+        "num_predictions": n_pred,
+        "num_gt": n_gt,
+    }
+
+
+def score_sample(prediction: str, gt: dict[str, Any], task: str) -> dict[str, Any]:
+    """Per-sample record: reward, detection counts and whether the answer parsed."""
+    from verl.configs.reward_func import compute_score
+
+    groups = parse_answer(prediction)
+    reward = compute_score([prediction], [gt])[0]
+    tp, n_pred, n_gt = detection_counts(groups, gt, task)
+    return {"reward": float(reward["overall"]), "parsed": bool(groups), "tp": tp, "n_pred": n_pred, "n_gt": n_gt}
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write JSON through a temp file in the same folder and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _batches(samples: Iterator[EvalSample], size: int) -> Iterator[list[EvalSample]]:
+    batch: list[EvalSample] = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def save_visualisation(sample: EvalSample, prediction: str, task: str, path: Path) -> None:
+    """Draw ground truth (thin, from the GT dict) and the prediction (thick) on the image as PNG."""
+    from PIL import ImageDraw
+
+    canvas = sample.image.convert("RGB").copy()
+    draw = ImageDraw.Draw(canvas)
+    width, height = canvas.size
+    for phrase, targets in sample.ground_truth["answer"].items():
+        for box in targets.get("boxes") or []:
+            draw.rectangle(box, outline=(0, 255, 0), width=1)
+            draw.text((box[0] + 2, box[1] + 1), phrase, fill=(0, 255, 0))
+    groups = parse_answer(prediction)
+    preds = predicted_boxes(groups, width, height) if task == "grounding" else predicted_points(groups, width, height)
+    for phrase, items in preds.items():
+        for item in items:
+            if task == "grounding":
+                draw.rectangle(item.tolist(), outline=(255, 0, 255), width=3)
+                draw.text((item[0] + 2, item[3] - 12), phrase, fill=(255, 0, 255))
+            else:
+                x, y = item.tolist()
+                draw.ellipse([x - 4, y - 4, x + 4, y + 4], outline=(255, 0, 255), width=3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+def run_evaluation(
+    generator: Any,
+    split: str,
+    task: str,
+    output_dir: str | Path,
+    batch_size: int = 8,
+    max_samples: int | None = None,
+    num_visualisations: int = 8,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Generate for every sample of ``split``, score, write ``metrics.json``, ``predictions.jsonl``
+    and ``vis/*.png`` under ``output_dir``; returns the metrics."""
+    from tqdm import tqdm
+
+    output_dir = Path(output_dir)
+    total = len(TsvReader(*tsv_paths(split)))
+    total = total if max_samples is None else min(total, max_samples)
+    records: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
+    with tqdm(total=total, desc="evaluate", unit="img") as bar:
+        for batch in _batches(iter_samples(split, task, max_samples, seed), batch_size):
+            outputs = generator.generate([s.image for s in batch], [s.question for s in batch])
+            for sample, raw in zip(batch, outputs):
+                text = clean_output(raw)
+                records.append(score_sample(text, sample.ground_truth, task))
+                predictions.append({"index": sample.index, "question": sample.question, "prediction": text,
+                                    "ground_truth": sample.ground_truth["answer"], **records[-1]})
+                if sample.index < num_visualisations:
+                    save_visualisation(sample, text, task, output_dir / "vis" / f"{sample.index:05d}.png")
+            bar.update(len(batch))
+    metrics = summarise(records, task)
+    metrics["split"] = split
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / "predictions.jsonl", "w") as handle:
+        for row in predictions:
+            handle.write(json.dumps(row) + "\n")
+    write_json_atomic(output_dir / "metrics.json", metrics)
+    logger.info("metrics: %s", json.dumps(metrics))
+    return metrics

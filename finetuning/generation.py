@@ -1,0 +1,85 @@
+"""Batched answer generation for evaluation: HF ``generate`` (left padding) or vLLM when installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "hf", "vllm")
+
+
+class Generator(Protocol):
+    def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]: ...
+
+
+def chat_prompt(processor: Any, question: str) -> str:
+    """The model's chat template applied to one image + question turn, ending in the assistant prefix."""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+class HFGenerator:
+    """Greedy decoding with ``model.generate`` on left-padded batches."""
+
+    def __init__(self, model_path: str, max_new_tokens: int = 256, device: str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+        from finetuning.model_loading import resolve_attn_implementation
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
+        self.processor = AutoProcessor.from_pretrained(model_path)
+        self.processor.tokenizer.padding_side = "left"
+        self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            model_path, dtype=dtype, attn_implementation=resolve_attn_implementation("auto")
+        ).to(self.device).eval()
+        self.max_new_tokens = max_new_tokens
+
+    @torch.inference_mode()
+    def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
+        """Decoded answers (special tokens kept, cut at the end-of-turn)."""
+        prompts = [chat_prompt(self.processor, q) for q in questions]
+        inputs = self.processor(text=prompts, images=list(images), padding=True, padding_side="left",
+                                return_tensors="pt").to(self.device)
+        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, use_cache=True)
+        new_tokens = out[:, inputs["input_ids"].shape[1]:]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=False)
+
+
+class VLLMGenerator:
+    """Greedy decoding with vLLM (imported here only; GPU machines)."""
+
+    def __init__(self, model_path: str, max_new_tokens: int = 256) -> None:
+        from transformers import AutoProcessor
+        from vllm import LLM, SamplingParams
+
+        self.processor = AutoProcessor.from_pretrained(model_path)
+        self.llm = LLM(model=model_path, limit_mm_per_prompt={"image": 1})
+        self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, skip_special_tokens=False)
+
+    def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
+        """Decoded answers, special tokens kept."""
+        requests = [{"prompt": chat_prompt(self.processor, q), "multi_modal_data": {"image": img}}
+                    for img, q in zip(images, questions)]
+        return [o.outputs[0].text for o in self.llm.generate(requests, self.params, use_tqdm=False)]
+
+
+def make_generator(model_path: str, backend: str = "auto", max_new_tokens: int = 256) -> Generator:
+    """``auto`` picks vLLM when it is installed and a GPU is present, else HF."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        has_vllm = importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+        backend = "vllm" if has_vllm else "hf"
+    logger.info("generation backend: %s", backend)
+    if backend == "vllm":
+        return VLLMGenerator(model_path, max_new_tokens)
+    return HFGenerator(model_path, max_new_tokens)

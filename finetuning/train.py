@@ -1,0 +1,167 @@
+"""Rex-Omni SFT entry point.
+
+    python -m finetuning.train --config configs/sft.py --output_dir work_dirs/sft --tune_mm_llm True ...
+    torchrun --nproc_per_node 8 finetuning/train.py --deepspeed scripts/zero2.json ...
+
+One pass, top to bottom: parse (CLI > config > defaults), load processor and model, freeze,
+build datasets and collator from the config, train (resuming from the newest ``checkpoint-*`` in
+``output_dir``), save a complete HF folder. ``--help`` lists every flag.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import transformers  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+
+from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args  # noqa: E402
+from finetuning.checkpoint import resume_checkpoint, save_final_model  # noqa: E402
+from finetuning.freezing import apply_freezing, log_trainable_summary  # noqa: E402
+from finetuning.model_loading import load_model, load_processor, maybe_apply_liger  # noqa: E402
+from finetuning.registry import build  # noqa: E402
+from finetuning.trainer import RexOmniTrainer  # noqa: E402
+
+logger = logging.getLogger("finetuning.train")
+
+FLAT_COLLATOR = "FlattenedDataCollatorForSupervisedDataset"
+
+
+class DatasetEpochCallback(TrainerCallback):
+    """Tell the dataset which epoch starts, so per-sample task RNG streams differ per epoch and a
+    resumed run sees the same samples as an uninterrupted one."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(int(state.epoch + 1e-6) if state.epoch else 0)
+
+
+def setup_logging(training_args: TrainingArguments) -> None:
+    """INFO logs on the main process (warnings elsewhere), also written to ``output_dir/info.txt``."""
+    level = logging.INFO if training_args.should_log else logging.WARNING
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if training_args.process_index == 0:
+        Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(Path(training_args.output_dir) / "info.txt"))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers,
+                        force=True)
+    transformers.utils.logging.set_verbosity(level)
+
+
+def log_run_info(argv: list[str], model_args: ModelArguments, data_args: DataArguments) -> None:
+    """Command line, git commit and the merged model/data arguments, for reproducing the run."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    logger.info("command: %s", " ".join([sys.executable, *sys.argv[:1], *argv]))
+    logger.info("git commit: %s", sha or "unknown")
+    logger.info("model args: %s", json.dumps(vars(model_args)))
+    logger.info("data args: %s", json.dumps(vars(data_args)))
+
+
+def with_default(cfg: Any, key: str, value: Any) -> Any:
+    """Deep copy of a dataset config whose leaf dataset dicts get ``key=value`` unless they set it."""
+    cfg = copy.deepcopy(cfg)
+    children = cfg.get("datasets") if isinstance(cfg, dict) else None
+    stack = list(children) if children is not None else []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            item.setdefault(key, value)
+    return cfg
+
+
+def build_datasets(cfg: Config, processor: Any, model_config: Any, args: TrainingArguments) -> tuple[Any, Any]:
+    """Train (required) and val (optional) datasets from the config; ``max_length`` = ``model_max_length``."""
+    if "train_dataset" not in cfg:
+        raise KeyError(f"config {args.config} has no `train_dataset`")
+    kwargs = dict(processor=processor, tokenizer=processor.tokenizer, seed=args.seed, model_config=model_config)
+    train = build(with_default(cfg.train_dataset, "max_length", args.model_max_length), **kwargs)
+    val = None
+    if cfg.get("val_dataset") is not None:
+        val = build(with_default(cfg.val_dataset, "max_length", args.model_max_length), **kwargs)
+    logger.info("train samples: %d, val samples: %s", len(train), len(val) if val is not None else "none")
+    return train, val
+
+
+def build_collator(cfg: Config, data_args: DataArguments, processor: Any) -> Any:
+    """The configured collator; ``data_flatten`` selects the packing collator whatever the config says."""
+    from dataset.collator import DataCollatorForSupervisedDataset, FlattenedDataCollatorForSupervisedDataset
+
+    collator_cfg = dict(cfg.get("data_collator") or {"type": DataCollatorForSupervisedDataset})
+    type_name = getattr(collator_cfg["type"], "__name__", str(collator_cfg["type"]))
+    if data_args.data_flatten and type_name != FLAT_COLLATOR:
+        logger.info("data_flatten: using %s instead of %s", FLAT_COLLATOR, type_name)
+        collator_cfg["type"] = FlattenedDataCollatorForSupervisedDataset
+    elif type_name == FLAT_COLLATOR and not data_args.data_flatten:
+        logger.info("config selects %s: packing batches (data_flatten)", FLAT_COLLATOR)
+        data_args.data_flatten = True
+    return build(collator_cfg, tokenizer=processor.tokenizer)
+
+
+def run_training(
+    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments, cfg: Config
+) -> RexOmniTrainer:
+    """Load, freeze, build data, train (auto-resume) and save; returns the trainer."""
+    path = model_args.model_name_or_path
+    maybe_apply_liger(model_args.liger)
+    processor = load_processor(path, data_args.min_pixels, data_args.max_pixels, training_args.model_max_length,
+                               training_args.cache_dir)
+    model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
+                       gradient_checkpointing=training_args.gradient_checkpointing, cache_dir=training_args.cache_dir)
+    apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
+    log_trainable_summary(model)
+    train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
+    coord_ids = None
+    if model_args.use_soft_ce_for_coords:
+        from finetuning.tiny_model import coordinate_token_ids
+
+        coord_ids = coordinate_token_ids(processor.tokenizer)
+    trainer = RexOmniTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=val_dataset,
+        data_collator=build_collator(cfg, data_args, processor),
+        processing_class=processor,
+        callbacks=[DatasetEpochCallback(train_dataset)],
+        coord_token_ids=coord_ids,
+        coord_sigma=model_args.coord_sigma,
+    )
+    checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    save_final_model(trainer, processor, path, training_args.output_dir)
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    model_args, data_args, training_args, cfg = parse_args(argv)
+    setup_logging(training_args)
+    log_run_info(argv, model_args, data_args)
+    run_training(model_args, data_args, training_args, cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Rex-Omni SFT launcher. Every value below can be overridden from the environment, e.g.
+#   MODEL_PATH=IDEA-Research/Rex-Omni CONFIG=configs/my_data.py bash scripts/sft.sh
+#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash scripts/sft.sh      (run once per node)
+# Extra arguments are passed on to finetuning/train.py (and win over everything here).
+#
+# With no GPU and no MODEL_PATH it runs the CPU demo: builds the toy data and the demo model if
+# missing, trains the demo model on the toy grounding data (no DeepSpeed, fp32) and evaluates it
+# on the held-out split (work_dirs/sft_demo/eval/metrics.json).
+source "$(dirname "$0")/setup_env.sh"
+
+detect_gpus() {
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true
+    else
+        echo 0
+    fi
+}
+
+GPUS_PER_NODE="${GPUS_PER_NODE:-$(detect_gpus)}"
+NNODES="${NNODES:-1}"
+NODE_RANK="${NODE_RANK:-0}"
+MASTER_ADDR="${MASTER_ADDR:-localhost}"
+MASTER_PORT="${MASTER_PORT:-29500}"
+CONFIG="${CONFIG:-configs/sft.py}"
+
+if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then
+    echo "[sft] no GPU and no MODEL_PATH: CPU demo on the toy grounding data"
+    CPU_DEMO=1
+    [[ -f work_dirs/toy_data/toy_manifest.json ]] || python tools/make_toy_data.py
+    [[ -f work_dirs/models/rex-omni-demo/config.json ]] || python tools/make_tiny_model.py --size demo
+    # Demo defaults: measured to finish in about 10 min on 2 cores (see README).
+    OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft_demo}"
+    DEEPSPEED="${DEEPSPEED:-}"
+    BF16="${BF16:-False}"
+    BATCH_SIZE="${BATCH_SIZE:-8}"
+    GRAD_ACCUM="${GRAD_ACCUM:-1}"
+    EPOCHS="${EPOCHS:-3}"
+    MAX_STEPS="${MAX_STEPS:-180}"
+    LR="${LR:-2e-3}"
+    MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-2e-3}"
+    VISION_TOWER_LR="${VISION_TOWER_LR:-2e-3}"
+    WARMUP_RATIO="${WARMUP_RATIO:-0.05}"
+    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-False}"
+    NUM_WORKERS="${NUM_WORKERS:-1}"
+    SAVE_STEPS="${SAVE_STEPS:-60}"
+    SAVE_TOTAL_LIMIT="${SAVE_TOTAL_LIMIT:-2}"
+    MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-1024}"
+    REPORT_TO="${REPORT_TO:-tensorboard}"
+else
+    CPU_DEMO=0
+    OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft}"
+    DEEPSPEED="${DEEPSPEED-scripts/zero2.json}"
+    BF16="${BF16:-True}"
+    BATCH_SIZE="${BATCH_SIZE:-4}"
+    GRAD_ACCUM="${GRAD_ACCUM:-4}"
+    EPOCHS="${EPOCHS:-1}"
+    MAX_STEPS="${MAX_STEPS:--1}"
+    LR="${LR:-2e-5}"
+    MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-2e-5}"
+    VISION_TOWER_LR="${VISION_TOWER_LR:-2e-6}"
+    WARMUP_RATIO="${WARMUP_RATIO:-0.03}"
+    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-True}"
+    NUM_WORKERS="${NUM_WORKERS:-4}"
+    SAVE_STEPS="${SAVE_STEPS:-1000}"
+    SAVE_TOTAL_LIMIT="${SAVE_TOTAL_LIMIT:-5}"
+    MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-4096}"
+    REPORT_TO="${REPORT_TO:-tensorboard}"
+fi
+DATA_FLATTEN="${DATA_FLATTEN:-False}"
+RUN_NAME="${RUN_NAME:-rexomni_sft}"
+LR_SCHEDULER="${LR_SCHEDULER:-cosine}"
+
+args=(
+    --config "$CONFIG"
+    --output_dir "$OUTPUT_DIR"
+    --data_flatten "$DATA_FLATTEN"
+    --tune_mm_vision "${TUNE_MM_VISION:-True}" --tune_mm_mlp "${TUNE_MM_MLP:-True}" --tune_mm_llm "${TUNE_MM_LLM:-True}"
+    --bf16 "$BF16"
+    --num_train_epochs "$EPOCHS" --max_steps "$MAX_STEPS"
+    --per_device_train_batch_size "$BATCH_SIZE" --gradient_accumulation_steps "$GRAD_ACCUM"
+    --eval_strategy no --save_strategy steps --save_steps "$SAVE_STEPS" --save_total_limit "$SAVE_TOTAL_LIMIT"
+    --learning_rate "$LR" --mm_projector_lr "$MM_PROJECTOR_LR" --vision_tower_lr "$VISION_TOWER_LR"
+    --optim adamw_torch --warmup_ratio "$WARMUP_RATIO" --weight_decay "${WEIGHT_DECAY:-0.01}" --max_grad_norm 1
+    --lr_scheduler_type "$LR_SCHEDULER" --logging_steps 1 --model_max_length "$MODEL_MAX_LENGTH"
+    --gradient_checkpointing "$GRADIENT_CHECKPOINTING" --dataloader_num_workers "$NUM_WORKERS"
+    --run_name "$RUN_NAME" --report_to "$REPORT_TO" --seed "${SEED:-42}"
+)
+[[ -n "${MODEL_PATH:-}" ]] && args+=(--model_name_or_path "$MODEL_PATH")
+[[ -n "$DEEPSPEED" ]] && args+=(--deepspeed "$DEEPSPEED")
+
+echo "[sft] config=$CONFIG output=$OUTPUT_DIR gpus/node=$GPUS_PER_NODE nodes=$NNODES deepspeed=${DEEPSPEED:-none}"
+start=$(date +%s)
+if [[ "$GPUS_PER_NODE" -gt 0 || "$NNODES" -gt 1 ]]; then
+    torchrun --nnodes="$NNODES" --node_rank="$NODE_RANK" --nproc_per_node="$GPUS_PER_NODE" \
+        --master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT" \
+        finetuning/train.py "${args[@]}" "$@"
+else
+    python -m finetuning.train "${args[@]}" "$@"
+fi
+echo "[sft] training took $(( $(date +%s) - start )) s"
+
+if [[ "$CPU_DEMO" -eq 1 && "${EVAL:-1}" -eq 1 ]]; then
+    python tools/evaluate.py --model "$OUTPUT_DIR" --split work_dirs/toy_data/toy_grounding_val \
+        --task grounding --output_dir "$OUTPUT_DIR/eval" --batch_size 16
+    echo "[sft] demo finished in $(( $(date +%s) - start )) s; metrics: $OUTPUT_DIR/eval/metrics.json"
+fi

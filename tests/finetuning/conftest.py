@@ -1,0 +1,74 @@
+"""Fixtures for the SFT tests: the test-size model and small toy data, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG_TEMPLATE = '''
+from dataset.collator import DataCollatorForSupervisedDataset
+from dataset.concat_dataset import ConcatDataset
+from dataset.sft_dataset import {dataset}
+from dataset.task_fns import {task_fn}
+from dataset.task_fns.task_prompts import {prompts}
+
+model_name_or_path = "{model}"
+min_pixels = 4 * 28 * 28
+max_pixels = 16 * 28 * 28
+train_dataset = dict(
+    type=ConcatDataset,
+    datasets=[dict(
+        type={dataset},
+        img_tsv_file="{prefix}.images.tsv",
+        ann_tsv_file="{prefix}.annotations.tsv",
+        ann_lineidx_file="{prefix}.annotations.tsv.lineidx",
+        image_min_pixels=min_pixels,
+        image_max_pixels=max_pixels,
+        task_fn=dict(type={task_fn}, task_prompts={prompts}),
+        dataset_name="toy",
+    )],
+)
+data_collator = dict(type=DataCollatorForSupervisedDataset)
+learning_rate = {lr}
+'''
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The test-size Rex-Omni in work_dirs/models/rex-omni-test (cached across sessions)."""
+    from finetuning.tiny_model import build_tiny_rex_omni
+
+    return build_tiny_rex_omni(REPO_ROOT / "work_dirs" / "models" / "rex-omni-test", size="test")
+
+
+@pytest.fixture(scope="session")
+def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small toy grounding/pointing splits (32 train, 8 val images of 112 px)."""
+    from dataset.toy_data import make_toy_datasets
+
+    out = tmp_path_factory.mktemp("toy")
+    make_toy_datasets(str(out), num_train=32, num_val=8, image_size=(112, 112), seed=0)
+    return out
+
+
+def write_config(folder: Path, model: Path, toy: Path, task: str = "grounding", lr: float = 3e-3) -> Path:
+    """An SFT config over the toy ``task`` train split; returns its path."""
+    names: dict[str, Any] = {
+        "grounding": ("GroundingTSVDataset", "GroundingTaskFn", "GROUNDING_SINGLE_REGION_STAGE_XYXY"),
+        "pointing": ("PointingTSVDataset", "PointingTaskFn", "POINTING_TASK_PROMPTS"),
+    }[task]
+    text = CONFIG_TEMPLATE.format(dataset=names[0], task_fn=names[1], prompts=names[2], model=model,
+                                  prefix=toy / f"toy_{task}_train", lr=lr)
+    path = folder / f"sft_{task}.py"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture()
+def tiny_config(tmp_path: Path, tiny_model_dir: Path, toy_dir: Path) -> Path:
+    """Path of a grounding config over the toy data with the test model."""
+    return write_config(tmp_path, tiny_model_dir, toy_dir)

@@ -1,0 +1,60 @@
+"""Resume: a run SIGKILLed after a checkpoint and restarted ends like an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from finetuning.arguments import parse_args
+from finetuning.train import run_training
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STEPS = 30
+
+
+def argv(config: Path, output_dir: Path) -> list[str]:
+    return ["--config", str(config), "--output_dir", str(output_dir), "--tune_mm_vision", "True",
+            "--tune_mm_mlp", "True", "--tune_mm_llm", "True", "--max_steps", str(STEPS),
+            "--per_device_train_batch_size", "2", "--save_steps", "5", "--logging_steps", "1",
+            "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--dataloader_num_workers", "0"]
+
+
+def kill_after_first_checkpoint(args: list[str], output_dir: Path, timeout: float = 300) -> None:
+    """Start train.py in a subprocess and SIGKILL it once checkpoint-5 is complete."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "finetuning.train", *args], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while not (output_dir / "checkpoint-5" / "trainer_state.json").exists():
+            assert proc.poll() is None, f"training exited early with code {proc.returncode}"
+            assert time.monotonic() < deadline, "no checkpoint in time"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_config: Path, tmp_path: Path) -> None:
+    interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
+    kill_after_first_checkpoint(argv(tiny_config, interrupted), interrupted)
+    assert not (interrupted / "model.safetensors").exists(), "the run finished before it was killed"
+
+    resumed = run_training(*parse_args(argv(tiny_config, interrupted)))
+    baseline = run_training(*parse_args(argv(tiny_config, reference)))
+    assert resumed.state.global_step == baseline.state.global_step == STEPS
+
+    a, b = load_file(interrupted / "model.safetensors"), load_file(reference / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
