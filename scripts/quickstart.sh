@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 STAGES="${QUICKSTART_STAGES:-data,vis,eval_before,sft,eval_sft,grpo,eval_grpo}"
 TOY="$WORK_DIRS/toy_data"
 DEMO_MODEL="$WORK_DIRS/models/rex-omni-demo"
-SFT_DIR="$WORK_DIRS/sft"
+SFT_DIR="$WORK_DIRS/sft_demo"
 GRPO_DIR="$WORK_DIRS/grpo"
 EVAL_SAMPLES="${EVAL_SAMPLES:-64}"
 has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
@@ -30,11 +30,8 @@ if has_stage vis; then
     done
 fi
 evaluate() {  # evaluate MODEL_DIR OUT_DIR
-    python tools/evaluate.py --model_path "$1" --task grounding \
-        --img_tsv_file "$TOY/toy_grounding_val.images.tsv" \
-        --ann_tsv_file "$TOY/toy_grounding_val.annotations.tsv" \
-        --ann_lineidx_file "$TOY/toy_grounding_val.annotations.tsv.lineidx" \
-        --num_samples "$EVAL_SAMPLES" --output_dir "$2"
+    python tools/evaluate.py --model "$1" --split "$TOY/toy_grounding_val" --task grounding \
+        --max_samples "$EVAL_SAMPLES" --batch_size 16 --output_dir "$2"
 }
 if has_stage eval_before; then
     banner "evaluating the untrained demo model"
@@ -42,7 +39,7 @@ if has_stage eval_before; then
 fi
 if has_stage sft; then
     banner "SFT (scripts/sft.sh) on the toy grounding data"
-    OUTPUT_DIR="$SFT_DIR" bash scripts/sft.sh
+    OUTPUT_DIR="$SFT_DIR" EVAL=0 bash scripts/sft.sh
 fi
 if has_stage eval_sft; then
     banner "evaluating the SFT model"

@@ -152,6 +152,24 @@ def test_consistency_rules(run_dir, overrides, message):
         _load(*overrides)
 
 
+@pytest.mark.parametrize("override", [
+    "worker.actor.padding_free=true", "worker.actor.use_torch_compile=true",
+    "worker.actor.ulysses_sequence_parallel_size=2", "worker.actor.optim.strategy=adamw_bf16",
+    "worker.actor.fsdp.fsdp_size=4", "worker.ref.fsdp.fsdp_size=2", "worker.actor.fsdp.enable_rank0_init=true",
+    "worker.actor.fsdp.use_orig_params=false", "worker.ref.fsdp.mp_buffer_dtype=bf16",
+    "worker.ref.offload.offload_params=true", "worker.reward.num_cpus=4",
+])
+def test_unimplemented_knobs_rejected(run_dir, override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^{key}: this value is not supported \("):
+        _load(override)
+
+
+def test_unimplemented_knobs_accept_their_defaults(run_dir):
+    cfg = _load("worker.actor.padding_free=false", "worker.actor.fsdp.fsdp_size=8", "worker.actor.optim.strategy=adamw")
+    assert cfg.worker.ref.padding_free is False and cfg.data.filter_overlong_prompts is True
+
+
 def test_consistency_rules_pass_for_small_cpu_run(run_dir):
     cfg = _load("trainer.n_gpus_per_node=1", "data.rollout_batch_size=2", "worker.actor.global_batch_size=2",
                 "worker.rollout.n=4", "worker.actor.micro_batch_size_per_device_for_update=8",

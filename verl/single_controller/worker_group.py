@@ -29,7 +29,32 @@ WORKER_ENV = {
     "TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN", "VLLM_LOGGING_LEVEL": "WARN",
     "TORCH_NCCL_AVOID_RECORD_STREAMS": "1", "PYTHONUNBUFFERED": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
 }
+# Driver variables forwarded to the workers when set (reward debug log, fault hooks of the crash tests).
+FORWARDED_ENV = ("DEBUG_MODE", "LOG_PATH", "VERL_FAULT_INJECT")
+SHUTDOWN_TIMEOUT_S = 20.0
 _RAY_TEMP_DIRS: list[str] = []
+
+
+def worker_env() -> dict[str, str]:
+    """Environment of every Ray worker: ``WORKER_ENV`` plus the forwarded driver variables."""
+    env = dict(WORKER_ENV)
+    env.update({name: os.environ[name] for name in FORWARDED_ENV if name in os.environ})
+    return env
+
+
+def get_all(refs: list[Any]) -> list[Any]:
+    """``ray.get`` that fails fast: the first rank to fail raises at once, even while others still run.
+
+    (A plain ``ray.get(list)`` waits in list order, so a rank blocked in a collective with a dead peer
+    would hide the dead rank's error.)
+    """
+    import ray
+
+    pending = list(refs)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        ray.get(ready)
+    return ray.get(refs)
 
 
 class WorkerGroup(Protocol):
@@ -86,7 +111,7 @@ class RayWorkerGroup:
             remote_cls.options(
                 num_cpus=1, num_gpus=1 if use_gpu else 0,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement_group, placement_group_bundle_index=i),
-                runtime_env={"env_vars": dict(WORKER_ENV)},
+                runtime_env={"env_vars": worker_env()},
             ).remote(*args, rank=i, world_size=self.world_size)
             for i in range(self.world_size)
         ]
@@ -97,24 +122,28 @@ class RayWorkerGroup:
         return ray.get(self.workers[0].node_address.remote())
 
     def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
-        import ray
-
-        return ray.get([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
+        return get_all([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
 
     def dispatch(self, method: str, batch: Batch) -> Any:
         """Chunk by rank (padding the tail with repeated rows when needed), run, concatenate, unpad."""
-        import ray
-
         chunks, pad = batch.chunk(self.world_size, pad=True)
-        results = ray.get([getattr(w, method).remote(c) for w, c in zip(self.workers, chunks)])
+        results = get_all([getattr(w, method).remote(c) for w, c in zip(self.workers, chunks)])
         return _concat_chunks(results, pad, len(batch))
 
     def shutdown(self) -> None:
+        """Ask every rank to leave its process group, then kill the actors (bounded: a rank stuck in a
+        collective with a dead peer never returns, so the wait has a timeout)."""
         import ray
         from ray.util.placement_group import remove_placement_group
 
         try:
-            ray.get([w.shutdown.remote() for w in self.workers])
+            refs = [w.shutdown.remote() for w in self.workers]
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=SHUTDOWN_TIMEOUT_S)
+            if len(ready) < len(refs):
+                logger.warning("%d of %d workers did not stop within %.0f s; killing them",
+                               len(refs) - len(ready), len(refs), SHUTDOWN_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - dead workers must not stop the cleanup
+            logger.warning("worker shutdown failed; killing the workers", exc_info=True)
         finally:
             for worker in self.workers:
                 ray.kill(worker)
@@ -133,13 +162,13 @@ def init_ray(num_cpus: int | None = None) -> None:
         return
     if os.environ.get("RAY_ADDRESS"):
         logger.info("connecting to the Ray cluster at %s", os.environ["RAY_ADDRESS"])
-        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env={"env_vars": dict(WORKER_ENV)})
+        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env={"env_vars": worker_env()})
         return
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp" if os.path.isdir("/tmp") else None)
     _RAY_TEMP_DIRS.append(temp_dir)
     logger.info("starting a local Ray cluster (num_cpus=%s, temp dir %s)", num_cpus, temp_dir)
     ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
-             runtime_env={"env_vars": dict(WORKER_ENV)}, logging_level=logging.WARNING)
+             runtime_env={"env_vars": worker_env()}, logging_level=logging.WARNING)
 
 
 def shutdown_ray() -> None:

@@ -75,7 +75,7 @@ class OptimConfig:
     lr: float = 1e-6  # peak learning rate
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
     weight_decay: float = 1e-2  # AdamW weight decay (all trainable parameters)
-    strategy: Literal["adamw", "adamw_bf16"] = "adamw"  # adamw_bf16 keeps optimizer states in bf16
+    strategy: Literal["adamw", "adamw_bf16"] = "adamw"  # only adamw (fp32 states); adamw_bf16 is rejected
     lr_warmup_steps: int | None = None  # linear warmup length in optimizer steps; None = use lr_warmup_ratio
     lr_warmup_ratio: float = 0.0  # warmup length as a fraction of the training steps
     lr_scheduler_type: Literal["constant", "cosine"] = "constant"  # LR shape after warmup
@@ -86,13 +86,13 @@ class OptimConfig:
 class FSDPConfig:
     enable_full_shard: bool = True  # FULL_SHARD (True) or SHARD_GRAD_OP
     enable_cpu_offload: bool = False  # FSDP CPUOffload of parameters (forbids gradient accumulation)
-    enable_rank0_init: bool = True  # only rank 0 loads weights, then broadcasts (saves host memory)
-    use_orig_params: bool = False  # FSDP use_orig_params (forced on by freeze_vision_tower)
+    enable_rank0_init: bool = False  # not supported (every rank loads model_path, then shards); true is rejected
+    use_orig_params: bool = True  # FSDP2 always keeps the original parameters; false is rejected
     torch_dtype: Literal["fp32", "bf16", "fp16"] | None = None  # None = fp32 for actor, bf16 for ref
-    fsdp_size: int = -1  # shard group size; -1 = world size, else hybrid (ddp x fsdp) mesh
+    fsdp_size: int = -1  # shard group size; only -1 / the world size (hybrid sharding is not supported)
     mp_param_dtype: Literal["fp32", "bf16", "fp16"] = "bf16"  # mixed-precision compute dtype
     mp_reduce_dtype: Literal["fp32", "bf16", "fp16"] = "fp32"  # gradient reduce dtype
-    mp_buffer_dtype: Literal["fp32", "bf16", "fp16"] = "fp32"  # buffer dtype
+    mp_buffer_dtype: Literal["fp32", "bf16", "fp16"] = "fp32"  # buffers stay fp32 (FSDP2 has no buffer cast)
 
 
 @dataclass
@@ -112,9 +112,9 @@ class ActorConfig:
     clip_ratio_dual: float | None = 3.0  # dual-clip bound for negative advantages; None disables
     loss_agg_mode: LossAggMode = "token-mean"  # core_algos.agg_loss mode
     ppo_epochs: int = 1  # passes over each rollout batch
-    padding_free: bool = True  # unpad + varlen flash attention (needs flash-attn on GPU)
-    ulysses_sequence_parallel_size: int = 1  # sequence-parallel degree (dp x sp mesh when > 1)
-    use_torch_compile: bool = True  # torch.compile the log-prob kernel
+    padding_free: bool = False  # not supported: batches run padded with sdpa attention; true is rejected
+    ulysses_sequence_parallel_size: int = 1  # sequence parallelism is not supported: only 1
+    use_torch_compile: bool = False  # not supported (eager log-prob kernel); true is rejected
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     fsdp: FSDPConfig = field(default_factory=FSDPConfig)
@@ -152,12 +152,12 @@ class RolloutConfig:
 @dataclass
 class RefConfig:
     fsdp: FSDPConfig = field(default_factory=lambda: FSDPConfig(enable_cpu_offload=True))
-    offload: OffloadConfig = field(default_factory=OffloadConfig)
+    offload: OffloadConfig = field(default_factory=OffloadConfig)  # not supported for the reference: all false
     micro_batch_size_per_device_for_experience: int = derived(
         "worker.actor.micro_batch_size_per_device_for_experience", 16)
-    padding_free: bool = derived("worker.actor.padding_free", True)
+    padding_free: bool = derived("worker.actor.padding_free", False)
     ulysses_sequence_parallel_size: int = derived("worker.actor.ulysses_sequence_parallel_size", 1)
-    use_torch_compile: bool = derived("worker.actor.use_torch_compile", True)
+    use_torch_compile: bool = derived("worker.actor.use_torch_compile", False)
 
 
 @dataclass
@@ -166,7 +166,7 @@ class RewardConfig:
     reward_function: str | None = "verl/configs/reward_func.py:compute_score"  # "file.py:fn" (fn defaults to compute_score)
     reward_function_kwargs: dict[str, Any] = field(default_factory=dict)  # extra kwargs for the function
     skip_special_tokens: bool = False  # detokenize responses without special tokens (keep False: boxes use them)
-    num_cpus: int = 1  # CPUs for each reward Ray actor
+    num_cpus: int = 1  # the reward runs in a driver thread (no Ray actor): only 1
 
 
 @dataclass
@@ -274,7 +274,9 @@ def finalize_config(cfg: PPOConfig) -> PPOConfig:
                  "ulysses_sequence_parallel_size", "use_torch_compile"):
         setattr(ref, name, getattr(actor, name))
     _resolve_paths(cfg)
-    _validate(cfg)
+    from verl.trainer.config_checks import validate_config  # the checks import this module's types
+
+    validate_config(cfg)
     return cfg
 
 
@@ -314,97 +316,3 @@ def _resolve_paths(cfg: PPOConfig) -> None:
         trainer.load_checkpoint_path = _abspath(trainer.load_checkpoint_path)
         if not os.path.isdir(trainer.load_checkpoint_path):
             raise ConfigError(f"trainer.load_checkpoint_path: directory not found: {trainer.load_checkpoint_path}")
-
-
-def _require(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {message}")
-
-
-def _validate(cfg: PPOConfig) -> None:
-    data, actor, rollout, trainer = cfg.data, cfg.worker.actor, cfg.worker.rollout, cfg.trainer
-    positive = {
-        "data.max_prompt_length": data.max_prompt_length, "data.max_response_length": data.max_response_length,
-        "data.rollout_batch_size": data.rollout_batch_size, "worker.actor.global_batch_size": actor.global_batch_size,
-        "worker.actor.micro_batch_size_per_device_for_update": actor.micro_batch_size_per_device_for_update,
-        "worker.actor.micro_batch_size_per_device_for_experience": actor.micro_batch_size_per_device_for_experience,
-        "worker.actor.ppo_epochs": actor.ppo_epochs, "worker.actor.max_grad_norm": actor.max_grad_norm,
-        "worker.actor.ulysses_sequence_parallel_size": actor.ulysses_sequence_parallel_size,
-        "worker.rollout.n": rollout.n, "worker.rollout.temperature": rollout.temperature,
-        "worker.rollout.tensor_parallel_size": rollout.tensor_parallel_size,
-        "worker.rollout.max_num_batched_tokens": rollout.max_num_batched_tokens,
-        "worker.actor.optim.lr": actor.optim.lr, "worker.reward.num_cpus": cfg.worker.reward.num_cpus,
-        "trainer.total_epochs": trainer.total_epochs, "trainer.nnodes": trainer.nnodes,
-        "trainer.n_gpus_per_node": trainer.n_gpus_per_node,
-    }
-    for key, value in positive.items():
-        _require(value > 0, key, f"must be > 0, got {value}")
-    non_negative = {
-        "data.num_workers": data.num_workers, "algorithm.kl_coef": cfg.algorithm.kl_coef,
-        "worker.actor.clip_ratio_high": actor.clip_ratio_high, "worker.actor.optim.weight_decay": actor.optim.weight_decay,
-        "worker.actor.optim.lr_warmup_steps": actor.optim.lr_warmup_steps or 0,
-        "worker.rollout.limit_images": rollout.limit_images,
-        "trainer.val_generations_to_log": trainer.val_generations_to_log,
-    }
-    for key, value in non_negative.items():
-        _require(value >= 0, key, f"must be >= 0, got {value}")
-    _validate_ranges(cfg)
-    _validate_batch_sizes(cfg)
-
-
-def _validate_ranges(cfg: PPOConfig) -> None:
-    actor, rollout, trainer, optim = cfg.worker.actor, cfg.worker.rollout, cfg.trainer, cfg.worker.actor.optim
-    _require(0 <= actor.clip_ratio_low < 1, "worker.actor.clip_ratio_low", f"must be in [0, 1), got {actor.clip_ratio_low}")
-    if actor.clip_ratio_dual is not None:
-        _require(actor.clip_ratio_dual > 1, "worker.actor.clip_ratio_dual", f"must be > 1 or null, got {actor.clip_ratio_dual}")
-    _require(0 <= optim.lr_warmup_ratio <= 1, "worker.actor.optim.lr_warmup_ratio", "must be in [0, 1]")
-    _require(0 <= optim.min_lr_ratio <= 1, "worker.actor.optim.min_lr_ratio", "must be in [0, 1]")
-    _require(0 < rollout.top_p <= 1, "worker.rollout.top_p", f"must be in (0, 1], got {rollout.top_p}")
-    _require(0 < rollout.gpu_memory_utilization <= 1, "worker.rollout.gpu_memory_utilization", "must be in (0, 1]")
-    _require(rollout.top_k == -1 or rollout.top_k > 0, "worker.rollout.top_k", "must be -1 (off) or > 0")
-    bad = sorted(set(rollout.val_override_config) - set(VAL_OVERRIDABLE))
-    _require(not bad, "worker.rollout.val_override_config", f"unknown keys {bad}; allowed: {list(VAL_OVERRIDABLE)}")
-    bad = [name for name in trainer.logger if name not in LOGGERS]
-    _require(not bad, "trainer.logger", f"invalid {bad}; allowed: {list(LOGGERS)}")
-    _require(trainer.max_steps is None or trainer.max_steps > 0, "trainer.max_steps", "must be > 0 or null")
-    for key, value in (("trainer.save_freq", trainer.save_freq), ("trainer.val_freq", trainer.val_freq),
-                       ("trainer.save_limit", trainer.save_limit)):
-        _require(value == -1 or value > 0, key, f"must be -1 (off) or > 0, got {value}")
-    if trainer.device == "cpu":
-        _require(rollout.name != "vllm", "worker.rollout.name", "vllm needs trainer.device cuda or auto")
-    if rollout.name != "hf":
-        total = rollout.prompt_length + rollout.response_length
-        _require(rollout.max_num_batched_tokens >= total, "worker.rollout.max_num_batched_tokens",
-                 f"must be >= data.max_prompt_length + data.max_response_length = {total}")
-
-
-def _validate_batch_sizes(cfg: PPOConfig) -> None:
-    """Divisibility rules of the trainer and the FSDP workers (REFERENCE 4.2 and 4.4)."""
-    data, actor, rollout = cfg.data, cfg.worker.actor, cfg.worker.rollout
-    world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
-    n = rollout.n
-    if cfg.algorithm.adv_estimator in ("grpo", "rloo"):
-        _require(n > 1, "worker.rollout.n", f"{cfg.algorithm.adv_estimator} needs groups: must be > 1, got {n}")
-    _require(world % rollout.tensor_parallel_size == 0, "worker.rollout.tensor_parallel_size",
-             f"must divide the world size {world}")
-    sp = actor.ulysses_sequence_parallel_size
-    _require(world % sp == 0, "worker.actor.ulysses_sequence_parallel_size", f"must divide the world size {world}")
-    dp = world // sp
-    _require(data.rollout_batch_size % world == 0, "data.rollout_batch_size",
-             f"{data.rollout_batch_size} must be divisible by the world size {world}")
-    _require(data.rollout_batch_size % actor.global_batch_size == 0, "data.rollout_batch_size",
-             f"{data.rollout_batch_size} must be divisible by worker.actor.global_batch_size {actor.global_batch_size}")
-    _require(actor.global_batch_size * n % dp == 0, "worker.actor.global_batch_size",
-             f"global_batch_size * rollout.n = {actor.global_batch_size * n} must be divisible by dp size {dp}")
-    per_device_update = actor.global_batch_size * n // dp
-    micro_update = actor.micro_batch_size_per_device_for_update
-    _require(per_device_update % micro_update == 0, "worker.actor.micro_batch_size_per_device_for_update",
-             f"{micro_update} must divide the per-device update batch {per_device_update}")
-    per_device_exp = data.rollout_batch_size * n // dp
-    micro_exp = actor.micro_batch_size_per_device_for_experience
-    _require(per_device_exp % micro_exp == 0, "worker.actor.micro_batch_size_per_device_for_experience",
-             f"{micro_exp} must divide the per-device experience batch {per_device_exp}")
-    if actor.fsdp.enable_cpu_offload:
-        _require(per_device_update == micro_update, "worker.actor.fsdp.enable_cpu_offload",
-                 "FSDP CPU offload forbids gradient accumulation (micro batch must equal per-device batch)")
-

@@ -7,6 +7,7 @@ steps; training stops after ``training_steps`` = ``max_steps`` or ``len(loader) 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from verl.protocol import Batch
 from verl.single_controller import WorkerGroup
 from verl.trainer import core_algos
-from verl.trainer.config import PPOConfig, config_to_dict
+from verl.trainer.config import ConfigError, PPOConfig, config_to_dict
 from verl.trainer.data_loader import StatefulLoader
 from verl.trainer.metrics import Tracker, data_metrics, reward_metrics, throughput_metrics
 from verl.utils.dataset import sample_seed
@@ -56,6 +57,9 @@ class GRPOTrainer:
         self.use_ref = not config.algorithm.disable_kl
         self.global_step = 0
         self.save_root = Path(trainer.save_checkpoint_path or "checkpoints")
+        if val_loader is None and (trainer.val_freq > 0 or trainer.val_before_train or trainer.val_only):
+            raise ConfigError(f"trainer.val_freq/val_before_train/val_only ask for validation, but "
+                              f"data.config_path ({config.data.config_path}) defines no `val_dataset`")
 
     # ------------------------------------------------------------------------------- lifecycle
     def init_workers(self) -> None:
@@ -104,7 +108,8 @@ class GRPOTrainer:
                 metrics = self.train_step(raw)
                 self.global_step += 1
                 metrics["train/epoch"] = float(epoch)
-                if cfg.val_freq > 0 and self.global_step % cfg.val_freq == 0:
+                last = self.global_step == self.training_steps
+                if cfg.val_freq > 0 and (self.global_step % cfg.val_freq == 0 or last):
                     metrics.update(self.validate())
                 if cfg.save_freq > 0 and self.global_step % cfg.save_freq == 0:
                     self.save()
@@ -183,13 +188,15 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------------------------- validation
     def validate(self) -> dict[str, float]:
-        """Generate once over the validation set with ``val_override_config`` and report its rewards."""
-        if self.val_loader is None:
-            logger.warning("validation requested but data.config_path defines no val_dataset; skipped")
-            return {}
+        """Generate once over the validation set with ``val_override_config``; rewards as ``val/reward/...``
+        (overall, per reward key, per dataset). The first ``val_generations_to_log`` samples are logged and
+        appended to ``<save dir>/val_generations.jsonl``."""
+        assert self.val_loader is not None
+        start = time.perf_counter()
         overrides = self.config.worker.rollout.val_override_config
         rows: dict[str, list[float]] = {}
         truths: list[Any] = []
+        shown: list[dict[str, Any]] = []
         self.val_loader.load_state_dict({"epoch": 0, "position": 0})
         for _ in range(len(self.val_loader)):
             _, raw = self.val_loader.next_batch()
@@ -200,7 +207,33 @@ class GRPOTrainer:
             for key, values in scored.items():
                 rows.setdefault(key, []).extend(values)
             truths.extend(batch["ground_truth"])
-        return {f"val/{k}": v for k, v in reward_metrics(rows, truths).items()}
+            shown.extend(self._generations(batch, scored["overall"], self.config.trainer.val_generations_to_log - len(shown)))
+        self._log_generations(shown)
+        metrics = {f"val/{k}": v for k, v in reward_metrics(rows, truths).items()}
+        metrics["timing_s/validate"] = time.perf_counter() - start
+        logger.info("validation at step %d: reward %.4f over %d samples (%s)", self.global_step,
+                    metrics.get("val/reward/overall", float("nan")), len(truths),
+                    ", ".join(f"{k.split('/')[3]}={v:.4f}" for k, v in metrics.items()
+                              if k.startswith("val/reward/by_dataset/") and k.endswith("/mean")))
+        return metrics
+
+    def _generations(self, batch: Batch, scores: list[float], limit: int) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        texts = self.reward.decode(batch[:limit])
+        return [{"step": self.global_step, "dataset": gt.get("dataset_name"), "prompt": prompt,
+                 "response": text, "score": score}
+                for prompt, text, score, gt in zip(batch["prompt"][:limit], texts, scores, batch["ground_truth"])]
+
+    def _log_generations(self, samples: list[dict[str, Any]]) -> None:
+        if not samples:
+            return
+        self.save_root.mkdir(parents=True, exist_ok=True)
+        with open(self.save_root / "val_generations.jsonl", "a", encoding="utf-8") as fh:
+            for sample in samples:
+                fh.write(json.dumps(sample) + "\n")
+                logger.info("val sample [%s] score=%.3f\n  prompt: %s\n  response: %s", sample["dataset"],
+                            sample["score"], sample["prompt"], sample["response"])
 
 
 def _mean_dicts(results: Any) -> dict[str, float]:

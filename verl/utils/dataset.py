@@ -96,6 +96,7 @@ class TSVRLHFDataset(Dataset):
     ) -> None:
         if processor is None or task_fn is None:
             raise ValueError("TSVRLHFDataset needs a processor (injected by the data loader) and a task_fn")
+        _check_reward_name(dataset_name, reward_name)
         self.reader = TsvReader(image_tsv_file, anno_tsv_file, anno_idx_file)
         self.processor = processor
         self.tokenizer = tokenizer if tokenizer is not None else processor.tokenizer
@@ -179,6 +180,15 @@ class TSVRLHFDataset(Dataset):
             "multi_modal_inputs": {"pixel_values": inputs["pixel_values"], "image_grid_thw": grid},
             "prompt": question,
         }
+
+
+def _check_reward_name(dataset_name: str, reward_name: str) -> None:
+    """Fail at construction (not at the first reward call) when ``reward_name`` is not registered."""
+    from verl.rewards import known_rewards
+
+    if reward_name not in known_rewards():
+        raise ValueError(f"{dataset_name}: unknown reward_name {reward_name!r}; known: {known_rewards()} "
+                         "(add one with verl.rewards.register_reward)")
 
 
 def _load_template(format_prompt: str | None) -> Template | None:

@@ -30,6 +30,8 @@ import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
+from verl.utils.fault_injection import fault_point
+
 __all__ = [
     "LATEST_FILE", "find_latest_checkpoint", "load_actor", "load_trainer_state", "rotate_checkpoints",
     "save_actor", "save_hf_metadata", "save_trainer_state", "step_dir", "write_latest",
@@ -79,6 +81,7 @@ def save_actor(actor_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
     actor_dir.mkdir(parents=True, exist_ok=True)
     model_sd, optim_sd = get_state_dict(model, optimizer, options=StateDictOptions(cpu_offload=False))
     dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(actor_dir / "dcp"))
+    fault_point("save_actor", rank)  # crash tests: die between the shards and the rest of the checkpoint
     extra = {"lr_scheduler": scheduler.state_dict(), "rng": _rng_state()}
     torch.save(extra, actor_dir / f"extra_state_rank_{rank}.pt")
 

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from verl.protocol import Batch
 from verl.trainer import core_algos
 from verl.trainer.config import PPOConfig, resolve_device, resolve_rollout_name
+from verl.utils.fault_injection import fault_point
 from verl.workers import checkpoint, fsdp
 from verl.workers.actor import Actor
 from verl.workers.rollout import SamplingSettings, assemble_rollout, build_rollout
@@ -177,6 +178,7 @@ class FSDPWorker:
         self._load_actor(with_optimizer=True)
         mini = cfg.worker.actor.global_batch_size * cfg.worker.rollout.n // self.world_size
         temperature = float(batch.meta.get("temperature", cfg.worker.rollout.temperature))
+        fault_point("update_actor", self.rank)  # crash tests: a rank dies mid-step
         metrics = self.actor.update(batch, temperature, mini)
         self._offload_actor()
         return metrics

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Rex-Omni GRPO launcher (the seed's scripts/grpo.sh). Every value can be overridden from the environment:
+#   MODEL_PATH=work_dirs/sft CONFIG=configs/grpo_pointing.py OUTPUT_PATH=work_dirs/grpo_pt bash scripts/grpo.sh
+#   RAY_ADDRESS=<head ip>:6379 NNODES=2 N_GPUS=8 bash scripts/grpo.sh          (existing multi-node Ray cluster)
+# Extra arguments are key=value overrides of verl/configs/config.yaml and win over everything here:
+#   bash scripts/grpo.sh trainer.val_freq=10 worker.actor.optim.lr=2e-6
+#
+# With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches). With no GPU and no
+# MODEL_PATH it runs the embedded demo: the SFT model (work_dirs/sft, else work_dirs/sft_demo) when it is a
+# complete HF folder, else the demo model; the toy data and demo model are built when missing.
+# Re-running with the same OUTPUT_PATH resumes from its last checkpoint. At the end the final checkpoint is
+# merged into a Hugging Face folder, $OUTPUT_PATH/latest_hf, and the reward curve is printed.
+source "$(dirname "$0")/setup_env.sh"
+
+die() { echo "[grpo] error: $*" >&2; exit 2; }
+detect_gpus() {
+    if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true; else echo 0; fi
+}
+is_hf_model() {  # a folder with config.json and weights
+    [[ -f "$1/config.json" ]] && compgen -G "$1/*.safetensors" >/dev/null
+}
+
+DETECTED_GPUS="$(detect_gpus)"
+CONFIG="${CONFIG:-configs/grpo.py}"
+OUTPUT_PATH="${OUTPUT_PATH:-work_dirs/grpo}"
+EXP_NAME="${EXP_NAME:-grpo}"
+NNODES="${NNODES:-1}"
+SEED="${SEED:-1}"
+
+if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
+    DEVICE=cpu
+    if [[ -z "${MODEL_PATH:-}" ]]; then
+        [[ -f work_dirs/toy_data/toy_manifest.json ]] || python tools/make_toy_data.py
+        for candidate in work_dirs/sft work_dirs/sft_demo; do
+            if is_hf_model "$candidate"; then MODEL_PATH="$candidate"; break; fi
+        done
+        if [[ -z "${MODEL_PATH:-}" ]]; then
+            [[ -f work_dirs/models/rex-omni-demo/config.json ]] || python tools/make_tiny_model.py --size demo
+            MODEL_PATH=work_dirs/models/rex-omni-demo
+            echo "[grpo] no SFT model found (work_dirs/sft): GRPO on the untrained demo model (reward stays ~0)"
+        fi
+    fi
+    # CPU demo sizes: 2 worker processes (one per core), 4 prompts x 8 samples per step, 2 optimizer steps per
+    # GRPO step. A high LR for the tiny model: the toy reward is sparse (README: GRPO, CPU demo).
+    N_GPUS="${N_GPUS:-2}"
+    ROLLOUT_N="${ROLLOUT_N:-8}"
+    ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-4}"
+    GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-2}"
+    MICRO_UPDATE="${MICRO_UPDATE:-8}"
+    MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-16}"
+    MAX_STEPS="${MAX_STEPS:-20}"
+    LR="${LR:-2e-4}"
+    KL_COEF="${KL_COEF:-1e-3}"
+    TEMPERATURE="${TEMPERATURE:-1.0}"
+    MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-1024}"
+    MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-48}"
+    SAVE_FREQ="${SAVE_FREQ:--1}"
+    TP_SIZE="${TP_SIZE:-1}"
+    ROLLOUT_NAME="${ROLLOUT_NAME:-hf}"
+    NUM_WORKERS="${NUM_WORKERS:-0}"
+    LOGGERS="${LOGGERS:-[console]}"
+else
+    DEVICE="${DEVICE:-auto}"
+    MODEL_PATH="${MODEL_PATH:-IDEA-Research/Rex-Omni}"
+    N_GPUS="${N_GPUS:-${DETECTED_GPUS}}"
+    [[ "$N_GPUS" -gt 0 ]] || N_GPUS=8
+    ROLLOUT_N="${ROLLOUT_N:-8}"
+    ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-64}"
+    GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-64}"
+    MICRO_UPDATE="${MICRO_UPDATE:-4}"
+    MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
+    MAX_STEPS="${MAX_STEPS:-null}"
+    LR="${LR:-1e-6}"
+    KL_COEF="${KL_COEF:-1e-2}"
+    TEMPERATURE="${TEMPERATURE:-1.0}"
+    MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-4096}"
+    MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-2048}"
+    SAVE_FREQ="${SAVE_FREQ:-100}"
+    TP_SIZE="${TP_SIZE:-2}"
+    ROLLOUT_NAME="${ROLLOUT_NAME:-auto}"
+    NUM_WORKERS="${NUM_WORKERS:-8}"
+    LOGGERS="${LOGGERS:-[console,tensorboard]}"
+fi
+
+# Fail early, naming the path, instead of deep inside a Ray worker.
+[[ -f "$CONFIG" ]] || die "CONFIG=$CONFIG: no such data config file (expected e.g. configs/grpo.py)"
+if [[ -e "$MODEL_PATH" ]]; then
+    is_hf_model "$MODEL_PATH" || die "MODEL_PATH=$MODEL_PATH: not a Hugging Face model folder (config.json + *.safetensors)"
+elif [[ "$MODEL_PATH" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ && ! "$MODEL_PATH" =~ ^\.|^work_dirs/ ]]; then
+    python - "$MODEL_PATH" <<'EOF' || die "MODEL_PATH=$MODEL_PATH: not a local folder and not in the Hugging Face cache (scripts run offline; download it first: huggingface-cli download $MODEL_PATH)"
+import sys
+from huggingface_hub import try_to_load_from_cache
+sys.exit(0 if isinstance(try_to_load_from_cache(sys.argv[1], "config.json"), str) else 1)
+EOF
+else
+    die "MODEL_PATH=$MODEL_PATH: no such directory"
+fi
+
+mkdir -p "$OUTPUT_PATH"
+OUTPUT_PATH="$(cd "$OUTPUT_PATH" && pwd)"
+# Reward debug log (seed: DEBUG_MODE=true, LOG_PATH=$OUTPUT_PATH/log.txt); absolute, so Ray workers agree.
+export DEBUG_MODE="${DEBUG_MODE:-true}"
+LOG_PATH="${LOG_PATH:-$OUTPUT_PATH/log.txt}"
+[[ "$LOG_PATH" = /* ]] || LOG_PATH="$PWD/$LOG_PATH"
+export LOG_PATH
+export PYTHONUNBUFFERED=1 RAY_DISABLE_IMPORT_WARNING=1 VLLM_USE_RAY_COMPILED_DAG=0 VLLM_WORKER_MULTIPROC_METHOD=spawn
+unset RAY_CLIENT_MODE
+# RAY_ADDRESS set: join that cluster; unset: a private local cluster in its own temp dir (/tmp/ray is never touched).
+[[ -n "${RAY_ADDRESS:-}" ]] || unset RAY_ADDRESS
+
+args=(
+    config=verl/configs/config.yaml
+    data.config_path="$CONFIG"
+    data.format_prompt=verl/configs/r1v_format.jinja
+    data.max_prompt_length="$MAX_PROMPT_LENGTH"
+    data.max_response_length="$MAX_RESPONSE_LENGTH"
+    data.rollout_batch_size="$ROLLOUT_BATCH_SIZE"
+    data.num_workers="$NUM_WORKERS"
+    data.seed="$SEED"
+    algorithm.kl_coef="$KL_COEF"
+    worker.actor.model.model_path="$MODEL_PATH"
+    worker.actor.global_batch_size="$GLOBAL_BATCH_SIZE"
+    worker.actor.micro_batch_size_per_device_for_update="$MICRO_UPDATE"
+    worker.actor.micro_batch_size_per_device_for_experience="$MICRO_EXPERIENCE"
+    worker.actor.optim.lr="$LR"
+    worker.rollout.n="$ROLLOUT_N"
+    worker.rollout.name="$ROLLOUT_NAME"
+    worker.rollout.temperature="$TEMPERATURE"
+    worker.rollout.tensor_parallel_size="$TP_SIZE"
+    trainer.device="$DEVICE"
+    trainer.nnodes="$NNODES"
+    trainer.n_gpus_per_node="$N_GPUS"
+    trainer.experiment_name="$EXP_NAME"
+    trainer.logger="$LOGGERS"
+    trainer.max_steps="$MAX_STEPS"
+    trainer.seed="$SEED"
+    trainer.save_checkpoint_path="$OUTPUT_PATH"
+    trainer.save_freq="$SAVE_FREQ"
+)
+
+echo "[grpo] model=$MODEL_PATH config=$CONFIG output=$OUTPUT_PATH device=$DEVICE nodes=$NNODES workers/node=$N_GPUS"
+start=$(date +%s)
+set -x
+python3 -m verl.trainer.main "${args[@]}" "$@" 2>&1 | tee -a "$OUTPUT_PATH/train.log"
+{ set +x; } 2>/dev/null
+echo "[grpo] training took $(( $(date +%s) - start )) s"
+
+marker="$OUTPUT_PATH/latest_checkpointed_iteration.txt"
+if [[ -f "$marker" ]]; then
+    last="$OUTPUT_PATH/global_step_$(tr -d '[:space:]' < "$marker")"
+    python tools/merge_rl_checkpoints_to_hg_version.py --local_dir "$last/actor" --output_dir "$OUTPUT_PATH/latest_hf"
+    echo "[grpo] final model ($last) as a Hugging Face folder: $OUTPUT_PATH/latest_hf"
+else
+    echo "[grpo] no checkpoint was written (validation only?): nothing to merge"
+fi
+if [[ -f "$OUTPUT_PATH/metrics.jsonl" ]]; then
+    python tools/print_reward_curve.py "$OUTPUT_PATH/metrics.jsonl" || true
+fi
+echo "[grpo] done in $(( $(date +%s) - start )) s"
