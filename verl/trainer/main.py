@@ -56,6 +56,8 @@ def build_trainer(config: PPOConfig, workers: Any = None) -> Any:
 
     processor = _load_processor(config)
     tokenizer = processor.tokenizer
+    # Load the reward file first: it may register the reward names the datasets are checked against.
+    reward = RewardManager(config.worker.reward, tokenizer)
     train_set, val_set = build_datasets(config.data, tokenizer, processor)
     train_loader = build_loader(train_set, config.data, tokenizer.pad_token_id)
     val_loader = None
@@ -66,7 +68,6 @@ def build_trainer(config: PPOConfig, workers: Any = None) -> Any:
         trainer_cfg = config.trainer
         workers = RayWorkerGroup(FSDPWorker, config, nnodes=trainer_cfg.nnodes, per_node=trainer_cfg.n_gpus_per_node,
                                  use_gpu=trainer_cfg.device == "cuda")
-    reward = RewardManager(config.worker.reward, tokenizer)
     return GRPOTrainer(config, workers, reward, train_loader, val_loader)
 
 
