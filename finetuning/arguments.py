@@ -8,11 +8,14 @@ override the command line; REFERENCE 7.17.)
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import transformers
 from mmengine.config import Config
 from transformers import HfArgumentParser
@@ -89,7 +92,36 @@ class TrainingArguments(transformers.TrainingArguments):
             if not 0.0 <= self.warmup_ratio < 1.0:
                 raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
             self.warmup_steps = float(self.warmup_ratio)
+        cpu_deepspeed = bool(self.deepspeed) and (self.use_cpu or not torch.accelerator.is_available())
+        if self.deepspeed:
+            set_single_process_env()
+        if cpu_deepspeed:
+            # Without a GPU, accelerate's DeepSpeed path finds no device backend and counts one process,
+            # so DeepSpeed's "auto" train_batch_size misses the other ranks. use_cpu makes accelerate open
+            # a gloo group over all ranks instead.
+            self.use_cpu = True
         super().__post_init__()
+        if cpu_deepspeed:
+            # On GPU accelerate initialises deepspeed.comm; here we do, on the gloo group, so that
+            # ZeRO-3's zero.Init in from_pretrained sees the world size and shards at load.
+            import deepspeed
+
+            deepspeed.init_distributed(dist_backend=self.ddp_backend or "gloo")
+
+
+def set_single_process_env() -> None:
+    """Describe a one-process group (rank 0 of 1, localhost, a free port) unless a launcher set ``RANK``.
+
+    DeepSpeed always initialises torch.distributed and, without these variables, tries MPI discovery.
+    """
+    if "RANK" in os.environ:
+        return
+    with socket.socket() as sock:  # a free port: 29500 may belong to another run on this host
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_WORLD_SIZE", "1"),
+                       ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", port)):
+        os.environ.setdefault(key, value)
 
 
 ARG_CLASSES = (ModelArguments, DataArguments, TrainingArguments)

@@ -60,6 +60,7 @@ def load_model(
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
         model_name_or_path, attn_implementation=attn, dtype=dtype, cache_dir=cache_dir
     )
+    keep_used_weight_conversions(model)
     set_use_cache(model, False)
     if gradient_checkpointing:
         # Trainer turns checkpointing on; this keeps a grad path into checkpointed blocks when the
@@ -67,6 +68,17 @@ def load_model(
         model.enable_input_require_grads()
     logger.info("loaded %s (attn=%s, dtype=%s)", model_name_or_path, attn, dtype)
     return model
+
+
+def keep_used_weight_conversions(model: Any) -> None:
+    """Keep only the checkpoint key renamings that matched when loading, as a non-ZeRO-3 load does.
+
+    transformers 5.24's ZeRO-3 loader stores every registered renaming; reverting the unused
+    ``PrefixChange`` at save time writes ``model.model.layers.*`` instead of ``model.layers.*``.
+    """
+    conversions = getattr(model, "_weight_conversions", None)
+    if conversions:
+        model._weight_conversions = [c for c in conversions if c.was_used()]
 
 
 def set_use_cache(model: Any, value: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,29 @@ def write_config(folder: Path, model: Path, toy: Path, task: str = "grounding", 
 def tiny_config(tmp_path: Path, tiny_model_dir: Path, toy_dir: Path) -> Path:
     """Path of a grounding config over the toy data with the test model."""
     return write_config(tmp_path, tiny_model_dir, toy_dir)
+
+
+def assert_reloads_and_generates(folder: Path, toy: Path) -> None:
+    """``folder`` is a complete HF model folder: it loads offline, has ``use_cache`` on and generates."""
+    import torch
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from dataset.tsv import TsvReader
+    from finetuning.evaluation import tsv_paths
+    from finetuning.generation import chat_prompt
+
+    assert (folder / "model.safetensors").is_file() and (folder / "chat_template.jinja").is_file()
+    processor = AutoProcessor.from_pretrained(folder)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder).eval()
+    assert model.config.get_text_config().use_cache
+    image, _ = TsvReader(*tsv_paths(str(toy / "toy_grounding_val"))).read(0)
+    inputs = processor(text=[chat_prompt(processor, "Detect red circle.")], images=[image], return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+@pytest.fixture()
+def reloads_and_generates(toy_dir: Path) -> Callable[[Path], None]:
+    """``check(folder)``: asserts the saved folder reloads offline and generates on a toy val image."""
+    return lambda folder: assert_reloads_and_generates(folder, toy_dir)
