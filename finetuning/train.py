@@ -13,25 +13,21 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import transformers
+from mmengine.config import Config
+from transformers import TrainerCallback
 
-import transformers  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from transformers import TrainerCallback  # noqa: E402
-
-from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args  # noqa: E402
-from finetuning.checkpoint import resume_checkpoint, save_final_model  # noqa: E402
-from finetuning.freezing import apply_freezing, log_trainable_summary  # noqa: E402
-from finetuning.model_loading import load_model, load_processor, maybe_apply_liger  # noqa: E402
-from finetuning.registry import build  # noqa: E402
-from finetuning.trainer import RexOmniTrainer  # noqa: E402
+from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
+from finetuning.checkpoint import resume_checkpoint, save_final_model
+from finetuning.freezing import apply_freezing, log_trainable_summary
+from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
+from finetuning.registry import build
+from finetuning.trainer import RexOmniTrainer
 
 logger = logging.getLogger("finetuning.train")
 

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from dataset.convert import ConversionError, convert_jsonl_to_tsv  # noqa: E402
+from dataset.convert import ConversionError, convert_jsonl_to_tsv
 
 
 def build_parser() -> argparse.ArgumentParser:

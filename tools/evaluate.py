@@ -13,11 +13,8 @@ import logging
 import os
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from finetuning.evaluation import TASK_REWARDS, run_evaluation  # noqa: E402
-from finetuning.generation import BACKENDS, make_generator  # noqa: E402
+from finetuning.evaluation import TASK_REWARDS, run_evaluation
+from finetuning.generation import BACKENDS, make_generator
 
 
 def build_parser() -> argparse.ArgumentParser:

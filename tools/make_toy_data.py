@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from dataset.toy_data import make_toy_datasets  # noqa: E402
+from dataset.toy_data import make_toy_datasets
 
 
 def _image_size(text: str) -> tuple[int, int]:

@@ -6,13 +6,9 @@ Example: python tools/print_reward_curve.py work_dirs/grpo/metrics.jsonl --key r
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from verl.trainer.reward_curve import format_curve, load_metrics  # noqa: E402
+from verl.trainer.reward_curve import format_curve, load_metrics
 
 
 def main(argv: list[str] | None = None) -> int:
