@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,24 @@ logger = logging.getLogger(__name__)
 DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
 MIN_IMAGE_SIDE = 28  # pixels; smaller images are skipped (as in the original)
 DEFAULT_MAX_RETRIES = 20
+# Torch intra-op threads for the image processor. Its tensors are small (one image), so thread
+# hand-offs cost more than they save, and on a loaded machine they stall: 1 thread made this stage
+# ~5x faster in the main process (BENCHMARKS.md, sft_step). DataLoader workers already use 1.
+IMAGE_PROCESSOR_THREADS = 1
+
+
+@contextmanager
+def torch_threads(num_threads: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(num_threads)``, restoring the previous count after."""
+    previous = torch.get_num_threads()
+    if previous == num_threads:
+        yield
+        return
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def select_indices(
@@ -264,7 +283,8 @@ class TSVDataset(Dataset):
 
     def process_image(self, image: Image.Image, num_image_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``pixel_values (N, C*T*P*P)`` and ``image_grid_thw (1, 3)`` with this dataset's pixel limits."""
-        out = self.image_processor(images=image, size=self.image_size, return_tensors="pt")
+        with torch_threads(IMAGE_PROCESSOR_THREADS):  # same output, see IMAGE_PROCESSOR_THREADS
+            out = self.image_processor(images=image, size=self.image_size, return_tensors="pt")
         grid_thw = out["image_grid_thw"]
         got = int(grid_thw.prod()) // self.merge_size**2
         if got != num_image_tokens:  # our smart_resize and the processor's must agree

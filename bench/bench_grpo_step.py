@@ -1,0 +1,151 @@
+"""Time per phase of a CPU GRPO step, the engine driven in-process.
+
+``GRPOTrainer.train_step`` runs on a ``LocalWorkerGroup`` of one ``FSDPWorker`` (world size 1, gloo,
+hf rollout; no Ray) with the demo model, 2 prompts x 4 samples, 32 response tokens (``--quick``: the
+test model, 8 tokens, one step), toy grounding and pointing data (224x168 px, 48 image tokens) and the
+real reward function (``verl/configs/reward_func.py``). Phases are the trainer's own timers (``gen``,
+``old``, ``ref``, ``reward_wait``, ``adv``, ``update``, ``step``) plus ``weight_sync``
+(``FSDPWorker.sync_rollout_weights``, timed by wrapping it; it runs inside ``gen``, so ``generate`` below
+is ``gen`` minus the sync). ``reward`` runs in a background thread, overlapped with the log-probs; only
+``reward_wait`` is on the critical path. One untimed warm-up step, then medians of the timed steps.
+
+Run ``python -m bench.bench_grpo_step [--quick]``; :func:`main` returns the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import stats_of
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_DIRS = {"test": "work_dirs/models/rex-omni-test", "demo": "work_dirs/models/rex-omni-demo"}
+IMAGE_SIZE = (224, 168)
+PROMPTS, SAMPLES_PER_PROMPT = 2, 4
+FULL = dict(model="demo", response_length=32, steps=3)
+QUICK = dict(model="test", response_length=8, steps=1)
+PHASES = ("generate", "weight_sync", "reward", "reward_wait", "old_log_probs", "ref_log_probs", "advantages",
+          "update", "step")
+TRAINER_TIMERS = {"reward": "reward", "reward_wait": "reward_wait", "old_log_probs": "old", "ref_log_probs": "ref",
+                  "advantages": "adv", "update": "update", "step": "step"}
+
+DATA_CONFIG = '''
+from dataset.task_fns import GroundingTaskFn, PointingTaskFn
+from dataset.task_fns.task_prompts.grounding_task import GROUNDING_SINGLE_REGION_STAGE_XYXY
+from dataset.task_fns.task_prompts.pointing_task import POINTING_TASK_PROMPTS
+from verl.utils.dataset import TSVRLHFDataset
+
+def _entry(stem, task_fn, reward_name):
+    return dict(type=TSVRLHFDataset, image_tsv_file=f"{root}/{{stem}}.images.tsv",
+                anno_tsv_file=f"{root}/{{stem}}.annotations.tsv",
+                anno_idx_file=f"{root}/{{stem}}.annotations.tsv.lineidx",
+                min_pixels=16 * 28 * 28, max_pixels=256 * 28 * 28, task_fn=task_fn,
+                dataset_name=stem, reward_name=reward_name)
+
+train_dataset = [
+    _entry("toy_grounding_train", dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY), "box_iou"),
+    _entry("toy_pointing_train", dict(type=PointingTaskFn, task_prompts=POINTING_TASK_PROMPTS), "point_in_box"),
+]
+'''
+
+
+def build_config(tmp: str, model_dir: str, response_length: int, steps: int) -> Any:
+    """A CPU GRPO ``PPOConfig`` over toy data written under ``tmp``."""
+    from dataset.toy_data import make_toy_datasets
+    from verl.trainer.config import load_config
+
+    make_toy_datasets(tmp, num_train=16, num_val=1, image_size=IMAGE_SIZE, seed=0)
+    data_config = Path(tmp) / "grpo_bench_data.py"
+    data_config.write_text(DATA_CONFIG.format(root=tmp))
+    return load_config([
+        f"config={REPO / 'verl/configs/config.yaml'}", f"data.config_path={data_config}",
+        f"worker.actor.model.model_path={model_dir}",
+        f"worker.reward.reward_function={REPO / 'verl/configs/reward_func.py'}:compute_score",
+        "data.format_prompt=null", "data.num_workers=0", f"data.rollout_batch_size={PROMPTS}",
+        f"data.max_response_length={response_length}", f"worker.actor.global_batch_size={PROMPTS}",
+        f"worker.rollout.n={SAMPLES_PER_PROMPT}", "worker.rollout.tensor_parallel_size=1",
+        f"worker.actor.micro_batch_size_per_device_for_update={SAMPLES_PER_PROMPT}",
+        f"worker.actor.micro_batch_size_per_device_for_experience={PROMPTS * SAMPLES_PER_PROMPT}",
+        "trainer.n_gpus_per_node=1", "trainer.device=cpu", "trainer.logger=[console]",
+        f"trainer.save_checkpoint_path={Path(tmp) / 'ckpt'}", "trainer.save_freq=-1", f"trainer.max_steps={steps}",
+    ])
+
+
+def timed(fn: Callable[[], None], seconds: list[float]) -> Callable[[], None]:
+    """``fn`` that appends its wall time to ``seconds`` on every call."""
+
+    def wrapper() -> None:
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+
+    return wrapper
+
+
+def step_phases(trainer: Any, sync_seconds: list[float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Run one ``train_step``; returns (seconds per phase, its metrics)."""
+    sync_seconds.clear()
+    _, raw = trainer.train_loader.next_batch()
+    metrics = trainer.train_step(raw)
+    trainer.global_step += 1
+    sync = sum(sync_seconds)
+    phases = {name: metrics[f"timing_s/{timer}"] for name, timer in TRAINER_TIMERS.items()}
+    phases["weight_sync"] = sync
+    phases["generate"] = metrics["timing_s/gen"] - sync
+    return phases, metrics
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    """Seconds per GRPO phase (median, min, max over the timed steps) and token counts."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never download
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from finetuning.tiny_model import build_tiny_rex_omni
+    from verl.single_controller import LocalWorkerGroup
+    from verl.trainer.main import build_trainer
+    from verl.workers.fsdp_worker import FSDPWorker
+
+    sizes = QUICK if quick else FULL
+    model_dir = str(build_tiny_rex_omni(MODEL_DIRS[sizes["model"]], size=sizes["model"], seed=0))
+    runs: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="bench_grpo_step_") as tmp:
+        config = build_config(tmp, model_dir, sizes["response_length"], sizes["steps"] + 1)
+        group = LocalWorkerGroup(FSDPWorker, config)
+        trainer = build_trainer(config, workers=group)
+        try:
+            trainer.init_workers()
+            worker = group.workers[0]
+            sync_seconds: list[float] = []
+            worker.sync_rollout_weights = timed(worker.sync_rollout_weights, sync_seconds)
+            step_phases(trainer, sync_seconds)  # warm-up
+            for _ in range(sizes["steps"]):
+                phases, metrics = step_phases(trainer, sync_seconds)
+                runs.append(phases)
+                logger.info("step %.2fs: %s", phases["step"], ", ".join(f"{k}={v:.2f}" for k, v in phases.items()))
+        finally:
+            trainer.reward.close()
+            group.shutdown()
+    return {
+        "model": sizes["model"], "prompts": PROMPTS, "samples_per_prompt": SAMPLES_PER_PROMPT,
+        "response_length": sizes["response_length"], "image_size": list(IMAGE_SIZE), "timed_steps": sizes["steps"],
+        "total_tokens_per_step": metrics["perf/total_num_tokens"],
+        "seconds": {name: stats_of(r[name] for r in runs) for name in PHASES},
+        "share_of_step": {name: sum(r[name] for r in runs) / sum(r["step"] for r in runs)
+                          for name in PHASES if name not in ("step", "reward")},
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="test model, 8 response tokens, one timed step")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(json.dumps(main(quick=parser.parse_args().quick), indent=2))

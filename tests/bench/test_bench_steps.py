@@ -1,0 +1,81 @@
+"""bench_sft_step / bench_grpo_step: quick runs return sane numbers; the image-processor speed-up in
+``dataset/sft_dataset.py`` leaves ``pixel_values`` unchanged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+
+from bench import bench_grpo_step, bench_sft_step
+from dataset.sft_dataset import torch_threads
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def test_torch_threads_restores_the_count() -> None:
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+
+
+@pytest.fixture(scope="module")
+def toy_sft_datasets(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    from transformers import AutoProcessor
+
+    from finetuning.tiny_model import build_tiny_rex_omni
+
+    model_dir = build_tiny_rex_omni(tmp_path_factory.mktemp("model") / "rex-omni-test", size="test", seed=0)
+    processor = AutoProcessor.from_pretrained(model_dir)
+    return bench_sft_step.build_datasets(str(tmp_path_factory.mktemp("toy")), processor, num_samples=2)
+
+
+@pytest.mark.parametrize("size", [(448, 336), (640, 480), (97, 203)])  # no resize, downscale, upscale
+def test_fast_process_image_equals_the_original(toy_sft_datasets: list[Any], size: tuple[int, int]) -> None:
+    ds = toy_sft_datasets[0]
+    image = Image.effect_mandelbrot(size, (-2.0, -1.5, 1.0, 1.5), 50).convert("RGB")
+    tokens = ds.num_image_tokens(image.size)
+    legacy_pv, legacy_grid = bench_sft_step.legacy_process_image(ds)(image, tokens)
+    pixel_values, grid = ds.process_image(image, tokens)
+    assert torch.equal(pixel_values, legacy_pv) and torch.equal(grid, legacy_grid)
+
+
+def test_batches_count_real_tokens(toy_sft_datasets: list[Any]) -> None:
+    samples = bench_sft_step.mixed_samples(toy_sft_datasets, 4)
+    batches = bench_sft_step.collate_both(samples, pad_token_id=0)
+    lengths = sum(int(s["input_ids"].numel()) for s in samples)
+    assert [bench_sft_step.real_tokens(b) for b in batches["padded"]] == [lengths]
+    assert [bench_sft_step.real_tokens(b) for b in batches["packed"]] == [lengths]
+    assert batches["padded"][0]["input_ids"].numel() > lengths  # two image sizes: some padding
+
+
+def _positive_stats(stats: dict[str, Any]) -> bool:
+    return 0 < stats["min"] <= stats["median"] <= stats["max"]
+
+
+@pytest.mark.slow
+def test_sft_step_quick() -> None:
+    result = bench_sft_step.main(quick=True)
+    test = result["models"]["test"]
+    assert all(_positive_stats(test["tokens_per_s"][v]) for v in ("padded", "packed", "padded_1_thread"))
+    assert 0 < test["pad_fraction_padded"] < 1
+    data = result["data_pipeline"]
+    assert data["pixel_values_equal"] and _positive_stats(data["samples_per_s"]["after"])
+
+
+@pytest.mark.slow
+def test_grpo_step_quick() -> None:
+    result = bench_grpo_step.main(quick=True)
+    seconds = result["seconds"]
+    assert set(seconds) == set(bench_grpo_step.PHASES)
+    assert all(seconds[p]["median"] > 0 for p in ("generate", "weight_sync", "old_log_probs", "update", "step"))
+    assert seconds["generate"]["median"] + seconds["update"]["median"] < seconds["step"]["median"]
+    assert Path(bench_grpo_step.REPO, "verl/configs/reward_func.py").is_file()
