@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from transformers import Trainer
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from finetuning.model_loading import set_use_cache
 
@@ -17,19 +20,44 @@ logger = logging.getLogger(__name__)
 LEGACY_CHAT_TEMPLATE = "chat_template.json"
 
 
+def is_complete_checkpoint(folder: str | Path) -> bool:
+    """True when ``folder`` holds a readable ``trainer_state.json``: HF writes it last in a save, so a
+    save killed midway (weights or optimizer written, state not) leaves a folder that is not complete."""
+    state = Path(folder) / TRAINER_STATE_NAME
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest complete ``checkpoint-<step>`` folder in ``output_dir``; incomplete ones are logged and skipped."""
+    pattern = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+    candidates = sorted(
+        (int(m.group(1)), path) for path in Path(output_dir).iterdir()
+        if path.is_dir() and (m := pattern.match(path.name))
+    )
+    for _, path in reversed(candidates):
+        if is_complete_checkpoint(path):
+            return str(path)
+        logger.warning("skipping %s: the save did not finish (no readable %s)", path, TRAINER_STATE_NAME)
+    return None
+
+
 def resume_checkpoint(output_dir: str | Path, requested: str | bool | None = None) -> str | None:
     """The checkpoint to resume from.
 
-    An explicit ``--resume_from_checkpoint PATH`` wins; otherwise the newest complete
-    ``checkpoint-<step>`` in ``output_dir`` (HF skips folders without ``trainer_state.json``),
-    or ``None`` for a fresh run.
+    An explicit ``--resume_from_checkpoint PATH`` wins; otherwise the newest *complete*
+    ``checkpoint-<step>`` in ``output_dir`` (HF's own ``get_last_checkpoint`` would pick a folder whose
+    save was killed midway), or ``None`` for a fresh run.
     """
     if isinstance(requested, str) and requested not in ("", "True", "true"):
         return requested
     folder = Path(output_dir)
     if not folder.is_dir():
         return None
-    return get_last_checkpoint(str(folder))
+    return last_complete_checkpoint(folder)
 
 
 def copy_legacy_chat_template(model_name_or_path: str, output_dir: str | Path) -> None:

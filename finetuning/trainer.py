@@ -11,6 +11,7 @@ from transformers import Trainer
 
 from finetuning.param_groups import build_param_groups
 from finetuning.soft_ce import soft_coordinate_ce
+from verl.utils.fault_injection import fault_point
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ class RexOmniTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.coord_token_ids = torch.tensor(coord_token_ids, dtype=torch.long) if coord_token_ids else None
         self.coord_sigma = coord_sigma
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        """HF's last step before ``trainer_state.json``; the crash tests pause here to kill a save midway."""
+        super()._save_rng_state(output_dir)
+        fault_point("sft_checkpoint_save", rank=self.args.process_index)
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """Build the optimizer once, with ``build_param_groups``; the class and kwargs come from ``args.optim``."""

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from finetuning.arguments import parse_args
+from finetuning.checkpoint import is_complete_checkpoint, resume_checkpoint
 from finetuning.train import run_training
 
 pytestmark = pytest.mark.slow
@@ -58,3 +59,28 @@ def test_killed_run_resumes_to_the_same_weights(tiny_config: Path, tmp_path: Pat
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_save_killed_midway_resumes_from_the_previous_checkpoint(tiny_config: Path, tmp_path: Path) -> None:
+    """SIGKILL while checkpoint-10 is being written: checkpoint-5 stays the resume point and training ends."""
+    out, flag = tmp_path / "killed_mid_save", tmp_path / "in_save.flag"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "VERL_FAULT_INJECT": f"point=sft_checkpoint_save,action=sleep,seconds=600,call=2,flag={flag}"}
+    proc = subprocess.Popen([sys.executable, "-m", "finetuning.train", *argv(tiny_config, out)], cwd=REPO_ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while not flag.exists():
+            assert proc.poll() is None, f"training exited early with code {proc.returncode}"
+            assert time.monotonic() < deadline, "the second save never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert (out / "checkpoint-10" / "model.safetensors").exists(), "the kill should land after the weights"
+    assert not is_complete_checkpoint(out / "checkpoint-10")
+    assert resume_checkpoint(out) == str(out / "checkpoint-5")
+
+    resumed = run_training(*parse_args(argv(tiny_config, out)))
+    assert resumed.state.global_step == STEPS
+    assert is_complete_checkpoint(out / "checkpoint-10")  # redone by the resumed run
