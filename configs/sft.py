@@ -12,10 +12,11 @@ from dataset.task_fns import GroundingTaskFn
 from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY
 
 model_name_or_path = "work_dirs/models/rex-omni-demo"  # or "IDEA-Research/Rex-Omni"
-# The toy images are 224 px; 112 px (16 visual tokens) is enough to see the shapes and keeps the
-# CPU demo fast. For real data use the released limits: 16 * 28 * 28 and 2560 * 28 * 28.
-min_pixels = 4 * 28 * 28
-max_pixels = 16 * 28 * 28
+# The toy images (224 px) keep their size: 8 x 8 = 64 visual tokens of 28 px. At 112 px a token
+# covers 56 px, as much as a whole toy shape (24-80 px). For real data use the released limits:
+# 16 * 28 * 28 and 2560 * 28 * 28.
+min_pixels = 16 * 28 * 28
+max_pixels = 64 * 28 * 28
 data_root = "work_dirs/toy_data"
 
 train_dataset = dict(
