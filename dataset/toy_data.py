@@ -37,6 +37,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (15, 15, 15),
 }
 NEGATIVE_PROB = 0.35
+MAX_OBJECTS = 5
+SIZE_RANGE = (0.14, 0.36)  # shape side as a fraction of the shorter image side
 # Shapes whose width and height may differ; the others keep a 1:1 aspect ratio.
 _STRETCHABLE = ("rectangle", "triangle")
 
@@ -105,12 +107,20 @@ def _mask_geometry(mask: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[f
 
 
 def _place(
-    rng: np.random.Generator, shape: str, width: int, height: int, taken: list[tuple[float, ...]]
+    rng: np.random.Generator,
+    shape: str,
+    width: int,
+    height: int,
+    taken: list[tuple[float, ...]],
+    size_range: tuple[float, float] = SIZE_RANGE,
 ) -> tuple[float, float, float, float] | None:
-    """Random rect for ``shape`` that does not overlap ``taken`` (with a 2 px gap), or None."""
+    """Random rect for ``shape`` that does not overlap ``taken`` (with a 2 px gap), or None.
+
+    ``size_range``: side length as a fraction of the shorter image side (capped at 0.45 of each side).
+    """
     short = min(width, height)
     for _ in range(20):
-        size = max(10.0, rng.uniform(0.14, 0.36) * short)
+        size = max(10.0, rng.uniform(*size_range) * short)
         aspect = rng.uniform(0.5, 2.0) if shape in _STRETCHABLE else 1.0
         w = min(size * np.sqrt(aspect), 0.45 * width)
         h = min(size / np.sqrt(aspect), 0.45 * height)
@@ -121,16 +131,24 @@ def _place(
     return None
 
 
-def make_scene(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, list[ToyObject], list[str]]:
-    """Draw one image; returns (RGB image, objects, negative phrases absent from the image)."""
+def make_scene(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    max_objects: int = MAX_OBJECTS,
+    size_range: tuple[float, float] = SIZE_RANGE,
+    negative_rate: float = NEGATIVE_PROB,
+) -> tuple[Image.Image, list[ToyObject], list[str]]:
+    """Draw one image with 1..``max_objects`` shapes; returns (RGB image, objects, negative phrases
+    absent from the image). With probability ``negative_rate`` one absent phrase is added."""
     pixels = _background(rng, width, height)
     colour_names = list(COLOURS)
     objects: list[ToyObject] = []
     taken: list[tuple[float, ...]] = []
-    for _ in range(int(rng.integers(1, 6))):
+    for _ in range(int(rng.integers(1, max_objects + 1))):
         shape = SHAPES[int(rng.integers(len(SHAPES)))]
         colour = colour_names[int(rng.integers(len(colour_names)))]
-        rect = _place(rng, shape, width, height, taken)
+        rect = _place(rng, shape, width, height, taken, size_range)
         if rect is None:
             continue
         mask = _shape_mask(shape, rect, width, height)
@@ -142,7 +160,7 @@ def make_scene(rng: np.random.Generator, width: int, height: int) -> tuple[Image
         box, point, rle = _mask_geometry(mask)
         objects.append(ToyObject(f"{colour} {shape}", box, point, rle))
     negatives: list[str] = []
-    if rng.random() < NEGATIVE_PROB:
+    if rng.random() < negative_rate:
         present = {o.phrase for o in objects}
         absent = [f"{c} {s}" for c in colour_names for s in SHAPES if f"{c} {s}" not in present]
         negatives.append(absent[int(rng.integers(len(absent)))])
@@ -191,7 +209,13 @@ def _split_paths(output_dir: str, stem: str) -> TsvPaths:
 
 
 def _write_split(
-    output_dir: str, split: str, num: int, size: tuple[int, int], seed: int, jsonl_dir: str | None
+    output_dir: str,
+    split: str,
+    num: int,
+    size: tuple[int, int],
+    seed: int,
+    jsonl_dir: str | None,
+    scene_kwargs: dict[str, Any],
 ) -> None:
     """Generate ``num`` scenes and write the grounding and pointing triples (and the demo JSONL)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0 if split == "train" else 1]))
@@ -200,7 +224,7 @@ def _write_split(
     jsonl_lines: list[str] = []
     with grounding, pointing:
         for index in range(num):
-            image, objects, negatives = make_scene(rng, *size)
+            image, objects, negatives = make_scene(rng, *size, **scene_kwargs)
             ground_ann, point_ann = scene_annotations(objects, negatives, rng)
             jpeg = encode_image(image, "JPEG", 95)
             grounding.add(jpeg, ground_ann)
@@ -233,6 +257,9 @@ def make_toy_datasets(
     image_size: int | tuple[int, int] = (224, 224),
     seed: int = 0,
     force: bool = False,
+    negative_rate: float = NEGATIVE_PROB,
+    max_objects: int = MAX_OBJECTS,
+    size_range: tuple[float, float] = SIZE_RANGE,
 ) -> dict[str, Any]:
     """Build (or reuse) the toy grounding/pointing datasets.
 
@@ -242,12 +269,22 @@ def make_toy_datasets(
         image_size: ``(width, height)`` in pixels, or one int for square images.
         seed: everything is a deterministic function of the arguments.
         force: rebuild even if a matching manifest says the outputs exist.
+        negative_rate: probability that an image also carries one absent phrase (``bbox: null``).
+        max_objects: shapes per image are drawn from 1..max_objects (some may not fit).
+        size_range: shape side as a fraction of the shorter image side, ``(low, high)``.
 
     Returns:
         ``{"toy_grounding_train": TsvPaths, ... (4 triples), "jsonl": path, "jsonl_image_root": dir,
         "manifest": path}``.
     """
     width, height = _parse_size(image_size)
+    if not 0.0 <= negative_rate <= 1.0:
+        raise ValueError(f"negative_rate must be in [0, 1], got {negative_rate}")
+    if max_objects < 1:
+        raise ValueError(f"max_objects must be at least 1, got {max_objects}")
+    if not 0.0 < size_range[0] <= size_range[1] <= 0.45:
+        raise ValueError(f"size_range must satisfy 0 < low <= high <= 0.45, got {size_range}")
+    scene_kwargs = dict(negative_rate=negative_rate, max_objects=max_objects, size_range=tuple(size_range))
     paths: dict[str, Any] = {
         f"toy_{task}_{split}": _split_paths(output_dir, f"toy_{task}_{split}")
         for task in ("grounding", "pointing")
@@ -260,15 +297,16 @@ def make_toy_datasets(
         manifest=os.path.join(output_dir, "toy_manifest.json"),
     )
     manifest = {"version": MANIFEST_VERSION, "num_train": num_train, "num_val": num_val,
-                "image_size": [width, height], "seed": seed}
+                "image_size": [width, height], "seed": seed, "negative_rate": negative_rate,
+                "max_objects": max_objects, "size_range": list(size_range)}
     if not force and _is_up_to_date(paths, manifest):
         logger.info("toy data in %s is up to date; skipping (use force=True to rebuild)", output_dir)
         return paths
     os.makedirs(paths["jsonl_image_root"], exist_ok=True)
     if os.path.exists(paths["manifest"]):
         os.remove(paths["manifest"])  # a crash mid-build must not leave a stale "up to date" marker
-    _write_split(output_dir, "train", num_train, (width, height), seed, jsonl_dir)
-    _write_split(output_dir, "val", num_val, (width, height), seed, None)
+    _write_split(output_dir, "train", num_train, (width, height), seed, jsonl_dir, scene_kwargs)
+    _write_split(output_dir, "val", num_val, (width, height), seed, None, scene_kwargs)
     _write_text_atomic(paths["manifest"], json.dumps(manifest, indent=2) + "\n")
     logger.info("wrote toy data (%d train, %d val images) to %s", num_train, num_val, output_dir)
     return paths

@@ -58,7 +58,7 @@ SYSTEM_PROMPT = "You are a helpful assistant."
 DEFAULT_MIN_PIXELS = 16 * 28 * 28
 DEFAULT_MAX_PIXELS = 256 * 28 * 28
 BUILD_INFO_FILE = "tiny_model_build.json"
-_BUILD_FORMAT = 1  # bump when the builder's output changes, so cached folders are rebuilt
+_BUILD_FORMAT = 2  # bump when the builder's output changes, so cached folders are rebuilt
 
 # Qwen2-VL-style template: default system turn, string or list content, optional "Picture N: " ids.
 CHAT_TEMPLATE = (
@@ -381,6 +381,24 @@ def _generation_config(tokenizer: Any) -> GenerationConfig:
     )
 
 
+def _init_ordered_coordinate_embeddings(model: Any, coord_ids: list[int]) -> None:
+    """Give ``<k>`` an embedding row = 0.5 * random + sinusoidal features of k, at the init std.
+
+    Neighbouring bins start similar, so a box off by a few bins already scores well and the order of the
+    1000 coordinate tokens need not be learnt from scratch (tied embeddings: input and output share it).
+    """
+    embed = model.get_input_embeddings().weight
+    dim = embed.shape[1]
+    std = float(embed[coord_ids].std())
+    k = torch.arange(len(coord_ids), dtype=torch.float32)[:, None] / len(coord_ids)
+    # Wavelengths from ~1000 bins down to ~16 bins: coarse position and fine offset.
+    freqs = torch.logspace(0, 6, dim // 2, base=2.0)[None, :] * torch.pi
+    features = torch.cat([torch.sin(k * freqs), torch.cos(k * freqs)], dim=1)
+    features = features / features.std() * std
+    with torch.no_grad():
+        embed[coord_ids] = 0.5 * embed[coord_ids] + features
+
+
 def _build_into(folder: Path, size: ModelSize, seed: int, min_pixels: int, max_pixels: int) -> None:
     """Build tokenizer, processor and model and save them all into ``folder``."""
     tokenizer = build_tokenizer()
@@ -389,6 +407,8 @@ def _build_into(folder: Path, size: ModelSize, seed: int, min_pixels: int, max_p
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config)
+        if size == "demo":
+            _init_ordered_coordinate_embeddings(model, coordinate_token_ids(tokenizer))
     model.generation_config = _generation_config(tokenizer)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)

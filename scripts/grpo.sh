@@ -30,12 +30,12 @@ SEED="${SEED:-1}"
 if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
     DEVICE=cpu
     if [[ -z "${MODEL_PATH:-}" ]]; then
-        [[ -f work_dirs/toy_data/toy_manifest.json ]] || python tools/make_toy_data.py
+        python tools/make_toy_data.py  # skips when work_dirs/toy_data matches its arguments
         for candidate in work_dirs/sft work_dirs/sft_demo; do
             if is_hf_model "$candidate"; then MODEL_PATH="$candidate"; break; fi
         done
         if [[ -z "${MODEL_PATH:-}" ]]; then
-            [[ -f work_dirs/models/rex-omni-demo/config.json ]] || python tools/make_tiny_model.py --size demo
+            python tools/make_tiny_model.py --size demo  # skips when up to date
             MODEL_PATH=work_dirs/models/rex-omni-demo
             echo "[grpo] no SFT model found (work_dirs/sft): GRPO on the untrained demo model (reward stays ~0)"
         fi

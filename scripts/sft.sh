@@ -30,8 +30,8 @@ if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then
     DEMO_TASK="${DEMO_TASK:-$([[ "$CONFIG" == *pointing* ]] && echo pointing || echo grounding)}"
     echo "[sft] no GPU and no MODEL_PATH: CPU demo on the toy $DEMO_TASK data"
     CPU_DEMO=1
-    [[ -f work_dirs/toy_data/toy_manifest.json ]] || python tools/make_toy_data.py
-    [[ -f work_dirs/models/rex-omni-demo/config.json ]] || python tools/make_tiny_model.py --size demo
+    python tools/make_toy_data.py  # skips when work_dirs/toy_data matches its arguments
+    python tools/make_tiny_model.py --size demo  # skips when up to date
     # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning made each
     # step 4-6x slower (measured: 3.5 s vs 20 s per batch under a load average of 8).
     export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
