@@ -13,9 +13,6 @@
 source "$(dirname "$0")/setup_env.sh"
 
 die() { echo "[grpo] error: $*" >&2; exit 2; }
-detect_gpus() {
-    if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true; else echo 0; fi
-}
 is_hf_model() {  # a folder with config.json and weights
     [[ -f "$1/config.json" ]] && compgen -G "$1/*.safetensors" >/dev/null
 }

@@ -26,3 +26,8 @@ fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 export WORK_DIRS="${WORK_DIRS:-$REPO_ROOT/work_dirs}"
+
+# Number of NVIDIA GPUs visible on this node (0 without nvidia-smi); used by sft.sh and grpo.sh.
+detect_gpus() {
+    if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true; else echo 0; fi
+}

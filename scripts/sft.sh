@@ -10,14 +10,6 @@
 # does the same on the toy pointing data (work_dirs/sft_demo_pointing).
 source "$(dirname "$0")/setup_env.sh"
 
-detect_gpus() {
-    if command -v nvidia-smi >/dev/null 2>&1; then
-        nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true
-    else
-        echo 0
-    fi
-}
-
 GPUS_PER_NODE="${GPUS_PER_NODE:-$(detect_gpus)}"
 NNODES="${NNODES:-1}"
 NODE_RANK="${NODE_RANK:-0}"
