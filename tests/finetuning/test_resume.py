@@ -30,16 +30,16 @@ def argv(config: Path, output_dir: Path) -> list[str]:
             "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--dataloader_num_workers", "0"]
 
 
-def kill_after_first_checkpoint(args: list[str], output_dir: Path, timeout: float = 300) -> None:
-    """Start train.py in a subprocess and SIGKILL it once checkpoint-5 is complete."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
+def run_and_kill_when(args: list[str], ready: Path, env: dict[str, str] | None = None, timeout: float = 300) -> None:
+    """Start train.py in a subprocess and SIGKILL it as soon as the file ``ready`` exists."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT), **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "finetuning.train", *args], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     try:
-        while not (output_dir / "checkpoint-5" / "trainer_state.json").exists():
+        while not ready.exists():
             assert proc.poll() is None, f"training exited early with code {proc.returncode}"
-            assert time.monotonic() < deadline, "no checkpoint in time"
+            assert time.monotonic() < deadline, f"{ready} did not appear in time"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -48,7 +48,7 @@ def kill_after_first_checkpoint(args: list[str], output_dir: Path, timeout: floa
 
 def test_killed_run_resumes_to_the_same_weights(tiny_config: Path, tmp_path: Path) -> None:
     interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
-    kill_after_first_checkpoint(argv(tiny_config, interrupted), interrupted)
+    run_and_kill_when(argv(tiny_config, interrupted), interrupted / "checkpoint-5" / "trainer_state.json")
     assert not (interrupted / "model.safetensors").exists(), "the run finished before it was killed"
 
     resumed = run_training(*parse_args(argv(tiny_config, interrupted)))
@@ -64,19 +64,8 @@ def test_killed_run_resumes_to_the_same_weights(tiny_config: Path, tmp_path: Pat
 def test_save_killed_midway_resumes_from_the_previous_checkpoint(tiny_config: Path, tmp_path: Path) -> None:
     """SIGKILL while checkpoint-10 is being written: checkpoint-5 stays the resume point and training ends."""
     out, flag = tmp_path / "killed_mid_save", tmp_path / "in_save.flag"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "VERL_FAULT_INJECT": f"point=sft_checkpoint_save,action=sleep,seconds=600,call=2,flag={flag}"}
-    proc = subprocess.Popen([sys.executable, "-m", "finetuning.train", *argv(tiny_config, out)], cwd=REPO_ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    try:
-        while not flag.exists():
-            assert proc.poll() is None, f"training exited early with code {proc.returncode}"
-            assert time.monotonic() < deadline, "the second save never started"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
+    fault = f"point=sft_checkpoint_save,action=sleep,seconds=600,call=2,flag={flag}"
+    run_and_kill_when(argv(tiny_config, out), flag, env={"VERL_FAULT_INJECT": fault})
     assert (out / "checkpoint-10" / "model.safetensors").exists(), "the kill should land after the weights"
     assert not is_complete_checkpoint(out / "checkpoint-10")
     assert resume_checkpoint(out) == str(out / "checkpoint-5")
