@@ -53,6 +53,25 @@ class ToyObject:
     rle: dict[str, Any]
 
 
+BACKGROUNDS = ("positional", "random")
+
+
+def _positional_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """The same colour map in every image (red rises left to right, blue top to bottom) plus noise.
+
+    It is a position cue: a randomly initialised model sees only relative positions (rotary embeddings),
+    and the cue lets the tiny CPU demo model learn where things are within minutes (README has the
+    ablation against ``random`` backgrounds).
+    """
+    yy = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    xx = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    pixels = np.empty((height, width, 3), dtype=np.float32)
+    pixels[..., 0] = 70 + 110 * xx
+    pixels[..., 1] = 120
+    pixels[..., 2] = 70 + 110 * yy
+    return pixels + rng.standard_normal(size=(height, width, 3), dtype=np.float32) * 4
+
+
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Low-saturation gradient plus stripes and noise, as float32 HxWx3."""
     base = rng.uniform(70, 190, size=3)
@@ -138,10 +157,18 @@ def make_scene(
     max_objects: int = MAX_OBJECTS,
     size_range: tuple[float, float] = SIZE_RANGE,
     negative_rate: float = NEGATIVE_PROB,
+    background: str = "random",
 ) -> tuple[Image.Image, list[ToyObject], list[str]]:
     """Draw one image with 1..``max_objects`` shapes; returns (RGB image, objects, negative phrases
-    absent from the image). With probability ``negative_rate`` one absent phrase is added."""
-    pixels = _background(rng, width, height)
+    absent from the image). With probability ``negative_rate`` one absent phrase is added.
+    ``background``: ``random`` (a different gradient, stripes and noise per image) or ``positional``
+    (one fixed colour map, see ``_positional_background``)."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    if background == "positional":
+        pixels = _positional_background(rng, width, height)
+    else:
+        pixels = _background(rng, width, height)
     colour_names = list(COLOURS)
     objects: list[ToyObject] = []
     taken: list[tuple[float, ...]] = []
@@ -260,6 +287,7 @@ def make_toy_datasets(
     negative_rate: float = NEGATIVE_PROB,
     max_objects: int = MAX_OBJECTS,
     size_range: tuple[float, float] = SIZE_RANGE,
+    background: str = "random",
 ) -> dict[str, Any]:
     """Build (or reuse) the toy grounding/pointing datasets.
 
@@ -272,6 +300,7 @@ def make_toy_datasets(
         negative_rate: probability that an image also carries one absent phrase (``bbox: null``).
         max_objects: shapes per image are drawn from 1..max_objects (some may not fit).
         size_range: shape side as a fraction of the shorter image side, ``(low, high)``.
+        background: ``random`` or ``positional`` (see ``make_scene``).
 
     Returns:
         ``{"toy_grounding_train": TsvPaths, ... (4 triples), "jsonl": path, "jsonl_image_root": dir,
@@ -284,7 +313,11 @@ def make_toy_datasets(
         raise ValueError(f"max_objects must be at least 1, got {max_objects}")
     if not 0.0 < size_range[0] <= size_range[1] <= 0.45:
         raise ValueError(f"size_range must satisfy 0 < low <= high <= 0.45, got {size_range}")
-    scene_kwargs = dict(negative_rate=negative_rate, max_objects=max_objects, size_range=tuple(size_range))
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    scene_kwargs = dict(
+        negative_rate=negative_rate, max_objects=max_objects, size_range=tuple(size_range), background=background
+    )
     paths: dict[str, Any] = {
         f"toy_{task}_{split}": _split_paths(output_dir, f"toy_{task}_{split}")
         for task in ("grounding", "pointing")
@@ -298,7 +331,7 @@ def make_toy_datasets(
     )
     manifest = {"version": MANIFEST_VERSION, "num_train": num_train, "num_val": num_val,
                 "image_size": [width, height], "seed": seed, "negative_rate": negative_rate,
-                "max_objects": max_objects, "size_range": list(size_range)}
+                "max_objects": max_objects, "size_range": list(size_range), "background": background}
     if not force and _is_up_to_date(paths, manifest):
         logger.info("toy data in %s is up to date; skipping (use force=True to rebuild)", output_dir)
         return paths

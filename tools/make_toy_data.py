@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_objects", type=int, default=5, help="shapes per image drawn from 1..N (default 5)")
     p.add_argument("--size_range", type=float, nargs=2, default=(0.14, 0.36), metavar=("LOW", "HIGH"),
                    help="shape side as a fraction of the shorter image side (default 0.14 0.36)")
+    p.add_argument("--background", choices=("random", "positional"), default="random",
+                   help="random: a different gradient/stripes/noise per image; positional: one fixed colour "
+                   "map (red rises left to right, blue top to bottom), a position cue (default random)")
     p.add_argument("--force", action="store_true", help="rebuild even if matching outputs already exist")
     return p
 
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         negative_rate=args.negative_rate,
         max_objects=args.max_objects,
         size_range=tuple(args.size_range),
+        background=args.background,
     )
     print(f"toy data ready in {args.output_dir} (manifest: {paths['manifest']})")
     return 0

@@ -96,3 +96,22 @@ def test_skip_rebuild_and_force(tmp_path: Path) -> None:
     assert len(TsvReader(*paths["toy_grounding_train"])) == 4
     with pytest.raises(ValueError, match="image_size"):
         make_toy_datasets(out, image_size=8)
+
+
+def test_positional_background_encodes_position_and_random_does_not() -> None:
+    """``positional``: red rises with x and blue with y in every image; ``random`` varies per image."""
+    for seed in range(5):
+        image, _, _ = make_scene(np.random.default_rng(seed), 128, 96, background="positional")
+        pixels = np.asarray(image, dtype=np.float32)
+        # Medians across rows/columns ignore the shapes (each spans under half of either side).
+        red_by_column = np.median(pixels[..., 0], axis=0)
+        blue_by_row = np.median(pixels[..., 2], axis=1)
+        assert red_by_column[-8:].mean() - red_by_column[:8].mean() > 80
+        assert blue_by_row[-8:].mean() - blue_by_row[:8].mean() > 80
+        assert abs(np.median(pixels[..., 1]) - 120) < 10
+    top_left = [np.asarray(make_scene(np.random.default_rng(s), 64, 64)[0])[:2, :2].mean((0, 1)) for s in range(8)]
+    assert np.stack(top_left).std(axis=0).max() > 10
+    with pytest.raises(ValueError, match="background"):
+        make_scene(np.random.default_rng(0), 64, 64, background="plaid")
+    with pytest.raises(ValueError, match="background"):
+        make_toy_datasets("unused", background="plaid")
