@@ -52,15 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--one_template", action="store_true",
                    help=f"ask every question as {ONE_TEMPLATE!r} instead of the 43 grounding templates")
     p.add_argument("--reinit_std", type=float, default=None,
-                   help="re-initialise all weights randomly with this std (default: keep the folder's weights)")
+                   help="re-initialise all weights randomly with this std, coordinate embeddings as the demo "
+                   "builder sets them (default: keep the folder's weights)")
     p.add_argument("--log_every", type=int, default=20, help="steps per printed window (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seeds weights (with --reinit_std) and sample order")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     return p
 
 
-def _load_model(path: str, reinit_std: float | None) -> Any:
+def _load_model(path: str, reinit_std: float | None, tokenizer: Any) -> Any:
+    """The folder's model; with ``reinit_std``, fresh random weights of that std, the coordinate
+    embeddings set as the demo builder does (``init_gaussian_coordinate_embeddings``)."""
     from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from finetuning.tiny_model import coordinate_token_ids, init_gaussian_coordinate_embeddings
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
     if reinit_std is not None:
@@ -68,6 +73,7 @@ def _load_model(path: str, reinit_std: float | None) -> Any:
         for cfg in (config, config.text_config, config.vision_config):
             cfg.initializer_range = reinit_std
         model = Qwen2_5_VLForConditionalGeneration(config)
+        init_gaussian_coordinate_embeddings(model, coordinate_token_ids(tokenizer))
     return model.train()
 
 
@@ -153,7 +159,7 @@ def run_probe(args: argparse.Namespace) -> list[dict[str, Any]]:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     processor = AutoProcessor.from_pretrained(args.model)
-    model = _load_model(args.model, args.reinit_std)
+    model = _load_model(args.model, args.reinit_std, processor.tokenizer)
     dataset = _build_dataset(args, processor)
     collate = DataCollatorForSupervisedDataset(processor.tokenizer)
     lookup = coordinate_lookup(coordinate_token_ids(processor.tokenizer), model.config.text_config.vocab_size)
@@ -171,7 +177,7 @@ def run_probe(args: argparse.Namespace) -> list[dict[str, Any]]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(out.loss))
+        losses.append(out.loss.detach().item())
         with torch.no_grad():
             for key, values in token_accuracies(out.logits, batch["labels"], lookup).items():
                 window[key].extend(values)

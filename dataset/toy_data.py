@@ -158,11 +158,15 @@ def make_scene(
     size_range: tuple[float, float] = SIZE_RANGE,
     negative_rate: float = NEGATIVE_PROB,
     background: str = "random",
+    object_alpha: float = 1.0,
 ) -> tuple[Image.Image, list[ToyObject], list[str]]:
     """Draw one image with 1..``max_objects`` shapes; returns (RGB image, objects, negative phrases
     absent from the image). With probability ``negative_rate`` one absent phrase is added.
     ``background``: ``random`` (a different gradient, stripes and noise per image) or ``positional``
-    (one fixed colour map, see ``_positional_background``)."""
+    (one fixed colour map, see ``_positional_background``). ``object_alpha`` < 1 lets the background
+    show through the shapes (1: opaque)."""
+    if not 0.0 < object_alpha <= 1.0:
+        raise ValueError(f"object_alpha must be in (0, 1], got {object_alpha}")
     if background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
     if background == "positional":
@@ -183,7 +187,8 @@ def make_scene(
             continue
         taken.append(rect)
         fill = np.asarray(COLOURS[colour], dtype=np.float32) + rng.uniform(-12, 12, size=3)
-        pixels[mask] = fill + rng.standard_normal(size=(int(mask.sum()), 3), dtype=np.float32) * 4
+        shade = fill + rng.standard_normal(size=(int(mask.sum()), 3), dtype=np.float32) * 4
+        pixels[mask] = object_alpha * shade + (1.0 - object_alpha) * pixels[mask]
         box, point, rle = _mask_geometry(mask)
         objects.append(ToyObject(f"{colour} {shape}", box, point, rle))
     negatives: list[str] = []
@@ -288,6 +293,7 @@ def make_toy_datasets(
     max_objects: int = MAX_OBJECTS,
     size_range: tuple[float, float] = SIZE_RANGE,
     background: str = "random",
+    object_alpha: float = 1.0,
 ) -> dict[str, Any]:
     """Build (or reuse) the toy grounding/pointing datasets.
 
@@ -301,6 +307,7 @@ def make_toy_datasets(
         max_objects: shapes per image are drawn from 1..max_objects (some may not fit).
         size_range: shape side as a fraction of the shorter image side, ``(low, high)``.
         background: ``random`` or ``positional`` (see ``make_scene``).
+        object_alpha: opacity of the shapes, in (0, 1].
 
     Returns:
         ``{"toy_grounding_train": TsvPaths, ... (4 triples), "jsonl": path, "jsonl_image_root": dir,
@@ -316,7 +323,8 @@ def make_toy_datasets(
     if background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
     scene_kwargs = dict(
-        negative_rate=negative_rate, max_objects=max_objects, size_range=tuple(size_range), background=background
+        negative_rate=negative_rate, max_objects=max_objects, size_range=tuple(size_range), background=background,
+        object_alpha=object_alpha,
     )
     paths: dict[str, Any] = {
         f"toy_{task}_{split}": _split_paths(output_dir, f"toy_{task}_{split}")
@@ -331,7 +339,8 @@ def make_toy_datasets(
     )
     manifest = {"version": MANIFEST_VERSION, "num_train": num_train, "num_val": num_val,
                 "image_size": [width, height], "seed": seed, "negative_rate": negative_rate,
-                "max_objects": max_objects, "size_range": list(size_range), "background": background}
+                "max_objects": max_objects, "size_range": list(size_range), "background": background,
+                "object_alpha": object_alpha}
     if not force and _is_up_to_date(paths, manifest):
         logger.info("toy data in %s is up to date; skipping (use force=True to rebuild)", output_dir)
         return paths

@@ -58,7 +58,7 @@ SYSTEM_PROMPT = "You are a helpful assistant."
 DEFAULT_MIN_PIXELS = 16 * 28 * 28
 DEFAULT_MAX_PIXELS = 256 * 28 * 28
 BUILD_INFO_FILE = "tiny_model_build.json"
-_BUILD_FORMAT = 2  # bump when the builder's output changes, so cached folders are rebuilt
+_BUILD_FORMAT = 3  # bump when the builder's output changes, so cached folders are rebuilt
 
 # Qwen2-VL-style template: default system turn, string or list content, optional "Picture N: " ids.
 CHAT_TEMPLATE = (
@@ -381,22 +381,28 @@ def _generation_config(tokenizer: Any) -> GenerationConfig:
     )
 
 
-def _init_ordered_coordinate_embeddings(model: Any, coord_ids: list[int]) -> None:
-    """Give ``<k>`` an embedding row = 0.5 * random + sinusoidal features of k, at the init std.
+COORD_EMBED_SCALE = 8.0
 
-    Neighbouring bins start similar, so a box off by a few bins already scores well and the order of the
-    1000 coordinate tokens need not be learnt from scratch (tied embeddings: input and output share it).
+
+def init_gaussian_coordinate_embeddings(model: Any, coord_ids: list[int], scale: float = COORD_EMBED_SCALE,
+                                        seed: int = 0) -> None:
+    """Set the row of ``<k>`` to ``2 c + scale * (t u - t^2 w)`` plus a little noise, ``t = k/999 - 1/2``.
+
+    ``c``, ``u``, ``w`` are orthonormal random directions. With tied embeddings the coordinate logits of a
+    hidden state ``h`` are then ``2 h.c + scale * (t h.u - t^2 h.w)`` (+ noise): a discretised Gaussian
+    over the bins whose mean ``h.u / (2 h.w)`` is *linear* in ``h``. Predicting a coordinate becomes a
+    regression the model can learn from pixels; with random rows it is a 1000-way lookup, and a randomly
+    initialised demo model never got above an image-blind guess (``bench/probe_localisation.py``).
     """
     embed = model.get_input_embeddings().weight
     dim = embed.shape[1]
-    std = float(embed[coord_ids].std())
-    k = torch.arange(len(coord_ids), dtype=torch.float32)[:, None] / len(coord_ids)
-    # Wavelengths from ~1000 bins down to ~16 bins: coarse position and fine offset.
-    freqs = torch.logspace(0, 6, dim // 2, base=2.0)[None, :] * torch.pi
-    features = torch.cat([torch.sin(k * freqs), torch.cos(k * freqs)], dim=1)
-    features = features / features.std() * std
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.linalg.qr(torch.randn(dim, 3, generator=generator))[0].T  # c, u, w
+    t = torch.arange(len(coord_ids), dtype=torch.float32)[:, None] / (len(coord_ids) - 1) - 0.5
+    rows = 2.0 * directions[0] + scale * (t * directions[1] - t**2 * directions[2])
+    rows = rows + 0.02 * torch.randn(len(coord_ids), dim, generator=generator)
     with torch.no_grad():
-        embed[coord_ids] = 0.5 * embed[coord_ids] + features
+        embed[coord_ids] = rows.to(embed.dtype)
 
 
 def _build_into(folder: Path, size: ModelSize, seed: int, min_pixels: int, max_pixels: int) -> None:
@@ -408,7 +414,7 @@ def _build_into(folder: Path, size: ModelSize, seed: int, min_pixels: int, max_p
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config)
         if size == "demo":
-            _init_ordered_coordinate_embeddings(model, coordinate_token_ids(tokenizer))
+            init_gaussian_coordinate_embeddings(model, coordinate_token_ids(tokenizer))
     model.generation_config = _generation_config(tokenizer)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)

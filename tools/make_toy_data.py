@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--background", choices=("random", "positional"), default="random",
                    help="random: a different gradient/stripes/noise per image; positional: one fixed colour "
                    "map (red rises left to right, blue top to bottom), a position cue (default random)")
+    p.add_argument("--object_alpha", type=float, default=1.0,
+                   help="opacity of the shapes in (0, 1]; below 1 the background shows through (default 1)")
     p.add_argument("--force", action="store_true", help="rebuild even if matching outputs already exist")
     return p
 
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         max_objects=args.max_objects,
         size_range=tuple(args.size_range),
         background=args.background,
+        object_alpha=args.object_alpha,
     )
     print(f"toy data ready in {args.output_dir} (manifest: {paths['manifest']})")
     return 0

@@ -115,3 +115,23 @@ def test_positional_background_encodes_position_and_random_does_not() -> None:
         make_scene(np.random.default_rng(0), 64, 64, background="plaid")
     with pytest.raises(ValueError, match="background"):
         make_toy_datasets("unused", background="plaid")
+
+
+def test_object_alpha_blends_the_background_into_the_shapes() -> None:
+    def scene(alpha: float):
+        image, objects, _ = make_scene(np.random.default_rng(3), 96, 96, max_objects=1, background="positional",
+                                       object_alpha=alpha)
+        return np.asarray(image, dtype=np.float32), objects[0]
+
+    opaque, obj = scene(1.0)
+    half, obj_half = scene(0.5)
+    assert obj_half == obj  # same shapes, boxes, points and masks
+    mask = mask_utils.decode({"size": obj.rle["size"], "counts": obj.rle["counts"].encode("ascii")}).astype(bool)
+    assert np.array_equal(opaque[~mask], half[~mask])
+    # half = (opaque + background) / 2, so the background behind the shape follows the colour map.
+    behind = 2 * half[mask] - opaque[mask]
+    xs = np.nonzero(mask)[1]
+    expected_red = 70 + 110 * xs / 95
+    assert np.abs(behind[:, 0] - expected_red).mean() < 6
+    with pytest.raises(ValueError, match="object_alpha"):
+        make_scene(np.random.default_rng(0), 64, 64, object_alpha=0.0)

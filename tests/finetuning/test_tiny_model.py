@@ -243,3 +243,25 @@ def test_refuses_foreign_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError):
         build_tiny_rex_omni(tmp_path, size="test")
+
+
+def test_gaussian_coordinate_embeddings_make_the_peak_bin_linear_in_h() -> None:
+    """Rows are 2c + s(t u - t^2 w) + small noise: a fit on [1, t, t^2] recovers orthonormal c, u, w and
+    leaves only the noise, and with the fitted rows the hidden state h = 2 t0 u + w peaks at bin t0."""
+    embedding = torch.nn.Embedding(1200, 64)
+    model = type("M", (), {"get_input_embeddings": lambda self: embedding})()
+    coord_ids = list(range(100, 1100))
+    tiny_model.init_gaussian_coordinate_embeddings(model, coord_ids, scale=8.0)
+    rows = embedding.weight[coord_ids].detach()
+    t = torch.arange(1000, dtype=torch.float32) / 999 - 0.5
+    design = torch.stack([torch.ones_like(t), t, t**2], dim=1)
+    coefficients = torch.linalg.lstsq(design, rows).solution  # (3, dim): 2c, s u, -s w
+    c, u, w = coefficients[0] / 2, coefficients[1] / 8, -coefficients[2] / 8
+    for a, b in ((c, u), (c, w), (u, w)):
+        assert abs(float(a @ b)) < 0.05
+    assert all(abs(float(v.norm()) - 1) < 0.05 for v in (c, u, w))
+    fitted = design @ coefficients
+    assert float((rows - fitted).std()) < 0.03
+    for t0 in (-0.4, -0.2, 0.0, 0.15, 0.35):
+        peak = int((fitted @ (2 * t0 * u + w)).argmax())
+        assert abs(peak - (t0 + 0.5) * 999) <= 1
