@@ -10,12 +10,13 @@ on a toy grounding split with plain AdamW (hard CE, no Trainer) and every ``--lo
 * ``blind_within30``: the same for an image-blind guess, the window's mean target bin per slot
   (x0, y0, x1, y1). ``coord_within30`` at or below this means the model is not using the image.
 
-Example (the runs quoted in the README)::
+Examples (rows 4 and 5 of the table in README "What the quickstart shows today")::
 
+    python -m bench.probe_localisation --steps 400 --log_every 50 --reinit_std 0.06
     python tools/make_toy_data.py --output_dir work_dirs/toy_1obj --num_train 2048 --max_objects 1 \\
-        --negative_rate 0 --background positional
-    python -m bench.probe_localisation --data work_dirs/toy_1obj/toy_grounding_train --steps 1500 \\
-        --max_pixels 12544 --one_template --reinit_std 0.06
+        --negative_rate 0 --background positional --object_alpha 0.6
+    python -m bench.probe_localisation --data work_dirs/toy_1obj/toy_grounding_train --steps 1200 \\
+        --log_every 100 --max_pixels 12544 --one_template --reinit_std 0.06
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 # The embedded default, end to end on whatever machine this is (a 2-core CPU is enough):
 #   toy data + demo model -> visualise -> evaluate -> SFT -> evaluate -> GRPO -> evaluate.
 # Set QUICKSTART_STAGES to a subset of "data,vis,eval_before,sft,eval_sft,grpo,eval_grpo" to run fewer.
+# Each run trains from scratch: earlier SFT/GRPO outputs are moved to <dir>.prev-<time> first (their
+# checkpoints would otherwise be resumed, even if the demo model was rebuilt since). QUICKSTART_RESUME=1
+# keeps them and resumes instead, e.g. after an interrupted run.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 
@@ -13,6 +16,13 @@ GRPO_DIR="$WORK_DIRS/grpo"
 EVAL_SAMPLES="${EVAL_SAMPLES:-64}"
 has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 banner() { echo; echo "==== [quickstart] $* ($(date +%H:%M:%S))"; }
+set_aside() {  # set_aside DIR: move an earlier run's output out of the way, unless resuming
+    if [[ -e "$1" && "${QUICKSTART_RESUME:-0}" != 1 ]]; then
+        local kept="$1.prev-$(date +%Y%m%d-%H%M%S)"
+        mv "$1" "$kept"
+        echo "[quickstart] moved the earlier run's $1 to $kept (QUICKSTART_RESUME=1 resumes instead)"
+    fi
+}
 
 if has_stage data; then
     banner "toy data and demo model"
@@ -39,6 +49,7 @@ if has_stage eval_before; then
 fi
 if has_stage sft; then
     banner "SFT (scripts/sft.sh) on the toy grounding data"
+    set_aside "$SFT_DIR"
     OUTPUT_DIR="$SFT_DIR" EVAL=0 bash scripts/sft.sh
 fi
 if has_stage eval_sft; then
@@ -47,6 +58,7 @@ if has_stage eval_sft; then
 fi
 if has_stage grpo; then
     banner "GRPO (scripts/grpo.sh) on the SFT model"
+    set_aside "$GRPO_DIR"
     MODEL_PATH="$SFT_DIR" OUTPUT_PATH="$GRPO_DIR" bash scripts/grpo.sh
 fi
 if has_stage eval_grpo; then
