@@ -59,9 +59,8 @@ BACKGROUNDS = ("positional", "random")
 def _positional_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """The same colour map in every image (red rises left to right, blue top to bottom) plus noise.
 
-    It is a position cue: a randomly initialised model sees only relative positions (rotary embeddings),
-    and the cue lets the tiny CPU demo model learn where things are within minutes (README has the
-    ablation against ``random`` backgrounds).
+    It is a position cue: a randomly initialised model sees only relative positions (rotary embeddings).
+    On its own it did not make the CPU demo model localise (README, "What the quickstart shows today").
     """
     yy = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     xx = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
@@ -70,6 +69,13 @@ def _positional_background(rng: np.random.Generator, width: int, height: int) ->
     pixels[..., 1] = 120
     pixels[..., 2] = 70 + 110 * yy
     return pixels + rng.standard_normal(size=(height, width, 3), dtype=np.float32) * 4
+
+
+def _check_scene_options(background: str, object_alpha: float) -> None:
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    if not 0.0 < object_alpha <= 1.0:
+        raise ValueError(f"object_alpha must be in (0, 1], got {object_alpha}")
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -165,10 +171,7 @@ def make_scene(
     ``background``: ``random`` (a different gradient, stripes and noise per image) or ``positional``
     (one fixed colour map, see ``_positional_background``). ``object_alpha`` < 1 lets the background
     show through the shapes (1: opaque)."""
-    if not 0.0 < object_alpha <= 1.0:
-        raise ValueError(f"object_alpha must be in (0, 1], got {object_alpha}")
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    _check_scene_options(background, object_alpha)
     if background == "positional":
         pixels = _positional_background(rng, width, height)
     else:
@@ -320,8 +323,7 @@ def make_toy_datasets(
         raise ValueError(f"max_objects must be at least 1, got {max_objects}")
     if not 0.0 < size_range[0] <= size_range[1] <= 0.45:
         raise ValueError(f"size_range must satisfy 0 < low <= high <= 0.45, got {size_range}")
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    _check_scene_options(background, object_alpha)
     scene_kwargs = dict(
         negative_rate=negative_rate, max_objects=max_objects, size_range=tuple(size_range), background=background,
         object_alpha=object_alpha,

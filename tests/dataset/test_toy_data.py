@@ -135,3 +135,6 @@ def test_object_alpha_blends_the_background_into_the_shapes() -> None:
     assert np.abs(behind[:, 0] - expected_red).mean() < 6
     with pytest.raises(ValueError, match="object_alpha"):
         make_scene(np.random.default_rng(0), 64, 64, object_alpha=0.0)
+    with pytest.raises(ValueError, match="object_alpha"):
+        make_toy_datasets("unused", object_alpha=1.5)  # refused before anything is written
+    assert not os.path.exists("unused")
