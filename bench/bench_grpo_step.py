@@ -39,34 +39,16 @@ PHASES = ("generate", "weight_sync", "reward", "reward_wait", "old_log_probs", "
 TRAINER_TIMERS = {"reward": "reward", "reward_wait": "reward_wait", "old_log_probs": "old", "ref_log_probs": "ref",
                   "advantages": "adv", "update": "update", "step": "step"}
 
-DATA_CONFIG = '''
-from dataset.task_fns import GroundingTaskFn, PointingTaskFn
-from dataset.task_fns.task_prompts.grounding_task import GROUNDING_SINGLE_REGION_STAGE_XYXY
-from dataset.task_fns.task_prompts.pointing_task import POINTING_TASK_PROMPTS
-from verl.utils.dataset import TSVRLHFDataset
-
-def _entry(stem, task_fn, reward_name):
-    return dict(type=TSVRLHFDataset, image_tsv_file=f"{root}/{{stem}}.images.tsv",
-                anno_tsv_file=f"{root}/{{stem}}.annotations.tsv",
-                anno_idx_file=f"{root}/{{stem}}.annotations.tsv.lineidx",
-                min_pixels=16 * 28 * 28, max_pixels=256 * 28 * 28, task_fn=task_fn,
-                dataset_name=stem, reward_name=reward_name)
-
-train_dataset = [
-    _entry("toy_grounding_train", dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY), "box_iou"),
-    _entry("toy_pointing_train", dict(type=PointingTaskFn, task_prompts=POINTING_TASK_PROMPTS), "point_in_box"),
-]
-'''
-
 
 def build_config(tmp: str, model_dir: str, response_length: int, steps: int) -> Any:
     """A CPU GRPO ``PPOConfig`` over toy data written under ``tmp``."""
     from dataset.toy_data import make_toy_datasets
     from verl.trainer.config import load_config
+    from verl.utils.toy_data_config import write_toy_data_config
 
     make_toy_datasets(tmp, num_train=16, num_val=1, image_size=IMAGE_SIZE, seed=0)
     data_config = Path(tmp) / "grpo_bench_data.py"
-    data_config.write_text(DATA_CONFIG.format(root=tmp))
+    write_toy_data_config(data_config, tmp)
     return load_config([
         f"config={REPO / 'verl/configs/config.yaml'}", f"data.config_path={data_config}",
         f"worker.actor.model.model_path={model_dir}",

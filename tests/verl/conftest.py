@@ -9,31 +9,10 @@ from pathlib import Path
 import pytest
 
 from verl.trainer.config import PPOConfig, load_config
+from verl.utils.toy_data_config import write_toy_data_config
 
 REPO = Path(__file__).resolve().parents[2]
 REWARDS = REPO / "tests" / "verl" / "reward_fixtures.py"
-
-DATA_CONFIG = '''
-from dataset.task_fns import GroundingTaskFn, PointingTaskFn
-from dataset.task_fns.task_prompts.grounding_task import GROUNDING_SINGLE_REGION_STAGE_XYXY
-from dataset.task_fns.task_prompts.pointing_task import POINTING_TASK_PROMPTS
-from verl.utils.dataset import TSVRLHFDataset
-
-root = "{root}"
-
-def _entry(stem, task_fn, reward_name):
-    return dict(type=TSVRLHFDataset, image_tsv_file=f"{{root}}/{{stem}}.images.tsv",
-                anno_tsv_file=f"{{root}}/{{stem}}.annotations.tsv",
-                anno_idx_file=f"{{root}}/{{stem}}.annotations.tsv.lineidx",
-                min_pixels=16 * 28 * 28, max_pixels=256 * 28 * 28, task_fn=task_fn,
-                dataset_name=stem, reward_name=reward_name)
-
-grounding = dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY)
-pointing = dict(type=PointingTaskFn, task_prompts=POINTING_TASK_PROMPTS)
-train_dataset = [_entry("toy_grounding_train", grounding, "box_iou"),
-                 _entry("toy_pointing_train", pointing, "point_in_box")]
-val_dataset = [_entry("toy_grounding_val", grounding, "box_iou")]
-'''
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,7 +40,7 @@ def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def data_config(toy_data: Path) -> Path:
     path = toy_data / "grpo_test_data.py"
-    path.write_text(DATA_CONFIG.format(root=toy_data))
+    write_toy_data_config(path, toy_data)
     return path
 
 
