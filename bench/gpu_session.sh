@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Everything a lent GPU machine (H100/H200, no DeepSpeed/Ray/mmengine) should prove, in one command:
+#   1. bench/gpu_check.sh: the Rex-Omni-3B shape, random weights, bf16 SFT padded vs packed, GRPO phases.
+#   2. the real trainer on CUDA: scripts/sft.sh (torchrun, bf16, packing, gradient checkpointing,
+#      no DeepSpeed) on the demo model + toy grounding data for SHORT_STEPS, then tools/evaluate.py.
+#   3. the CPU demo's recipe (fp32, batch 8, lr 2e-3, soft-CE sigma 3) run LONG_STEPS on the GPU, then
+#      tools/evaluate.py: how far the demo gets with more compute than the 2-core quickstart has.
+# A GPU image with torch + transformers but without this project's other dependencies needs six
+# wheels in .whl (installed to /tmp/site when present); fetch them on a machine with an index:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+#       -d .whl mmengine addict yapf termcolor platformdirs pycocotools
+# Logs and metrics go to $OUT (default /tmp/gpu_session). DRY_RUN=1 runs every stage at toy size on
+# the CPU, to check this script before spending device time; SKIP_CHECK=1 skips stage 1.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export OUT="${OUT:-/tmp/gpu_session}"
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        || { echo "[gpu_session] wheel install failed"; exit 1; }
+    export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+# The repository is not pip-installed there: put it on the path (torchrun runs finetuning/train.py as a script).
+export PYTHONPATH="$PWD:${PYTHONPATH:-}" REX_SKIP_INSTALL="${REX_SKIP_INSTALL:-1}" PYTHONUNBUFFERED=1
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+DRY_RUN="${DRY_RUN:-0}"
+SHORT_STEPS="${SHORT_STEPS:-30}"
+LONG_STEPS="${LONG_STEPS:-1500}"
+CHECK_TIMEOUT="${CHECK_TIMEOUT:-240}"
+LONG_TIMEOUT="${LONG_TIMEOUT:-200}"
+status=0
+stage() { echo; echo "[gpu_session] $(date +%T) $*"; }
+
+if [[ "${SKIP_CHECK:-0}" != 1 ]]; then
+stage "1/3 gpu_check (3B shape)"
+if [[ "$DRY_RUN" == 1 ]]; then check_args=(--dry-run); else check_args=(--steps 3 --warmup 1 --grpo-iters 1 --grpo-warmup 1); fi
+timeout "$CHECK_TIMEOUT" bash bench/gpu_check.sh "${check_args[@]}" || { echo "[gpu_session] gpu_check failed: $?"; status=1; }
+fi
+
+stage "toy data + demo model"
+python3 tools/make_toy_data.py >"$OUT/setup.log" 2>&1 && python3 tools/make_tiny_model.py --size demo >>"$OUT/setup.log" 2>&1 \
+    || { tail -20 "$OUT/setup.log"; exit 1; }
+
+# Runs scripts/sft.sh on the demo model (GPU branch: torchrun) and evaluates what it saved.
+# $1 name, $2 steps, $3 timeout (s), then environment assignments for sft.sh; train.py flags in SFT_FLAGS.
+sft_and_eval() {
+    local name="$1" steps="$2" limit="$3"; shift 3
+    local dir="work_dirs/gpu_$name"
+    rm -rf "$dir"
+    local gpus=1; [[ "$DRY_RUN" == 1 ]] && gpus=0
+    timeout "$limit" env GPUS_PER_NODE="$gpus" MODEL_PATH=work_dirs/models/rex-omni-demo DEEPSPEED= OUTPUT_DIR="$dir" \
+        MAX_STEPS="$steps" EPOCHS=100 SAVE_STEPS=250 SAVE_TOTAL_LIMIT=1 NUM_WORKERS=4 MODEL_MAX_LENGTH=1024 \
+        REPORT_TO=none EVAL=0 "$@" bash scripts/sft.sh "${SFT_FLAGS[@]}" >"$OUT/sft_$name.log" 2>&1
+    local rc=$?
+    grep -E "'loss'|train_runtime|Error|error" "$OUT/sft_$name.log" | sed -n '1,3p;$p'
+    local model="$dir"
+    if [[ ! -f "$dir/config.json" ]]; then  # stopped early: evaluate the newest checkpoint
+        model="$(ls -d "$dir"/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1)"
+        echo "[gpu_session] $name: sft exit $rc, no final model; newest checkpoint: ${model:-none}"
+        [[ -n "$model" ]] || return 1
+    fi
+    python3 tools/evaluate.py --model "$model" --split work_dirs/toy_data/toy_grounding_val --task grounding \
+        --output_dir "$dir/eval" --batch_size 32 --num_visualisations 0 >"$OUT/eval_$name.log" 2>&1 \
+        || { tail -20 "$OUT/eval_$name.log"; return 1; }
+    cp "$dir/eval/metrics.json" "$OUT/metrics_$name.json"
+    echo "[gpu_session] $name ($model): $(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print({k: v for k, v in m.items() if not isinstance(v, (dict, list))})" "$dir/eval/metrics.json")"
+}
+
+stage "2/3 trainer on CUDA: bf16, packing, gradient checkpointing, $SHORT_STEPS steps"
+SFT_FLAGS=()
+bf16=True; [[ "$DRY_RUN" == 1 ]] && bf16=False
+sft_and_eval bf16_packed "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$SHORT_STEPS")" 240 BF16="$bf16" DATA_FLATTEN=True \
+    GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4 VISION_TOWER_LR=2e-4 || status=1
+
+stage "3/3 the CPU demo recipe for $LONG_STEPS steps (fp32)"
+SFT_FLAGS=(--use_soft_ce_for_coords True --coord_sigma 3)
+sft_and_eval demo_long "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$LONG_STEPS")" "$LONG_TIMEOUT" BF16=False \
+    GRADIENT_CHECKPOINTING=False LR=2e-3 MM_PROJECTOR_LR=2e-3 VISION_TOWER_LR=2e-3 WARMUP_RATIO=0.05 \
+    BATCH_SIZE=8 GRAD_ACCUM=1 || status=1
+stage "done (status $status)"
+exit "$status"
