@@ -7,8 +7,11 @@ Measures, on one H100/H200 in bf16:
   ``dataset/collator.py`` (padded: ``attention_mask`` + ``(3, B, L)`` positions; packed: one row,
   ``(4, 1, S)`` positions whose text row restarts per sample, no mask, ``use_cache=False``). That
   module is not imported because ``finetuning.registry`` imports mmengine, absent on the GPU image.
+* The same SFT steps again with the vision tower's windows batched (``finetuning.vision_attention``;
+  transformers' SDPA path attends each 112-px window in its own call), unless ``--no-batched-windows``.
 * GRPO phases with the hf rollout at a small batch: ``generate`` (sampling), old log-probs (no
-  grad) and the policy update (clipped-ratio loss, backward, AdamW): seconds, tokens/s, peak memory.
+  grad) and the policy update (clipped-ratio loss, backward, AdamW): seconds, tokens/s, peak memory
+  (with batched windows when the SDPA comparison ran).
 
 Only torch, transformers and light repo modules (``bench.common``, ``dataset.mrope``,
 ``finetuning.tiny_model``) are imported. ``--dry-run`` runs the test-size model on the CPU for one
@@ -38,6 +41,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from bench.common import format_table, stats_of, write_json_atomic
 from dataset.mrope import MRopeIndexer
 from finetuning.tiny_model import SPECIAL_TOKENS, rex_omni_3b_config, tiny_config
+from finetuning.vision_attention import enable_batched_window_attention
 
 logger = logging.getLogger("gpu_check")
 
@@ -216,9 +220,41 @@ def _peak_tflops(device: torch.device, override: float | None) -> float | None:
 # ------------------------------------------------------------------------------------------------ SFT
 
 
+def _time_sft_mode(model: Any, mode: str, batch: dict[str, Any], args: argparse.Namespace, device: torch.device,
+                   optimizer: torch.optim.Optimizer, flops: float, tokens: int, peak: float | None) -> dict[str, Any]:
+    """Warm-up and timed optimiser steps on one batch: seconds, tokens/s, MFU, peak memory."""
+    _reset_peak(device)
+
+    def step() -> float:
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    for _ in range(args.warmup):
+        step()
+    stats = stats_of([_timed(step, device)[0] for _ in range(args.steps)])
+    entry: dict[str, Any] = {"step_seconds": stats, "peak_memory_gib": _peak_gib(device),
+                             "row_tokens": int(batch["input_ids"].numel())}
+    entry["tokens_per_s"] = {"median": tokens / stats["median"], "min": tokens / stats["max"],
+                             "max": tokens / stats["min"]}
+    entry["padding_fraction"] = 1 - tokens / entry["row_tokens"]
+    if peak:
+        entry["mfu"] = flops / stats["median"] / (peak * 1e12)
+    logger.info("sft %s: %.3fs/step, %.0f tokens/s, peak %s GiB", mode, stats["median"],
+                entry["tokens_per_s"]["median"], entry["peak_memory_gib"])
+    return entry
+
+
 def bench_sft(model: Any, maker: SampleMaker, args: argparse.Namespace, device: torch.device,
               dtype: torch.dtype, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Padded vs packed SFT steps on the same samples: seconds, tokens/s, MFU, peak memory."""
+    """Padded vs packed SFT steps on the same samples: seconds, tokens/s, MFU, peak memory.
+
+    With ``args.batched_windows`` (and an SDPA vision tower) both are then repeated with
+    ``finetuning.vision_attention``'s batched window attention: modes ``*_batched_windows``.
+    """
     rng = random.Random(1)
     samples = []
     for _ in range(args.sft_batch):
@@ -233,33 +269,25 @@ def bench_sft(model: Any, maker: SampleMaker, args: argparse.Namespace, device: 
     results: dict[str, Any] = {"samples": len(samples), "tokens": sum(lengths), "max_len": max(lengths),
                                "patches": patches, "flops_per_step": flops}
     model.train()
-    for mode, batch in (("padded", padded_batch(samples, pad_id)), ("packed", packed_batch(samples))):
-        batch = _to(batch, device, dtype)
-        _reset_peak(device)
-
-        def step(b: dict[str, Any] = batch) -> float:
-            loss = model(**b).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            return float(loss.detach())
-
-        for _ in range(args.warmup):
-            step()
-        seconds = [_timed(step, device)[0] for _ in range(args.steps)]
-        stats = stats_of(seconds)
-        entry: dict[str, Any] = {"step_seconds": stats, "peak_memory_gib": _peak_gib(device),
-                                 "row_tokens": int(batch["input_ids"].numel())}
-        entry["tokens_per_s"] = {"median": sum(lengths) / stats["median"], "min": sum(lengths) / stats["max"],
-                                 "max": sum(lengths) / stats["min"]}
-        entry["padding_fraction"] = 1 - sum(lengths) / entry["row_tokens"]
-        if peak:
-            entry["mfu"] = flops / stats["median"] / (peak * 1e12)
-        results[mode] = entry
-        logger.info("sft %s: %.3fs/step, %.0f tokens/s, peak %s GiB", mode, stats["median"],
-                    entry["tokens_per_s"]["median"], entry["peak_memory_gib"])
+    modes = [("padded", padded_batch(samples, pad_id)), ("packed", packed_batch(samples))]
+    for mode, batch in modes:
+        results[mode] = _time_sft_mode(model, mode, _to(batch, device, dtype), args, device, optimizer, flops,
+                                       sum(lengths), peak)
+    if args.batched_windows:
+        if enable_batched_window_attention(model):
+            for mode, batch in modes:
+                results[f"{mode}_batched_windows"] = _time_sft_mode(
+                    model, f"{mode}_batched_windows", _to(batch, device, dtype), args, device, optimizer, flops,
+                    sum(lengths), peak)
+        else:
+            logger.info("batched windows: the vision tower does not use sdpa; nothing to compare")
+    results["modes"] = [m for m in ("padded", "packed", "padded_batched_windows", "packed_batched_windows")
+                        if m in results]
     results["packed_speedup"] = results["packed"]["tokens_per_s"]["median"] / results["padded"]["tokens_per_s"]["median"]
+    if "padded_batched_windows" in results:
+        results["batched_windows_speedup"] = {
+            name: results[f"{name}_batched_windows"]["tokens_per_s"]["median"] / results[name]["tokens_per_s"]["median"]
+            for name in ("padded", "packed") if f"{name}_batched_windows" in results}
     return results
 
 
@@ -370,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="results JSON (default $OUT/gpu_check.json when $OUT is set)")
     p.add_argument("--attn", default="sdpa", help="attn_implementation (sdpa | flash_attention_2 | eager)")
     p.add_argument("--peak-tflops", type=float, default=None, help="bf16 dense peak for MFU (default: by GPU name)")
+    p.add_argument("--no-batched-windows", dest="batched_windows", action="store_false",
+                   help="skip the second SFT pass with batched vision window attention (SDPA only)")
     p.add_argument("--no-gradient-checkpointing", action="store_true", help="keep activations (more memory)")
     p.add_argument("--sft-batch", type=int, default=8, help="samples per SFT step")
     p.add_argument("--grid-min", type=int, default=32, help="smallest image side in 14-px patches (even)")
@@ -430,7 +460,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     """Human-readable summary of :func:`run`'s results."""
     rows = []
-    for mode in ("padded", "packed"):
+    for mode in results["sft"].get("modes", ("padded", "packed")):
         r = results["sft"][mode]
         mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
         rows.append((f"sft {mode}", f"{r['step_seconds']['median']:.3f}", f"{r['tokens_per_s']['median']:.0f}",

@@ -46,6 +46,8 @@ def test_dry_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     results = json.loads((tmp_path / "gpu_check.json").read_text())
     assert results["sft"]["packed"]["padding_fraction"] == 0.0
+    assert results["sft"]["modes"] == ["padded", "packed", "padded_batched_windows", "packed_batched_windows"]
+    assert set(results["sft"]["batched_windows_speedup"]) == {"padded", "packed"}
     assert set(results["grpo"]) >= {"generate", "log_probs", "update"}
     assert results["rope_fallback"] is None
     assert (tmp_path / "gpu_check.log").is_file() and "sft packed" in proc.stdout
