@@ -112,6 +112,20 @@ def build_collator(cfg: Config, data_args: DataArguments, processor: Any) -> Any
     return build(collator_cfg, tokenizer=processor.tokenizer)
 
 
+def warn_if_packing_without_flash(attn_implementation: str, data_flatten: bool) -> bool:
+    """Log (and return whether) ``data_flatten`` runs without flash-attention's varlen kernels.
+
+    Packing then masks each sample with a dense block mask over the whole packed row. On an H200 with
+    SDPA the 3B shape ran packed at 0.91x the padded throughput, with 20% less peak memory
+    (``bench/results/2026-11-26-gpu_check-h200.json``).
+    """
+    if not data_flatten or "flash" in (attn_implementation or ""):
+        return False
+    logger.warning("data_flatten with attn_implementation=%s: packed rows use a dense block mask, which saves "
+                   "memory but is not faster; packing pays off with flash_attention_2", attn_implementation)
+    return True
+
+
 def run_training(
     model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments, cfg: Config
 ) -> RexOmniTrainer:
@@ -130,12 +144,14 @@ def run_training(
         from finetuning.tiny_model import coordinate_token_ids
 
         coord_ids = coordinate_token_ids(processor.tokenizer)
+    collator = build_collator(cfg, data_args, processor)
+    warn_if_packing_without_flash(model.config._attn_implementation, data_args.data_flatten)
     trainer = RexOmniTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=val_dataset,
-        data_collator=build_collator(cfg, data_args, processor),
+        data_collator=collator,
         processing_class=processor,
         callbacks=[DatasetEpochCallback(train_dataset)],
         coord_token_ids=coord_ids,

@@ -51,3 +51,15 @@ def test_training_variants_learn(
     out = tmp_path / "variant"
     assert_learns(train(tiny_config, out, *extra))
     reloads_and_generates(out)
+
+
+@pytest.mark.parametrize(("attn", "flatten", "warned"), [
+    ("sdpa", True, True), ("eager", True, True), ("flash_attention_2", True, False), ("sdpa", False, False),
+])
+def test_packing_without_flash_attention_is_flagged(attn: str, flatten: bool, warned: bool,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from finetuning.train import warn_if_packing_without_flash
+
+    with caplog.at_level("WARNING", logger="finetuning.train"):
+        assert warn_if_packing_without_flash(attn, flatten) is warned
+    assert ("dense block mask" in caplog.text) is warned
