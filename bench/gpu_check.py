@@ -269,16 +269,16 @@ def bench_sft(model: Any, maker: SampleMaker, args: argparse.Namespace, device: 
     results: dict[str, Any] = {"samples": len(samples), "tokens": sum(lengths), "max_len": max(lengths),
                                "patches": patches, "flops_per_step": flops}
     model.train()
-    modes = [("padded", padded_batch(samples, pad_id)), ("packed", packed_batch(samples))]
-    for mode, batch in modes:
-        results[mode] = _time_sft_mode(model, mode, _to(batch, device, dtype), args, device, optimizer, flops,
-                                       sum(lengths), peak)
+    batches = {"padded": _to(padded_batch(samples, pad_id), device, dtype),
+               "packed": _to(packed_batch(samples), device, dtype)}
+    timed = partial(_time_sft_mode, model, args=args, device=device, optimizer=optimizer, flops=flops,
+                    tokens=sum(lengths), peak=peak)
+    for mode, batch in batches.items():
+        results[mode] = timed(mode, batch)
     if args.batched_windows:
         if enable_batched_window_attention(model):
-            for mode, batch in modes:
-                results[f"{mode}_batched_windows"] = _time_sft_mode(
-                    model, f"{mode}_batched_windows", _to(batch, device, dtype), args, device, optimizer, flops,
-                    sum(lengths), peak)
+            for mode, batch in batches.items():
+                results[f"{mode}_batched_windows"] = timed(f"{mode}_batched_windows", batch)
         else:
             logger.info("batched windows: the vision tower does not use sdpa; nothing to compare")
     results["modes"] = [m for m in ("padded", "packed", "padded_batched_windows", "packed_batched_windows")

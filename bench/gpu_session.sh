@@ -15,14 +15,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OUT="${OUT:-/tmp/gpu_session}"
 mkdir -p "$OUT"
-if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        || { echo "[gpu_session] wheel install failed"; exit 1; }
-    export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-# The repository is not pip-installed there: put it on the path (torchrun runs finetuning/train.py as a script).
-export PYTHONPATH="$PWD:${PYTHONPATH:-}" REX_SKIP_INSTALL="${REX_SKIP_INSTALL:-1}" PYTHONUNBUFFERED=1
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+source bench/gpu_env.sh
 DRY_RUN="${DRY_RUN:-0}"
 SHORT_STEPS="${SHORT_STEPS:-30}"
 LONG_STEPS="${LONG_STEPS:-1500}"

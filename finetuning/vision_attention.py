@@ -35,12 +35,12 @@ def batched_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
     """
     heads, seq, head_dim = query.shape
     bounds = cu_seqlens.tolist()
+    if bounds[0] != 0 or bounds[-1] != seq:
+        raise ValueError(f"cu_seqlens must run from 0 to the sequence length {seq}, got {bounds[0]}..{bounds[-1]}")
     by_length: dict[int, list[int]] = {}
     for start, stop in zip(bounds[:-1], bounds[1:]):
         if stop > start:
             by_length.setdefault(stop - start, []).append(start)
-    if bounds[0] != 0 or bounds[-1] != seq:
-        raise ValueError(f"cu_seqlens must run from 0 to the sequence length {seq}, got {bounds[0]}..{bounds[-1]}")
     outputs, order = [], []
     for length, starts in by_length.items():
         index = (torch.tensor(starts, device=query.device)[:, None]

@@ -6,11 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export OUT="${OUT:-/tmp/sweep_out}"; mkdir -p "$OUT"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONPATH="$PWD:${PYTHONPATH:-}" REX_SKIP_INSTALL=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=2
+source bench/gpu_env.sh
+export OMP_NUM_THREADS=2
 TRAIN_LIMIT="${TRAIN_LIMIT:-210}"; STEPS="${STEPS:-3000}"; NTRAIN="${NTRAIN:-2048}"; SAVE="${SAVE:-400}"
 S=work_dirs/sweep; rm -rf $S; mkdir -p $S
 echo "$(date +%T) data + models"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sourced by the scripts run on a lent GPU machine (bench/gpu_session.sh, bench/demo_sweep/sweep.sh),
+# from the repository root. Such an image has torch and transformers but not this project's other
+# dependencies: wheels carried in .whl are installed to /tmp/site. The repository is not pip-installed
+# there, so it goes on PYTHONPATH (torchrun runs finetuning/train.py as a script).
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        || { echo "[gpu_env] installing the wheels in .whl failed" >&2; exit 1; }
+    export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$PWD:${PYTHONPATH:-}" REX_SKIP_INSTALL="${REX_SKIP_INSTALL:-1}" PYTHONUNBUFFERED=1
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
