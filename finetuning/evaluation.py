@@ -60,14 +60,50 @@ def default_task_fn(task: str) -> Any:
     raise ValueError(f"task must be one of {sorted(TASK_REWARDS)}, got {task!r}")
 
 
+def task_fn_from_config(config_path: str, task: str) -> Any:
+    """The task function of the config's first validation dataset (else its first training dataset).
+
+    Evaluating with the prompts, negatives and vocabulary the model was trained with; raises
+    ``ValueError`` naming the config when it has none, or one of the other task.
+    """
+    from mmengine.config import Config
+
+    from dataset.task_fns import GroundingTaskFn, PointingTaskFn
+    from finetuning.registry import build
+
+    cfg = Config.fromfile(config_path)
+    expected = {"grounding": GroundingTaskFn, "pointing": PointingTaskFn}[task]
+    for key in ("val_dataset", "train_dataset"):
+        for dataset in _leaf_datasets(cfg.get(key)):
+            if dataset.get("task_fn") is None:
+                continue
+            task_fn = build(dataset["task_fn"])
+            if not isinstance(task_fn, expected):
+                raise ValueError(f"{config_path}: the task_fn of {key} is {type(task_fn).__name__}; "
+                                 f"--task {task} needs a {expected.__name__}")
+            return task_fn
+    raise ValueError(f"{config_path}: neither val_dataset nor train_dataset has a task_fn")
+
+
+def _leaf_datasets(spec: Any) -> list[Any]:
+    """Dataset dicts under ``spec``, looking inside ``ConcatDataset``-style ``datasets`` lists."""
+    if not isinstance(spec, dict):
+        return []
+    if "datasets" in spec:
+        return [leaf for child in spec["datasets"] for leaf in _leaf_datasets(child)]
+    return [spec]
+
+
 def tsv_paths(split: str) -> tuple[str, str, str]:
     """``prefix`` -> (``prefix.images.tsv``, ``prefix.annotations.tsv``, ``prefix.annotations.tsv.lineidx``)."""
     return f"{split}.images.tsv", f"{split}.annotations.tsv", f"{split}.annotations.tsv.lineidx"
 
 
-def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0) -> Iterator[EvalSample]:
-    """Questions and ground truths for the first ``max_samples`` images of the split."""
-    task_fn = default_task_fn(task)
+def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0,
+                 task_fn: Any = None) -> Iterator[EvalSample]:
+    """Questions and ground truths for the first ``max_samples`` images of the split, asked by
+    ``task_fn`` (default: :func:`default_task_fn`)."""
+    task_fn = task_fn or default_task_fn(task)
     reader = TsvReader(*tsv_paths(split))
     count = len(reader) if max_samples is None else min(max_samples, len(reader))
     for index in range(count):
@@ -156,15 +192,23 @@ def score_sample(prediction: str, gt: dict[str, Any], task: str) -> dict[str, An
     return {"reward": float(reward["overall"]), "parsed": bool(groups), "tp": tp, "n_pred": n_pred, "n_gt": n_gt}
 
 
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    """Write JSON through a temp file in the same folder and rename it into place."""
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` through a temp file in the same folder and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write indented JSON atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def _batches(samples: Iterator[EvalSample], size: int) -> Iterator[list[EvalSample]]:
@@ -212,9 +256,11 @@ def run_evaluation(
     max_samples: int | None = None,
     num_visualisations: int = 8,
     seed: int = 0,
+    task_fn: Any = None,
 ) -> dict[str, Any]:
     """Generate for every sample of ``split``, score, write ``metrics.json``, ``predictions.jsonl``
-    and ``vis/*.png`` under ``output_dir``; returns the metrics."""
+    and ``vis/*.png`` under ``output_dir``; returns the metrics. ``task_fn`` asks the questions
+    (default: :func:`default_task_fn`)."""
     from tqdm import tqdm
 
     output_dir = Path(output_dir)
@@ -223,7 +269,7 @@ def run_evaluation(
     records: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
     with tqdm(total=total, desc="evaluate", unit="img") as bar:
-        for batch in _batches(iter_samples(split, task, max_samples, seed), batch_size):
+        for batch in _batches(iter_samples(split, task, max_samples, seed, task_fn), batch_size):
             outputs = generator.generate([s.image for s in batch], [s.question for s in batch])
             for sample, raw in zip(batch, outputs):
                 text = clean_output(raw)
@@ -235,10 +281,7 @@ def run_evaluation(
             bar.update(len(batch))
     metrics = summarise(records, task)
     metrics["split"] = split
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with open(output_dir / "predictions.jsonl", "w") as handle:
-        for row in predictions:
-            handle.write(json.dumps(row) + "\n")
+    write_text_atomic(output_dir / "predictions.jsonl", "".join(json.dumps(row) + "\n" for row in predictions))
     write_json_atomic(output_dir / "metrics.json", metrics)
     logger.info("metrics: %s", json.dumps(metrics))
     return metrics

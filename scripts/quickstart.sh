@@ -41,7 +41,8 @@ if has_stage vis; then
 fi
 evaluate() {  # evaluate MODEL_DIR OUT_DIR
     python tools/evaluate.py --model "$1" --split "$TOY/toy_grounding_val" --task grounding \
-        --max_samples "$EVAL_SAMPLES" --batch_size 16 --max_new_tokens 128 --output_dir "$2"
+        --max_samples "$EVAL_SAMPLES" --batch_size 16 --max_new_tokens 128 --output_dir "$2" \
+        --config configs/sft.py  # the questions SFT trains on
 }
 if has_stage eval_before; then
     banner "evaluating the untrained demo model"

@@ -106,6 +106,6 @@ echo "[sft] training took $(( $(date +%s) - start )) s"
 
 if [[ "$CPU_DEMO" -eq 1 && "${EVAL:-1}" -eq 1 ]]; then
     python tools/evaluate.py --model "$OUTPUT_DIR" --split "work_dirs/toy_data/toy_${DEMO_TASK}_val" \
-        --task "$DEMO_TASK" --output_dir "$OUTPUT_DIR/eval" --batch_size 16
+        --task "$DEMO_TASK" --config "$CONFIG" --output_dir "$OUTPUT_DIR/eval" --batch_size 16
     echo "[sft] demo finished in $(( $(date +%s) - start )) s; metrics: $OUTPUT_DIR/eval/metrics.json"
 fi

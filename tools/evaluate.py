@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from finetuning.evaluation import TASK_REWARDS, run_evaluation
+from finetuning.evaluation import TASK_REWARDS, run_evaluation, task_fn_from_config
 from finetuning.generation import BACKENDS, make_generator
 
 
@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TSV prefix: reads PREFIX.images.tsv, PREFIX.annotations.tsv(.lineidx)")
     p.add_argument("--task", choices=sorted(TASK_REWARDS), default="grounding",
                    help="grounding: box F1@0.5 + box_iou reward; pointing: point F1 + point_in_box reward")
+    p.add_argument("--config", default=None,
+                   help="training config (configs/*.py): ask with the task_fn of its val_dataset (else "
+                   "train_dataset), i.e. the prompts and negatives the model was trained with; default: "
+                   "the task's built-in task function with all 43 grounding (or the pointing) templates")
     p.add_argument("--output_dir", default=None, help="where metrics.json, predictions.jsonl, vis/ go "
                    "(default: MODEL/eval)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto: vLLM if installed and on GPU, else HF")
@@ -41,11 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     """Evaluate; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    task_fn = task_fn_from_config(args.config, args.task) if args.config else None  # fail before loading
     generator = make_generator(args.model, args.backend, args.max_new_tokens)
     output_dir = args.output_dir or os.path.join(args.model, "eval")
     metrics = run_evaluation(generator, args.split, args.task, output_dir, batch_size=args.batch_size,
                              max_samples=args.max_samples, num_visualisations=args.num_visualisations,
-                             seed=args.seed)
+                             seed=args.seed, task_fn=task_fn)
     print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return 0
 

@@ -32,3 +32,43 @@ def test_summary_and_atomic_write(tmp_path: Path) -> None:
     write_json_atomic(tmp_path / "m.json", metrics)
     assert json.loads((tmp_path / "m.json").read_text()) == metrics
     assert clean_output("abc<|im_end|>\nxyz") == "abc"
+
+
+CONFIG = '''
+from dataset.concat_dataset import ConcatDataset
+from dataset.sft_dataset import {dataset}
+from dataset.task_fns import {task_fn}
+train_dataset = dict(type=ConcatDataset, datasets=[dict(type={dataset}, img_tsv_file="unused",
+    ann_tsv_file="unused", ann_lineidx_file="unused", image_min_pixels=1, image_max_pixels=2,
+    task_fn=dict(type={task_fn}, task_prompts=["Find [OBJ] now."]))])
+'''
+
+
+def _config(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "cfg.py"
+    path.write_text(body)
+    return str(path)
+
+
+def test_questions_come_from_the_config_task_fn(tmp_path: Path) -> None:
+    import pytest
+
+    from dataset.toy_data import make_toy_datasets
+    from finetuning.evaluation import iter_samples, task_fn_from_config
+
+    make_toy_datasets(str(tmp_path / "toy"), num_train=1, num_val=4)
+    split = str(tmp_path / "toy" / "toy_grounding_val")
+    config = _config(tmp_path, CONFIG.format(dataset="GroundingTSVDataset", task_fn="GroundingTaskFn"))
+    task_fn = task_fn_from_config(config, "grounding")
+    questions = [s.question for s in iter_samples(split, "grounding", task_fn=task_fn)]
+    assert len(questions) == 4
+    assert all(q.startswith("Find ") and q.endswith(" now.") for q in questions)
+    default = [s.question for s in iter_samples(split, "grounding")]
+    for ours, theirs in zip(questions, default):  # same phrases, asked with the default's own templates
+        assert ours[len("Find "):-len(" now.")] in theirs
+    assert not any(q.startswith("Find ") for q in default)
+    with pytest.raises(ValueError, match=r"cfg\.py.*GroundingTaskFn; --task pointing needs a PointingTaskFn"):
+        task_fn_from_config(config, "pointing")
+    empty = _config(tmp_path, "train_dataset = dict(type='X', datasets=[dict(type='Y')])\n")
+    with pytest.raises(ValueError, match=r"cfg\.py: neither val_dataset nor train_dataset has a task_fn"):
+        task_fn_from_config(empty, "grounding")
