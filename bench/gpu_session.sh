@@ -53,7 +53,7 @@ sft_and_eval() {
         [[ -n "$model" ]] || return 1
     fi
     python3 tools/evaluate.py --model "$model" --split work_dirs/toy_data/toy_grounding_val --task grounding \
-        --output_dir "$dir/eval" --batch_size 32 --num_visualisations 0 >"$OUT/eval_$name.log" 2>&1 \
+        --config configs/sft.py --output_dir "$dir/eval" --batch_size 32 --num_visualisations 0 >"$OUT/eval_$name.log" 2>&1 \
         || { tail -20 "$OUT/eval_$name.log"; return 1; }
     cp "$dir/eval/metrics.json" "$OUT/metrics_$name.json"
     echo "[gpu_session] $name ($model): $(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print({k: v for k, v in m.items() if not isinstance(v, (dict, list))})" "$dir/eval/metrics.json")"
