@@ -63,8 +63,8 @@ def default_task_fn(task: str) -> Any:
 def task_fn_from_config(config_path: str, task: str) -> Any:
     """The task function of the config's first validation dataset (else its first training dataset).
 
-    Evaluating with the prompts, negatives and vocabulary the model was trained with; raises
-    ``ValueError`` naming the config when it has none, or one of the other task.
+    It asks with the prompts, negatives and vocabulary the model was trained with. Raises
+    ``ValueError`` naming the config when it has no task function, or one of the other task.
     """
     from mmengine.config import Config
 

@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     """Evaluate; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    task_fn = task_fn_from_config(args.config, args.task) if args.config else None  # fail before loading
+    try:  # a bad config fails before the model loads
+        task_fn = task_fn_from_config(args.config, args.task) if args.config else None
+    except (OSError, ValueError) as exc:
+        print(f"evaluate.py: error: {exc}", file=sys.stderr)
+        return 2
     generator = make_generator(args.model, args.backend, args.max_new_tokens)
     output_dir = args.output_dir or os.path.join(args.model, "eval")
     metrics = run_evaluation(generator, args.split, args.task, output_dir, batch_size=args.batch_size,

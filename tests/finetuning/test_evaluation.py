@@ -1,9 +1,11 @@
-"""Evaluation scoring: detection F1 counts and the summary (pure parts)."""
+"""Evaluation: detection F1 counts, the summary, atomic writes and questions from a training config."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from dataset.grammar import parse_answer
 from finetuning.evaluation import clean_output, detection_counts, summarise, write_json_atomic
@@ -51,8 +53,6 @@ def _config(tmp_path: Path, body: str) -> str:
 
 
 def test_questions_come_from_the_config_task_fn(tmp_path: Path) -> None:
-    import pytest
-
     from dataset.toy_data import make_toy_datasets
     from finetuning.evaluation import iter_samples, task_fn_from_config
 
@@ -72,3 +72,17 @@ def test_questions_come_from_the_config_task_fn(tmp_path: Path) -> None:
     empty = _config(tmp_path, "train_dataset = dict(type='X', datasets=[dict(type='Y')])\n")
     with pytest.raises(ValueError, match=r"cfg\.py: neither val_dataset nor train_dataset has a task_fn"):
         task_fn_from_config(empty, "grounding")
+
+
+def test_cli_rejects_a_bad_config_before_loading_the_model(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.evaluate import main
+
+    missing = tmp_path / "missing.py"
+    # --model does not exist either: the config error must come first, with exit code 2.
+    assert main(["--model", str(tmp_path / "no_model"), "--split", "x", "--config", str(missing)]) == 2
+    assert "missing.py" in capsys.readouterr().err
+    config = _config(tmp_path, CONFIG.format(dataset="GroundingTSVDataset", task_fn="GroundingTaskFn"))
+    assert main(["--model", str(tmp_path / "no_model"), "--split", "x", "--task", "pointing",
+                 "--config", config]) == 2
+    assert "needs a PointingTaskFn" in capsys.readouterr().err
