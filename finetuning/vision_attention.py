@@ -53,8 +53,7 @@ def batched_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
         out = F.scaled_dot_product_attention(gather(query), gather(key), gather(value), scale=scaling)
         outputs.append(out.permute(0, 2, 1, 3).reshape(n * length, heads, head_dim))
         order.append(index)
-    stacked = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
-    position = torch.cat(order) if len(order) > 1 else order[0]
+    stacked, position = torch.cat(outputs), torch.cat(order)
     inverse = torch.empty_like(position)
     inverse[position] = torch.arange(position.numel(), device=position.device)
     return stacked[inverse]
