@@ -53,7 +53,8 @@ class ToyObject:
     rle: dict[str, Any]
 
 
-BACKGROUNDS = ("positional", "random")
+BACKGROUNDS = ("coded", "positional", "random")
+CODED_SHAPE_GREEN = 230  # green level of a shape in a ``coded`` scene (the background's is 30)
 
 
 def _positional_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -69,6 +70,22 @@ def _positional_background(rng: np.random.Generator, width: int, height: int) ->
     pixels[..., 1] = 120
     pixels[..., 2] = 70 + 110 * yy
     return pixels + rng.standard_normal(size=(height, width, 3), dtype=np.float32) * 4
+
+
+def _coded_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """Position-coded canvas: red is the column (20..235 left to right), blue the row, green 30, plus noise.
+
+    In a ``coded`` scene shapes only raise the green channel, so every pixel, a shape's too, carries its
+    own position. Qwen2.5-VL has no absolute position embedding; this lets a randomly initialised demo
+    model read a position from the pixels (README, "What the quickstart shows today").
+    """
+    yy = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    xx = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    pixels = np.empty((height, width, 3), dtype=np.float32)
+    pixels[..., 0] = 20 + 215 * xx
+    pixels[..., 1] = 30
+    pixels[..., 2] = 20 + 215 * yy
+    return pixels + rng.standard_normal(size=(height, width, 3), dtype=np.float32) * 3
 
 
 def _check_scene_options(background: str, object_alpha: float) -> None:
@@ -168,11 +185,16 @@ def make_scene(
 ) -> tuple[Image.Image, list[ToyObject], list[str]]:
     """Draw one image with 1..``max_objects`` shapes; returns (RGB image, objects, negative phrases
     absent from the image). With probability ``negative_rate`` one absent phrase is added.
-    ``background``: ``random`` (a different gradient, stripes and noise per image) or ``positional``
-    (one fixed colour map, see ``_positional_background``). ``object_alpha`` < 1 lets the background
+    ``background``: ``random`` (a different gradient, stripes and noise per image), ``positional``
+    (one fixed colour map, see ``_positional_background``) or ``coded`` (red and blue encode every
+    pixel's position, shapes only raise green and are named by shape alone, see ``_coded_background``;
+    ``object_alpha`` is ignored). ``object_alpha`` < 1 lets the background
     show through the shapes (1: opaque)."""
     _check_scene_options(background, object_alpha)
-    if background == "positional":
+    coded = background == "coded"
+    if coded:
+        pixels = _coded_background(rng, width, height)
+    elif background == "positional":
         pixels = _positional_background(rng, width, height)
     else:
         pixels = _background(rng, width, height)
@@ -191,13 +213,17 @@ def make_scene(
         taken.append(rect)
         fill = np.asarray(COLOURS[colour], dtype=np.float32) + rng.uniform(-12, 12, size=3)
         shade = fill + rng.standard_normal(size=(int(mask.sum()), 3), dtype=np.float32) * 4
-        pixels[mask] = object_alpha * shade + (1.0 - object_alpha) * pixels[mask]
+        if coded:  # only green changes, so the shape keeps the canvas's position code; named by shape alone
+            pixels[mask, 1] = CODED_SHAPE_GREEN + shade[:, 1] - fill[1]
+        else:
+            pixels[mask] = object_alpha * shade + (1.0 - object_alpha) * pixels[mask]
         box, point, rle = _mask_geometry(mask)
-        objects.append(ToyObject(f"{colour} {shape}", box, point, rle))
+        objects.append(ToyObject(shape if coded else f"{colour} {shape}", box, point, rle))
     negatives: list[str] = []
     if rng.random() < negative_rate:
         present = {o.phrase for o in objects}
-        absent = [f"{c} {s}" for c in colour_names for s in SHAPES if f"{c} {s}" not in present]
+        vocabulary = list(SHAPES) if coded else [f"{c} {s}" for c in colour_names for s in SHAPES]
+        absent = [p for p in vocabulary if p not in present]
         negatives.append(absent[int(rng.integers(len(absent)))])
     image = Image.fromarray(np.clip(pixels, 0, 255).round().astype(np.uint8), "RGB")
     return image, objects, negatives
@@ -309,7 +335,7 @@ def make_toy_datasets(
         negative_rate: probability that an image also carries one absent phrase (``bbox: null``).
         max_objects: shapes per image are drawn from 1..max_objects (some may not fit).
         size_range: shape side as a fraction of the shorter image side, ``(low, high)``.
-        background: ``random`` or ``positional`` (see ``make_scene``).
+        background: ``random``, ``positional`` or ``coded`` (see ``make_scene``).
         object_alpha: opacity of the shapes, in (0, 1].
 
     Returns:

@@ -117,6 +117,31 @@ def test_positional_background_encodes_position_and_random_does_not() -> None:
         make_toy_datasets("unused", background="plaid")
 
 
+def test_coded_scene_keeps_the_position_code_inside_the_shapes() -> None:
+    """``coded``: red is the column and blue the row in every pixel; shapes only raise green, named by shape."""
+    from dataset.toy_data import CODED_SHAPE_GREEN, SHAPES
+
+    for seed in range(4):
+        image, objects, negatives = make_scene(np.random.default_rng(seed), 128, 96, max_objects=3,
+                                               negative_rate=1.0, background="coded")
+        pixels = np.asarray(image, dtype=np.float32)
+        inside = np.zeros(pixels.shape[:2], dtype=bool)
+        for obj in objects:
+            assert obj.phrase in SHAPES
+            inside |= mask_utils.decode(
+                {"size": obj.rle["size"], "counts": obj.rle["counts"].encode("ascii")}).astype(bool)
+        ys, xs = np.nonzero(np.ones(pixels.shape[:2], dtype=bool))
+        expected_red = 20 + 215 * xs / 127
+        expected_blue = 20 + 215 * ys / 95
+        red, green, blue = (pixels[..., c].reshape(-1) for c in range(3))
+        for where in (inside.reshape(-1), ~inside.reshape(-1)):  # shapes and canvas alike (JPEG-free here)
+            assert np.abs(red[where] - expected_red[where]).mean() < 4
+            assert np.abs(blue[where] - expected_blue[where]).mean() < 4
+        assert abs(green[inside.reshape(-1)].mean() - CODED_SHAPE_GREEN) < 15
+        assert abs(green[~inside.reshape(-1)].mean() - 30) < 3
+        assert negatives and negatives[0] in SHAPES and negatives[0] not in {o.phrase for o in objects}
+
+
 def test_object_alpha_blends_the_background_into_the_shapes() -> None:
     def scene(alpha: float):
         image, objects, _ = make_scene(np.random.default_rng(3), 96, 96, max_objects=1, background="positional",

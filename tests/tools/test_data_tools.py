@@ -81,6 +81,16 @@ def test_convert_cli_strict_exit_code(toy: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "strict").exists() or not any((tmp_path / "strict").iterdir())
 
 
+def test_make_toy_data_presets_fill_only_the_flags_not_given() -> None:
+    demo = make_toy_data.resolve_arguments(make_toy_data.build_parser().parse_args([]))
+    assert demo == make_toy_data.PRESETS["demo"] and demo["background"] == "coded"
+    args = make_toy_data.build_parser().parse_args(
+        ["--preset", "varied", "--max_objects", "2", "--size_range", "0.2", "0.3", "--image_size", "64"])
+    varied = make_toy_data.resolve_arguments(args)
+    assert varied["max_objects"] == 2 and varied["size_range"] == (0.2, 0.3) and varied["image_size"] == (64, 64)
+    assert varied["background"] == "random" and varied["negative_rate"] == make_toy_data.PRESETS["varied"]["negative_rate"]
+
+
 @pytest.mark.parametrize("script", ["convert_json_data_to_tsv.py", "vis_tsv_dataset.py", "make_toy_data.py"])
 def test_help_runs_as_script(script: str) -> None:
     result = subprocess.run([sys.executable, str(REPO / "tools" / script), "--help"], capture_output=True,
@@ -88,5 +98,6 @@ def test_help_runs_as_script(script: str) -> None:
     assert result.returncode == 0, result.stderr
     for flag in {"convert_json_data_to_tsv.py": ["--json_file", "--num_workers", "--jpeg_quality", "--strict"],
                  "vis_tsv_dataset.py": ["--img_tsv_file", "--indices", "--box_format", "default: xyxy"],
-                 "make_toy_data.py": ["--output_dir", "--num_train", "--image_size", "--force"]}[script]:
+                 "make_toy_data.py": ["--output_dir", "--num_train", "--image_size", "--force", "--preset",
+                                      "coded"]}[script]:
         assert flag in " ".join(result.stdout.split())  # argparse wraps help lines
