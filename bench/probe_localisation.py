@@ -1,4 +1,4 @@
-"""Does a model learn *where* things are? A bare training loop that tracks two token accuracies.
+"""Does a model learn *where* things are? A bare training loop that tracks token and box accuracies.
 
 This is the diagnostic behind README "What the quickstart shows today". It trains a Rex-Omni folder
 on a toy grounding split with plain AdamW (hard CE, no Trainer) and every ``--log_every`` steps prints:
@@ -9,14 +9,17 @@ on a toy grounding split with plain AdamW (hard CE, no Trainer) and every ``--lo
   needs the image;
 * ``blind_within30``: the same for an image-blind guess, the window's mean target bin per slot
   (x0, y0, x1, y1). ``coord_within30`` at or below this means the model is not using the image.
+* ``box_iou50``: share of target boxes whose four greedy (teacher-forced) bins give IoU >= 0.5, and
+  ``blind_box_iou50``, the same for the window's mean box.
 
-Examples (rows 4 and 5 of the table in README "What the quickstart shows today")::
+Examples (README "What the quickstart shows today")::
 
     python -m bench.probe_localisation --steps 400 --log_every 50 --reinit_std 0.06
-    python tools/make_toy_data.py --output_dir work_dirs/toy_1obj --num_train 2048 --max_objects 1 \\
-        --negative_rate 0 --background positional --object_alpha 0.6
-    python -m bench.probe_localisation --data work_dirs/toy_1obj/toy_grounding_train --steps 1200 \\
-        --log_every 100 --max_pixels 12544 --one_template --reinit_std 0.06
+    python tools/make_toy_data.py --output_dir work_dirs/toy_coded    # the demo preset: position-coded
+    python -m bench.probe_localisation --data work_dirs/toy_coded/toy_grounding_train --steps 1500 \
+        --log_every 50 --one_template --reinit_std 0.06 --rope_theta 10
+
+``bench/demo_sweep/probe_sweep.sh`` runs ten such variants side by side on a GPU.
 """
 
 from __future__ import annotations
@@ -58,12 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_every", type=int, default=20, help="steps per printed window (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seeds weights (with --reinit_std) and sample order")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--rope_theta", type=float, default=None,
+                   help="language-model rope_theta for the re-initialised model (needs --reinit_std; "
+                   "default: the folder's)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return p
 
 
-def _load_model(path: str, reinit_std: float | None, tokenizer: Any) -> Any:
+def _load_model(path: str, reinit_std: float | None, tokenizer: Any, rope_theta: float | None = None) -> Any:
     """The folder's model; with ``reinit_std``, fresh random weights of that std, the coordinate
-    embeddings set as the demo builder does (``init_gaussian_coordinate_embeddings``)."""
+    embeddings set as the demo builder does (``init_gaussian_coordinate_embeddings``), and the
+    language model's ``rope_theta`` replaced when given."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     from finetuning.tiny_model import coordinate_token_ids, init_gaussian_coordinate_embeddings
@@ -73,6 +81,8 @@ def _load_model(path: str, reinit_std: float | None, tokenizer: Any) -> Any:
         config = model.config
         for cfg in (config, config.text_config, config.vision_config):
             cfg.initializer_range = reinit_std
+        if rope_theta is not None:
+            config.text_config.rope_parameters = {**config.text_config.rope_parameters, "rope_theta": rope_theta}
         model = Qwen2_5_VLForConditionalGeneration(config)
         init_gaussian_coordinate_embeddings(model, coordinate_token_ids(tokenizer))
     return model.train()
@@ -114,12 +124,48 @@ def token_accuracies(
         for col in range(target.shape[1]):
             run = run + 1 if is_coord[row, col] else -1
             slots[row, col] = run % NUM_BOX_SLOTS
+    boxes: list[list[int]] = []
     return {
         "text": text.float().tolist(),
         "coord": coord_hit[is_coord].float().tolist(),
+        "box50": box_hits(pred_bin, target_bin, slots, boxes),
+        "boxes": boxes,
         "target_bin": target_bin[is_coord].tolist(),
         "slot": slots[is_coord].tolist(),
     }
+
+
+def box_iou_bins(a: list[int], b: list[int]) -> float:
+    """IoU of two ``[x0, y0, x1, y1]`` boxes in bins (a degenerate or inverted box has IoU 0)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0 or a[2] <= a[0] or a[3] <= a[1]:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def box_hits(
+    pred_bin: torch.Tensor, target_bin: torch.Tensor, slots: torch.Tensor, targets: list[list[int]] | None = None
+) -> list[float]:
+    """Teacher-forced box hits: 1.0 per target box whose four greedy bins give IoU >= 0.5, else 0.0.
+
+    A box is four consecutive coordinate targets (slots 0..3); a non-coordinate prediction is a miss.
+    The target boxes are appended to ``targets`` when given.
+    """
+    hits = []
+    for row in range(target_bin.shape[0]):
+        cols = (target_bin[row] >= 0).nonzero().flatten().tolist()
+        for i in range(0, len(cols) - NUM_BOX_SLOTS + 1):
+            box_cols = cols[i : i + NUM_BOX_SLOTS]
+            if slots[row, box_cols[0]] != 0 or box_cols[-1] - box_cols[0] != NUM_BOX_SLOTS - 1:
+                continue
+            pred = pred_bin[row, box_cols].tolist()
+            target = target_bin[row, box_cols].tolist()
+            hits.append(float(min(pred) >= 0 and box_iou_bins(pred, target) >= 0.5))
+            if targets is not None:
+                targets.append(target)
+    return hits
 
 
 def blind_within(target_bins: list[int], slots: list[int]) -> float:
@@ -134,6 +180,14 @@ def blind_within(target_bins: list[int], slots: list[int]) -> float:
     return hits / len(target_bins)
 
 
+def blind_box_hits(boxes: list[list[int]]) -> float:
+    """Share of ``boxes`` that the mean box of ``boxes`` overlaps with IoU >= 0.5: an image-blind baseline."""
+    if not boxes:
+        return 0.0
+    mean_box = [round(sum(b[i] for b in boxes) / len(boxes)) for i in range(NUM_BOX_SLOTS)]
+    return sum(box_iou_bins(mean_box, b) >= 0.5 for b in boxes) / len(boxes)
+
+
 def _window_record(step: int, window: dict[str, list[float]], losses: list[float], start: float) -> dict[str, Any]:
     def mean(values: list[float]) -> float:
         return sum(values) / len(values) if values else float("nan")
@@ -144,6 +198,8 @@ def _window_record(step: int, window: dict[str, list[float]], losses: list[float
         "text_acc": round(mean(window["text"]), 4),
         "coord_within30": round(mean(window["coord"]), 4),
         "blind_within30": round(blind_within(window["target_bin"], window["slot"]), 4),
+        "box_iou50": round(mean(window["box50"]), 4),
+        "blind_box_iou50": round(blind_box_hits(window["boxes"]), 4),
         "seconds": round(time.time() - start, 1),
     }
 
@@ -160,19 +216,20 @@ def run_probe(args: argparse.Namespace) -> list[dict[str, Any]]:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     processor = AutoProcessor.from_pretrained(args.model)
-    model = _load_model(args.model, args.reinit_std, processor.tokenizer)
+    model = _load_model(args.model, args.reinit_std, processor.tokenizer, args.rope_theta).to(args.device)
     dataset = _build_dataset(args, processor)
     collate = DataCollatorForSupervisedDataset(processor.tokenizer)
     lookup = coordinate_lookup(coordinate_token_ids(processor.tokenizer), model.config.text_config.vocab_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     records: list[dict[str, Any]] = []
-    window: dict[str, list[float]] = {"text": [], "coord": [], "target_bin": [], "slot": []}
+    window: dict[str, list[float]] = {"text": [], "coord": [], "target_bin": [], "slot": [], "box50": [], "boxes": []}
     losses: list[float] = []
     start = time.time()
     for step in range(1, args.steps + 1):
         batch = collate([dataset[rng.randrange(len(dataset))] for _ in range(args.batch_size)])
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, step / 20)
+        batch = {k: v.to(args.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         out = model(**batch)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -180,7 +237,7 @@ def run_probe(args: argparse.Namespace) -> list[dict[str, Any]]:
         optimizer.zero_grad(set_to_none=True)
         losses.append(out.loss.detach().item())
         with torch.no_grad():
-            for key, values in token_accuracies(out.logits, batch["labels"], lookup).items():
+            for key, values in token_accuracies(out.logits.cpu(), batch["labels"].cpu(), lookup).items():
                 window[key].extend(values)
         if step % args.log_every == 0 or step == args.steps:
             records.append(_window_record(step, window, losses, start))

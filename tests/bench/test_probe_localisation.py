@@ -34,6 +34,27 @@ def test_blind_baseline_uses_the_mean_bin_per_slot() -> None:
     assert probe.blind_within([], []) == 0.0
 
 
+def test_box_hits_need_four_consecutive_bins_with_iou_half() -> None:
+    # Ids 0-1 text, 2..1001 bins 0..999. Row: text, box (100, 100, 300, 300), text, box (500, 500, 600, 600).
+    lookup = torch.tensor([-1, -1] + list(range(1000)))
+    labels = torch.tensor([[-100, 0, 102, 102, 302, 302, 1, 502, 502, 602, 602, 1]])
+    # First box predicted as (100, 100, 300, 260): IoU 0.8. Second as (500, 500, 700, 700): IoU 0.25.
+    predicted = torch.tensor([0, 102, 102, 302, 262, 1, 502, 502, 702, 702, 1, 0])
+    logits = torch.nn.functional.one_hot(predicted, 1002).float()[None]
+    out = probe.token_accuracies(logits, labels, lookup)
+    assert out["box50"] == [1.0, 0.0]
+    assert out["boxes"] == [[100, 100, 300, 300], [500, 500, 600, 600]]
+    assert math.isclose(probe.box_iou_bins([100, 100, 300, 260], [100, 100, 300, 300]), 0.8)
+    assert probe.box_iou_bins([5, 5, 5, 9], [0, 0, 10, 10]) == 0.0  # degenerate prediction
+
+
+def test_blind_box_baseline_scores_the_mean_box() -> None:
+    # Mean of the three boxes is (100, 100, 200, 200): IoU 1 with the middle one, 1/7 with the others.
+    boxes = [[50, 50, 150, 150], [100, 100, 200, 200], [150, 150, 250, 250]]
+    assert math.isclose(probe.blind_box_hits(boxes), 1 / 3)
+    assert probe.blind_box_hits([]) == 0.0
+
+
 def test_a_short_run_reports_every_window(tmp_path: Path) -> None:
     from dataset.toy_data import make_toy_datasets
     from finetuning.tiny_model import build_tiny_rex_omni
@@ -49,5 +70,5 @@ def test_a_short_run_reports_every_window(tmp_path: Path) -> None:
     assert [r["step"] for r in records] == [2, 3]
     for record in records:
         assert math.isfinite(record["loss"]) and record["loss"] > 0
-        for key in ("text_acc", "coord_within30", "blind_within30"):
+        for key in ("text_acc", "coord_within30", "blind_within30", "box_iou50", "blind_box_iou50"):
             assert 0.0 <= record[key] <= 1.0
