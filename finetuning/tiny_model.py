@@ -58,7 +58,7 @@ SYSTEM_PROMPT = "You are a helpful assistant."
 DEFAULT_MIN_PIXELS = 16 * 28 * 28
 DEFAULT_MAX_PIXELS = 256 * 28 * 28
 BUILD_INFO_FILE = "tiny_model_build.json"
-_BUILD_FORMAT = 3  # bump when the builder's output changes, so cached folders are rebuilt
+_BUILD_FORMAT = 4  # bump when the builder's output changes, so cached folders are rebuilt
 
 # Qwen2-VL-style template: default system turn, string or list content, optional "Picture N: " ids.
 CHAT_TEMPLATE = (
@@ -280,6 +280,9 @@ _SIZE_PRESETS: dict[str, dict[str, Any]] = {
         vision=dict(
             hidden_size=128, depth=4, num_heads=4, intermediate_size=256, fullatt_block_indexes=[1, 3]
         ),
+        # Random-init std (Qwen's is 0.02). With 0.06 the demo reached held-out box F1 0.94 in 500 steps
+        # on the coded toy data, against 0.30 with 0.02 (bench/results/2026-11-26-recipe-sweep-h100.txt).
+        init_std=0.06,
     ),
 }
 
@@ -338,7 +341,11 @@ def tiny_config(size: ModelSize, tokenizer: Any) -> Qwen2_5_VLConfig:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     preset = _SIZE_PRESETS[size]
     vocab_size = _round_up(len(tokenizer), 64)
-    return _qwen25vl_config(preset["text"], preset["vision"], _special_token_ids(tokenizer), vocab_size)
+    config = _qwen25vl_config(preset["text"], preset["vision"], _special_token_ids(tokenizer), vocab_size)
+    if "init_std" in preset:
+        for cfg in (config, config.text_config, config.vision_config):
+            cfg.initializer_range = preset["init_std"]
+    return config
 
 
 def rex_omni_3b_config(tokenizer: Any | None = None) -> Qwen2_5_VLConfig:
