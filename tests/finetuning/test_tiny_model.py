@@ -199,8 +199,15 @@ def test_cli_parses_defaults() -> None:
 def test_parameter_counts(model, processor) -> None:
     n = sum(p.numel() for p in model.parameters())
     assert 100_000 < n < 600_000
-    demo = Qwen2_5_VLForConditionalGeneration(tiny_config("demo", processor.tokenizer))
+    demo_config = tiny_config("demo", processor.tokenizer)
+    demo = Qwen2_5_VLForConditionalGeneration(demo_config)
     assert 2_000_000 < sum(p.numel() for p in demo.parameters()) < 20_000_000
+    # The demo draws its weights with std 0.06 (README "Embedded default"); the test size keeps Qwen's 0.02.
+    for cfg in (demo_config, demo_config.text_config, demo_config.vision_config):
+        assert cfg.initializer_range == 0.06
+    layer = demo.model.language_model.layers[0].mlp.up_proj.weight
+    assert 0.05 < layer.std().item() < 0.07
+    assert tiny_config("test", processor.tokenizer).text_config.initializer_range == 0.02
 
 
 def test_real_3b_config_shape() -> None:
