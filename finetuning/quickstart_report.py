@@ -1,4 +1,5 @@
-"""The quickstart's closing summary: held-out metrics per stage side by side, and the GRPO reward curve."""
+"""The quickstart's closing summary: held-out metrics per stage side by side, an image-blind baseline,
+the SFT loss curve and the GRPO reward curve."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from verl.trainer.reward_curve import format_curve, load_metrics
 
@@ -40,9 +43,58 @@ def format_metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _grounding_boxes(annotation_tsv: Path) -> list[list[float]]:
+    """Every non-null ``bbox`` of a grounding annotation TSV (JSON in the last column)."""
+    boxes = []
+    with open(annotation_tsv, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                boxes += [b["bbox"] for b in json.loads(line.rsplit("\t", 1)[-1])["boxes"] if b.get("bbox")]
+    return boxes
+
+
+def blind_baseline(toy_dir: str | os.PathLike[str]) -> dict[str, float] | None:
+    """An image-blind guess on the val split: the mean training box answered for every val box.
+
+    Returns ``{"box_f1@0.5", "mean_iou", "num_gt"}`` (the guess is told how many boxes there are, so
+    its precision equals its recall), or None when the toy grounding annotations are missing.
+    """
+    from verl.rewards.box_iou import pairwise_iou
+
+    train_file = Path(toy_dir) / "toy_grounding_train.annotations.tsv"
+    val_file = Path(toy_dir) / "toy_grounding_val.annotations.tsv"
+    if not (train_file.is_file() and val_file.is_file()):
+        return None
+    train, val = _grounding_boxes(train_file), _grounding_boxes(val_file)
+    if not train or not val:
+        return None
+    mean_box = [sum(box[i] for box in train) / len(train) for i in range(4)]
+    ious = pairwise_iou(np.asarray([mean_box], dtype=float), np.asarray(val, dtype=float))[0]
+    return {"box_f1@0.5": float((ious >= 0.5).mean()), "mean_iou": float(ious.mean()), "num_gt": len(val)}
+
+
+def sft_loss_curve(sft_dir: str | os.PathLike[str], points: int = 7) -> str | None:
+    """``step: loss`` at ``points`` evenly spaced logged steps of ``trainer_state.json``, or None."""
+    state_file = Path(sft_dir) / "trainer_state.json"
+    if not state_file.is_file():
+        return None
+    logged = [(row["step"], row["loss"]) for row in json.loads(state_file.read_text(encoding="utf-8"))["log_history"]
+              if "loss" in row]
+    if not logged:
+        return None
+    picks = sorted({round(i * (len(logged) - 1) / max(points - 1, 1)) for i in range(points)})
+    return "  ".join(f"{logged[i][0]}: {logged[i][1]:.3f}" for i in picks)
+
+
 def quickstart_report(work_dirs: str | os.PathLike[str]) -> str:
     """The whole summary text for ``work_dirs`` (missing parts are said to be missing)."""
     parts = ["Held-out grounding metrics (toy val split):", format_metrics_table(load_stage_metrics(Path(work_dirs) / "eval"))]
+    blind = blind_baseline(Path(work_dirs) / "toy_data")
+    if blind is not None:
+        parts.append(f"image-blind guess (the mean training box for each of the {blind['num_gt']} val boxes): "
+                     f"box F1@0.5 {blind['box_f1@0.5']:.4f}, mean IoU {blind['mean_iou']:.4f}")
+    curve = sft_loss_curve(Path(work_dirs) / "sft_demo")
+    parts += ["", "SFT training loss (step: loss):", curve if curve else "no SFT trainer_state.json found"]
     curve_file = Path(work_dirs) / "grpo" / "metrics.jsonl"
     if curve_file.is_file():
         parts += ["", "GRPO training reward:", format_curve(load_metrics(curve_file))]

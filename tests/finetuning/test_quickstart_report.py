@@ -29,3 +29,36 @@ def test_report_includes_the_reward_curve_or_says_it_is_missing(tmp_path):
     (tmp_path / "grpo" / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     report = quickstart_report(tmp_path)
     assert "GRPO training reward" in report and "start 0.1500" in report and "end 0.9500" in report
+
+
+def _write_grounding(path, images):
+    lines = [f"{i}\t{json.dumps({'boxes': [{'bbox': b, 'phrase': 'star'} for b in boxes]})}"
+             for i, boxes in enumerate(images)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_blind_baseline_answers_the_mean_training_box(tmp_path):
+    from finetuning.quickstart_report import blind_baseline
+
+    toy = tmp_path / "toy_data"
+    toy.mkdir()
+    assert blind_baseline(toy) is None  # no data yet
+    # Mean training box: (10, 10, 30, 30). Val: the same box (IoU 1), one shifted by 10 px (IoU 1/7), a null.
+    _write_grounding(toy / "toy_grounding_train.annotations.tsv", [[[0, 0, 20, 20]], [[20, 20, 40, 40]]])
+    _write_grounding(toy / "toy_grounding_val.annotations.tsv", [[[10, 10, 30, 30], [20, 20, 40, 40]], [None]])
+    blind = blind_baseline(toy)
+    assert blind["num_gt"] == 2
+    assert blind["box_f1@0.5"] == 0.5
+    assert abs(blind["mean_iou"] - (1 + 1 / 7) / 2) < 1e-9
+
+
+def test_sft_loss_curve_samples_the_logged_losses(tmp_path):
+    from finetuning.quickstart_report import sft_loss_curve
+
+    assert sft_loss_curve(tmp_path) is None
+    history = [{"step": s, "loss": 10.0 / s} for s in range(1, 11)] + [{"step": 10, "train_runtime": 5.0}]
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    curve = sft_loss_curve(tmp_path, points=4)
+    assert curve.split("  ") == ["1: 10.000", "4: 2.500", "7: 1.429", "10: 1.000"]
+    report = quickstart_report(tmp_path)
+    assert "no SFT trainer_state.json found" in report  # the report looks in <work_dirs>/sft_demo

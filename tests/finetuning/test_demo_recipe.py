@@ -1,0 +1,80 @@
+"""The CPU demo recipe learns to localise: a shortened ``scripts/sft.sh`` demo run beats the image-blind guess.
+
+Uses the demo-size model and the ``demo`` toy-data preset, the learning rates, batch size, warm-up and
+soft-CE sigma that ``scripts/sft.sh`` sets for the CPU demo (read from the script), and a 200-step
+schedule instead of its 600. It is the regression test for the quickstart's held-out box F1 (README
+"What the quickstart shows today"); 2-3 minutes on 2 cores (F1 0.875 on the 32 held-out images there).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+STEPS = 200
+
+
+def sft_demo_default(name: str) -> str:
+    """The CPU-demo default of ``name`` in scripts/sft.sh: its first ``${NAME:-value}``."""
+    text = (REPO_ROOT / "scripts" / "sft.sh").read_text()
+    match = re.search(rf"\$\{{{name}:-([^}}]+)\}}", text)
+    if match is None:
+        raise AssertionError(f"scripts/sft.sh sets no default for {name}")
+    return match.group(1)
+
+
+def test_sft_demo_default_reads_the_demo_block() -> None:
+    text = (REPO_ROOT / "scripts" / "sft.sh").read_text()
+    demo_block = text[: text.index("CPU_DEMO=0")]
+    for name in ("LR", "MM_PROJECTOR_LR", "VISION_TOWER_LR", "BATCH_SIZE", "WARMUP_RATIO", "COORD_SIGMA"):
+        assert f"${{{name}:-{sft_demo_default(name)}}}" in demo_block
+    assert sft_demo_default("LR") == "1e-3" and sft_demo_default("COORD_SIGMA") == "3"
+
+
+def test_demo_recipe_learns_boxes_from_pixels(tmp_path: Path) -> None:
+    from dataset.toy_data import make_toy_datasets
+    from finetuning.arguments import parse_args
+    from finetuning.quickstart_report import blind_baseline
+    from finetuning.tiny_model import build_tiny_rex_omni
+    from finetuning.train import run_training, setup_logging
+    from tools import evaluate
+    from tools.make_toy_data import PRESETS
+
+    model = build_tiny_rex_omni(REPO_ROOT / "work_dirs" / "models" / "rex-omni-demo", size="demo")
+    batch_size = int(sft_demo_default("BATCH_SIZE"))
+    scene = {**PRESETS["demo"], "num_train": STEPS * batch_size, "num_val": 32}
+    toy = tmp_path / "toy"
+    make_toy_datasets(str(toy), seed=0, **scene)
+    config = tmp_path / "sft.py"
+    text = (REPO_ROOT / "configs" / "sft.py").read_text()
+    text = re.sub(r"(?m)^data_root = .*$", f'data_root = "{toy}"', text)
+    config.write_text(re.sub(r"(?m)^model_name_or_path = .*$", f'model_name_or_path = "{model}"', text))
+
+    out = tmp_path / "sft"
+    argv = ["--config", str(config), "--output_dir", str(out), "--tune_mm_vision", "True", "--tune_mm_mlp", "True",
+            "--tune_mm_llm", "True", "--bf16", "False", "--max_steps", str(STEPS),
+            "--per_device_train_batch_size", str(batch_size), "--learning_rate", sft_demo_default("LR"),
+            "--mm_projector_lr", sft_demo_default("MM_PROJECTOR_LR"),
+            "--vision_tower_lr", sft_demo_default("VISION_TOWER_LR"),
+            "--warmup_ratio", sft_demo_default("WARMUP_RATIO"), "--weight_decay", "0.01", "--max_grad_norm", "1",
+            "--lr_scheduler_type", "cosine", "--logging_steps", "10", "--save_strategy", "no", "--report_to", "none",
+            "--disable_tqdm", "True", "--seed", "42", "--dataloader_num_workers", "0",
+            "--use_soft_ce_for_coords", "True", "--coord_sigma", sft_demo_default("COORD_SIGMA")]
+    args = parse_args(argv)
+    setup_logging(args[2])
+    run_training(*args)
+
+    assert evaluate.main(["--model", str(out), "--split", str(toy / "toy_grounding_val"), "--task", "grounding",
+                          "--config", str(config), "--output_dir", str(tmp_path / "eval"), "--batch_size", "16",
+                          "--num_visualisations", "0"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    blind = blind_baseline(toy)
+    assert metrics["parse_rate"] >= 0.9, metrics
+    assert metrics["box_f1@0.5"] >= 0.5, metrics  # the issue asks for 0.3 after the full run
+    assert metrics["box_f1@0.5"] >= blind["box_f1@0.5"] + 0.25, (metrics, blind)
