@@ -12,9 +12,8 @@ from dataset.task_fns import PointingTaskFn
 from dataset.task_fns.task_prompts import POINTING_TASK_PROMPTS
 
 model_name_or_path = "work_dirs/models/rex-omni-demo"  # or "IDEA-Research/Rex-Omni"
-# The toy images (224 px) keep their size: 8 x 8 = 64 visual tokens of 28 px. At 112 px a token
-# covers 56 px, as much as a whole toy shape (24-80 px). For real data use the released limits:
-# 16 * 28 * 28 and 2560 * 28 * 28.
+# The demo toy images (112 px) keep their size: 4 x 4 = 16 visual tokens of 28 px; --preset varied
+# images (224 px) give 8 x 8 = 64. For real data use the released limits: 16 * 28 * 28 and 2560 * 28 * 28.
 min_pixels = 16 * 28 * 28
 max_pixels = 64 * 28 * 28
 data_root = "work_dirs/toy_data"
