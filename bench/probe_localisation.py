@@ -32,6 +32,7 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 logger = logging.getLogger(__name__)
@@ -136,13 +137,10 @@ def token_accuracies(
 
 
 def box_iou_bins(a: list[int], b: list[int]) -> float:
-    """IoU of two ``[x0, y0, x1, y1]`` boxes in bins (a degenerate or inverted box has IoU 0)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0 or a[2] <= a[0] or a[3] <= a[1]:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    """IoU of two ``[x0, y0, x1, y1]`` boxes in bins (the reward's ``pairwise_iou``; an inverted box scores 0)."""
+    from verl.rewards.box_iou import pairwise_iou
+
+    return float(pairwise_iou(np.asarray([a], dtype=float), np.asarray([b], dtype=float))[0, 0])
 
 
 def box_hits(
@@ -182,10 +180,9 @@ def blind_within(target_bins: list[int], slots: list[int]) -> float:
 
 def blind_box_hits(boxes: list[list[int]]) -> float:
     """Share of ``boxes`` that the mean box of ``boxes`` overlaps with IoU >= 0.5: an image-blind baseline."""
-    if not boxes:
-        return 0.0
-    mean_box = [round(sum(b[i] for b in boxes) / len(boxes)) for i in range(NUM_BOX_SLOTS)]
-    return sum(box_iou_bins(mean_box, b) >= 0.5 for b in boxes) / len(boxes)
+    from finetuning.quickstart_report import mean_box_guess
+
+    return mean_box_guess(boxes, boxes)[0] if boxes else 0.0
 
 
 def _window_record(step: int, window: dict[str, list[float]], losses: list[float], start: float) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,6 @@ def blind_baseline(toy_dir: str | os.PathLike[str]) -> dict[str, float] | None:
     Returns ``{"box_f1@0.5", "mean_iou", "num_gt"}`` (the guess is told how many boxes there are, so
     its precision equals its recall), or None when the toy grounding annotations are missing.
     """
-    from verl.rewards.box_iou import pairwise_iou
-
     train_file = Path(toy_dir) / "toy_grounding_train.annotations.tsv"
     val_file = Path(toy_dir) / "toy_grounding_val.annotations.tsv"
     if not (train_file.is_file() and val_file.is_file()):
@@ -68,9 +67,17 @@ def blind_baseline(toy_dir: str | os.PathLike[str]) -> dict[str, float] | None:
     train, val = _grounding_boxes(train_file), _grounding_boxes(val_file)
     if not train or not val:
         return None
-    mean_box = [sum(box[i] for box in train) / len(train) for i in range(4)]
-    ious = pairwise_iou(np.asarray([mean_box], dtype=float), np.asarray(val, dtype=float))[0]
-    return {"box_f1@0.5": float((ious >= 0.5).mean()), "mean_iou": float(ious.mean()), "num_gt": len(val)}
+    hit_rate, mean_iou = mean_box_guess(train, val)
+    return {"box_f1@0.5": hit_rate, "mean_iou": mean_iou, "num_gt": len(val)}
+
+
+def mean_box_guess(known: Sequence[Sequence[float]], targets: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """Answer the mean of the ``known`` xyxy boxes for every target: (share with IoU >= 0.5, mean IoU)."""
+    from verl.rewards.box_iou import pairwise_iou
+
+    mean_box = np.asarray(known, dtype=float).mean(axis=0, keepdims=True)
+    ious = pairwise_iou(mean_box, np.asarray(targets, dtype=float))[0]
+    return float((ious >= 0.5).mean()), float(ious.mean())
 
 
 def sft_loss_curve(sft_dir: str | os.PathLike[str], points: int = 7) -> str | None:

@@ -46,6 +46,7 @@ def test_box_hits_need_four_consecutive_bins_with_iou_half() -> None:
     assert out["boxes"] == [[100, 100, 300, 300], [500, 500, 600, 600]]
     assert math.isclose(probe.box_iou_bins([100, 100, 300, 260], [100, 100, 300, 300]), 0.8)
     assert probe.box_iou_bins([5, 5, 5, 9], [0, 0, 10, 10]) == 0.0  # degenerate prediction
+    assert probe.box_iou_bins([9, 9, 1, 1], [0, 0, 10, 10]) == 0.0  # inverted prediction
 
 
 def test_blind_box_baseline_scores_the_mean_box() -> None:
