@@ -38,7 +38,8 @@ if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
         fi
     fi
     # CPU demo sizes: 2 worker processes (one per core), 4 prompts x 8 samples per step, 2 optimizer steps per
-    # GRPO step. A high LR for the tiny model: the toy reward is sparse (README: GRPO, CPU demo).
+    # GRPO step. LR 5e-5: on the SFT demo model (held-out F1 1.00) 2e-4 lowered held-out F1 to 0.94 in
+    # 20 steps, 5e-5 to 0.98 (README "What the quickstart shows today").
     N_GPUS="${N_GPUS:-2}"
     ROLLOUT_N="${ROLLOUT_N:-8}"
     ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-4}"
@@ -46,7 +47,7 @@ if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
     MICRO_UPDATE="${MICRO_UPDATE:-8}"
     MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-16}"
     MAX_STEPS="${MAX_STEPS:-20}"
-    LR="${LR:-2e-4}"
+    LR="${LR:-5e-5}"
     KL_COEF="${KL_COEF:-1e-3}"
     TEMPERATURE="${TEMPERATURE:-1.0}"
     MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-1024}"
