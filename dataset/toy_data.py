@@ -57,19 +57,24 @@ BACKGROUNDS = ("coded", "positional", "random")
 CODED_SHAPE_GREEN = 230  # green level of a shape in a ``coded`` scene (the background's is 30)
 
 
-def _positional_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """The same colour map in every image (red rises left to right, blue top to bottom) plus noise.
-
-    It is a position cue: a randomly initialised model sees only relative positions (rotary embeddings).
-    On its own it did not make the CPU demo model localise (README, "What the quickstart shows today").
-    """
+def _ramp_canvas(rng: np.random.Generator, width: int, height: int, low: float, span: float, green: float,
+                 noise: float) -> np.ndarray:
+    """Red rises ``low..low+span`` left to right and blue top to bottom, green is constant, plus noise."""
     yy = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     xx = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
     pixels = np.empty((height, width, 3), dtype=np.float32)
-    pixels[..., 0] = 70 + 110 * xx
-    pixels[..., 1] = 120
-    pixels[..., 2] = 70 + 110 * yy
-    return pixels + rng.standard_normal(size=(height, width, 3), dtype=np.float32) * 4
+    pixels[..., 0] = low + span * xx
+    pixels[..., 1] = green
+    pixels[..., 2] = low + span * yy
+    return pixels + rng.standard_normal(size=(height, width, 3), dtype=np.float32) * noise
+
+
+def _positional_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """The same colour map in every image (red rises left to right, blue top to bottom) plus noise.
+
+    A position cue under opaque coloured shapes; on its own it did not make the demo model localise.
+    """
+    return _ramp_canvas(rng, width, height, low=70, span=110, green=120, noise=4)
 
 
 def _coded_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -79,13 +84,7 @@ def _coded_background(rng: np.random.Generator, width: int, height: int) -> np.n
     own position. Qwen2.5-VL has no absolute position embedding; this lets a randomly initialised demo
     model read a position from the pixels (README, "What the quickstart shows today").
     """
-    yy = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
-    xx = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
-    pixels = np.empty((height, width, 3), dtype=np.float32)
-    pixels[..., 0] = 20 + 215 * xx
-    pixels[..., 1] = 30
-    pixels[..., 2] = 20 + 215 * yy
-    return pixels + rng.standard_normal(size=(height, width, 3), dtype=np.float32) * 3
+    return _ramp_canvas(rng, width, height, low=20, span=215, green=30, noise=3)
 
 
 def _check_scene_options(background: str, object_alpha: float) -> None:
