@@ -37,14 +37,8 @@ probe() {  # probe NAME DATA extra-args...
 }
 # Trainer-level check: the real trainer (soft-CE, cosine, 43 templates) on a demo model re-initialised
 # like the probe (std 0.06, rope_theta 10), scored by tools/evaluate.py (free generation) every SAVE steps.
-python3 -c "
-import sys
-from transformers import AutoProcessor
-from bench.probe_localisation import _load_model
-proc = AutoProcessor.from_pretrained(sys.argv[1])
-model = _load_model(sys.argv[1], 0.06, proc.tokenizer, 10.0)
-model.save_pretrained(sys.argv[2]); proc.save_pretrained(sys.argv[2])
-" $S/model $S/model_t10 >$S/model_t10.log 2>&1 || { tail -3 $S/model_t10.log; exit 1; }
+python3 bench/demo_sweep/sweep_tools.py reinit $S/model $S/model_t10 0.06 10 >$S/model_t10.log 2>&1 \
+    || { tail -3 $S/model_t10.log; exit 1; }
 TRAIN_STEPS="${TRAIN_STEPS:-2000}"; SAVE="${SAVE:-500}"
 train() {  # train NAME DATA
     local name=$1 d=$2
@@ -58,7 +52,7 @@ train() {  # train NAME DATA
     for ck in $(ls -d $S/$name/checkpoint-* 2>/dev/null | sort -t- -k2 -n); do
         python3 tools/evaluate.py --model $ck --split $S/$d/toy_grounding_val --task grounding --config $S/cfg_$name.py \
             --output_dir $ck/eval --batch_size 64 --num_visualisations 0 >$ck.eval.log 2>&1
-        python3 -c "import json,sys; m=json.load(open(sys.argv[1]+'/eval/metrics.json')); print(sys.argv[2], sys.argv[1].rsplit('-',1)[1], 'F1=%.3f parse=%.2f iou_reward=%.3f npred=%d ngt=%d' % (m['box_f1@0.5'], m['parse_rate'], m['mean_box_iou_reward'], m['num_predictions'], m['num_gt']))" $ck $name 2>/dev/null || echo "$name $ck eval failed"
+        python3 bench/demo_sweep/sweep_tools.py score $ck $name 2>/dev/null || echo "$name $ck eval failed"
     done >"$OUT/train_$name.txt"
 }
 echo "$(date +%T) probes and trainer runs"

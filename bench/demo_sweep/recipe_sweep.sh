@@ -17,14 +17,7 @@ python3 tools/make_toy_data.py --output_dir $S/c1 $C --max_objects 1 --size_rang
 python3 tools/make_toy_data.py --output_dir $S/c3 $C --max_objects 3 --size_range 0.2 0.4 >$S/c3.log 2>&1 &
 python3 tools/make_tiny_model.py --size demo --output_dir $S/m_std002_t1e6 >$S/model.log 2>&1 || { tail -3 $S/model.log; exit 1; }
 variant_model() {  # variant_model NAME STD THETA: the builder's demo model re-initialised (bench.probe_localisation)
-    python3 -c "
-import sys
-from transformers import AutoProcessor
-from bench.probe_localisation import _load_model
-proc = AutoProcessor.from_pretrained(sys.argv[1])
-model = _load_model(sys.argv[1], float(sys.argv[3]), proc.tokenizer, float(sys.argv[4]))
-model.save_pretrained(sys.argv[2]); proc.save_pretrained(sys.argv[2])
-" $S/m_std002_t1e6 $S/$1 $2 $3 >$S/$1.log 2>&1 || { tail -3 $S/$1.log; exit 1; }
+    python3 bench/demo_sweep/sweep_tools.py reinit $S/m_std002_t1e6 $S/$1 $2 $3 >$S/$1.log 2>&1 || { tail -3 $S/$1.log; exit 1; }
 }
 variant_model m_std006_t10 0.06 10 &
 variant_model m_std006_t1e6 0.06 1e6 &
@@ -44,7 +37,7 @@ train() {  # train NAME DATA MODEL LR STEPS SAVE
     for ck in $(ls -d $S/$name/checkpoint-* 2>/dev/null | sort -t- -k2 -n); do
         python3 tools/evaluate.py --model $ck --split $S/$d/toy_grounding_val --task grounding --config $S/cfg_$name.py \
             --output_dir $ck/eval --batch_size 64 --num_visualisations 0 >$ck.eval.log 2>&1
-        python3 -c "import json,sys; m=json.load(open(sys.argv[1]+'/eval/metrics.json')); print('%-28s step %5s F1=%.3f parse=%.2f iou_reward=%.3f npred=%d ngt=%d' % (sys.argv[2], sys.argv[1].rsplit('-',1)[1], m['box_f1@0.5'], m['parse_rate'], m['mean_box_iou_reward'], m['num_predictions'], m['num_gt']))" $ck $name 2>/dev/null || echo "$name $ck eval failed"
+        python3 bench/demo_sweep/sweep_tools.py score $ck $name 2>/dev/null || echo "$name $ck eval failed"
     done | tee "$S/recipe_$name.txt" >>"$OUT/recipe_all.txt"  # one file back, lines as they come
 }
 echo "$(date +%T) training"

@@ -30,7 +30,7 @@ job() {  # name data model max_pixels extra...
   for ck in $(ls -d $S/$name/checkpoint-* 2>/dev/null | sort -t- -k2 -n); do
     python3 tools/evaluate.py --model $ck --split $S/$data/toy_grounding_val --task grounding --output_dir $ck/eval \
       --batch_size 64 --num_visualisations 0 > $ck.eval.log 2>&1
-    python3 -c "import json,sys; m=json.load(open(sys.argv[1]+'/eval/metrics.json')); print(sys.argv[2], sys.argv[1].rsplit('-',1)[1], 'F1=%.3f parse=%.2f iou=%.3f npred=%d ngt=%d' % (m['box_f1@0.5'], m['parse_rate'], m['mean_box_iou_reward'], m['num_predictions'], m['num_gt']))" $ck $name 2>/dev/null || echo "$name $ck eval failed"
+    python3 bench/demo_sweep/sweep_tools.py score $ck $name 2>/dev/null || echo "$name $ck eval failed"
   done > $OUT/res_$name.txt
   grep -o "'loss': '[0-9.]*'" $S/$name.train.log | sed -n '1p;$p' | tr '\n' ' ' >> $OUT/res_$name.txt; echo >> $OUT/res_$name.txt
 }
