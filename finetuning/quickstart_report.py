@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from dataset.tsv import TsvReader
+from finetuning.evaluation import tsv_paths
 from verl.trainer.reward_curve import format_curve, load_metrics
 
 STAGES = (("before", "untrained demo model"), ("sft", "after SFT"), ("grpo", "after GRPO"))
@@ -44,31 +46,27 @@ def format_metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def _grounding_boxes(annotation_tsv: Path) -> list[list[float]]:
-    """Every non-null ``bbox`` of a grounding annotation TSV (JSON in the last column)."""
-    boxes = []
-    with open(annotation_tsv, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                boxes += [b["bbox"] for b in json.loads(line.rsplit("\t", 1)[-1])["boxes"] if b.get("bbox")]
-    return boxes
+def _grounding_boxes(prefix: Path) -> list[list[float]]:
+    """Every non-null ``bbox`` of a grounding TSV split (``TsvReader`` names the file and sample of a bad line)."""
+    with TsvReader(*tsv_paths(str(prefix))) as reader:
+        annotations = [reader.read_annotation(index)[1] for index in range(len(reader))]
+    return [b["bbox"] for annotation in annotations for b in annotation.get("boxes", []) if b.get("bbox")]
 
 
 def blind_baseline(toy_dir: str | os.PathLike[str]) -> dict[str, float] | None:
     """An image-blind guess on the val split: the mean training box answered for every val box.
 
     Returns ``{"box_f1@0.5", "mean_iou", "num_gt"}`` (the guess is told how many boxes there are, so
-    its precision equals its recall), or None when the toy grounding annotations are missing.
+    its precision equals its recall), or None when the toy grounding splits are missing.
     """
-    train_file = Path(toy_dir) / "toy_grounding_train.annotations.tsv"
-    val_file = Path(toy_dir) / "toy_grounding_val.annotations.tsv"
-    if not (train_file.is_file() and val_file.is_file()):
+    train, val = Path(toy_dir) / "toy_grounding_train", Path(toy_dir) / "toy_grounding_val"
+    if not all(Path(path).is_file() for prefix in (train, val) for path in tsv_paths(str(prefix))):
         return None
-    train, val = _grounding_boxes(train_file), _grounding_boxes(val_file)
-    if not train or not val:
+    train_boxes, val_boxes = _grounding_boxes(train), _grounding_boxes(val)
+    if not train_boxes or not val_boxes:
         return None
-    hit_rate, mean_iou = mean_box_guess(train, val)
-    return {"box_f1@0.5": hit_rate, "mean_iou": mean_iou, "num_gt": len(val)}
+    hit_rate, mean_iou = mean_box_guess(train_boxes, val_boxes)
+    return {"box_f1@0.5": hit_rate, "mean_iou": mean_iou, "num_gt": len(val_boxes)}
 
 
 def mean_box_guess(known: Sequence[Sequence[float]], targets: Sequence[Sequence[float]]) -> tuple[float, float]:

@@ -31,10 +31,16 @@ def test_report_includes_the_reward_curve_or_says_it_is_missing(tmp_path):
     assert "GRPO training reward" in report and "start 0.1500" in report and "end 0.9500" in report
 
 
-def _write_grounding(path, images):
-    lines = [f"{i}\t{json.dumps({'boxes': [{'bbox': b, 'phrase': 'star'} for b in boxes]})}"
-             for i, boxes in enumerate(images)]
-    path.write_text("\n".join(lines) + "\n")
+def _write_grounding(prefix, images):
+    from PIL import Image
+
+    from dataset.tsv import TsvWriter, encode_image
+    from finetuning.evaluation import tsv_paths
+
+    jpeg = encode_image(Image.new("RGB", (40, 40)))
+    with TsvWriter(*tsv_paths(str(prefix))) as writer:
+        for boxes in images:
+            writer.add(jpeg, {"boxes": [{"bbox": b, "phrase": "star"} for b in boxes]})
 
 
 def test_blind_baseline_answers_the_mean_training_box(tmp_path):
@@ -44,8 +50,8 @@ def test_blind_baseline_answers_the_mean_training_box(tmp_path):
     toy.mkdir()
     assert blind_baseline(toy) is None  # no data yet
     # Mean training box: (10, 10, 30, 30). Val: the same box (IoU 1), one shifted by 10 px (IoU 1/7), a null.
-    _write_grounding(toy / "toy_grounding_train.annotations.tsv", [[[0, 0, 20, 20]], [[20, 20, 40, 40]]])
-    _write_grounding(toy / "toy_grounding_val.annotations.tsv", [[[10, 10, 30, 30], [20, 20, 40, 40]], [None]])
+    _write_grounding(toy / "toy_grounding_train", [[[0, 0, 20, 20]], [[20, 20, 40, 40]]])
+    _write_grounding(toy / "toy_grounding_val", [[[10, 10, 30, 30], [20, 20, 40, 40]], [None]])
     blind = blind_baseline(toy)
     assert blind["num_gt"] == 2
     assert blind["box_f1@0.5"] == 0.5
@@ -62,3 +68,20 @@ def test_sft_loss_curve_samples_the_logged_losses(tmp_path):
     assert curve.split("  ") == ["1: 10.000", "4: 2.500", "7: 1.429", "10: 1.000"]
     report = quickstart_report(tmp_path)
     assert "no SFT trainer_state.json found" in report  # the report looks in <work_dirs>/sft_demo
+
+
+def test_blind_baseline_names_the_file_of_a_bad_annotation(tmp_path):
+    import pytest
+
+    from dataset.tsv import TsvFormatError
+    from finetuning.quickstart_report import blind_baseline
+
+    toy = tmp_path / "toy_data"
+    toy.mkdir()
+    _write_grounding(toy / "toy_grounding_train", [[[0, 0, 20, 20]]])
+    _write_grounding(toy / "toy_grounding_val", [[[10, 10, 30, 30]]])
+    path = toy / "toy_grounding_val.annotations.tsv"
+    offset, _ = path.read_text().split("\t", 1)
+    path.write_text(f"{offset}\t{{not json\n")
+    with pytest.raises(TsvFormatError, match="toy_grounding_val.annotations.tsv"):
+        blind_baseline(toy)
