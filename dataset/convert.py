@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from dataset.tsv import TsvWriter, encode_image
 
-__all__ = ["ConversionError", "ConvertStats", "convert_jsonl_to_tsv"]
+__all__ = ["ConversionError", "ConvertStats", "convert_jsonl_to_tsv", "ordered_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _iter_tasks(json_file: str, image_root: str, skipped: list[tuple[int, str]])
                 yield parsed
 
 
-def _ordered_map(fn: Callable[..., Any], items: Iterable[Any], num_workers: int, *args: Any) -> Iterator[Any]:
+def ordered_map(fn: Callable[..., Any], items: Iterable[Any], num_workers: int, *args: Any) -> Iterator[Any]:
     """``map(fn, items)`` over a process pool with a bounded look-ahead; results keep input order."""
     if num_workers <= 1:
         for item in items:
@@ -139,7 +139,7 @@ def convert_jsonl_to_tsv(
     stats = ConvertStats()
     tasks = _iter_tasks(json_file, image_root, stats.skipped)
     with TsvWriter(image_tsv, ann_tsv, lineidx) as writer:
-        results = _ordered_map(_encode_task, tasks, max(1, num_workers), jpeg_quality)
+        results = ordered_map(_encode_task, tasks, max(1, num_workers), jpeg_quality)
         for task, jpeg, reason in tqdm(results, desc="convert", unit="img", disable=not progress):
             if jpeg is None:
                 stats.skipped.append((task.line_no, reason or "unknown error"))

@@ -1,0 +1,74 @@
+"""COCO segmentations -> compressed RLE, and a seeded point deep inside a mask (for pointing data).
+
+Masks are ``(H, W)`` bitmaps in image pixels. A point is the centre of a mask pixel, ``(x + 0.5,
+y + 0.5)``, so ``int(x), int(y)`` (how pointing is scored) lands on that pixel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+__all__ = ["MaskError", "interior_point", "segmentation_to_rle"]
+
+
+class MaskError(ValueError):
+    """A segmentation cannot be turned into a mask; the message says why."""
+
+
+def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict[str, Any]:
+    """A COCO ``segmentation`` (polygons, uncompressed or compressed RLE) as compressed RLE with
+    ``counts`` as a str and ``size`` ``[height, width]``."""
+    if isinstance(segmentation, list):
+        polygons = [p for p in segmentation if isinstance(p, list)]
+        if not polygons or any(len(p) < 6 or len(p) % 2 for p in polygons):
+            raise MaskError("polygon segmentation needs flat [x, y, ...] lists of >= 3 points")
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+    elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
+        if list(segmentation["size"]) != [height, width]:
+            raise MaskError(f"RLE size {segmentation['size']} != image [height, width] {[height, width]}")
+        counts = segmentation["counts"]
+        if isinstance(counts, list):  # uncompressed RLE (COCO crowd objects)
+            rle = mask_utils.frPyObjects(segmentation, height, width)
+        elif isinstance(counts, str):
+            rle = {"size": [height, width], "counts": counts.encode("ascii")}
+        else:
+            raise MaskError(f"RLE counts must be a list or a str, got {type(counts).__name__}")
+    else:
+        raise MaskError(f"segmentation must be polygons or an RLE dict, got {type(segmentation).__name__}")
+    counts = rle["counts"]
+    return {"size": [height, width], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
+def decode_rle(rle: dict[str, Any]) -> np.ndarray:
+    """Compressed RLE (``counts`` str) -> ``(H, W)`` uint8 bitmap."""
+    return mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+
+
+def _depth(mask: np.ndarray) -> np.ndarray:
+    """Per pixel, how many 4-neighbour erosions it survives (0 outside, 1 on the border)."""
+    depth = np.zeros(mask.shape, dtype=np.int32)
+    current = mask.astype(bool)
+    level = 0
+    while current.any():
+        level += 1
+        depth[current] = level
+        padded = np.pad(current, 1)
+        current = (current & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    return depth
+
+
+def interior_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float] | None:
+    """A pixel-centre point ``(x, y)`` drawn by ``rng`` among the mask's deepest pixels (at least
+    half the maximal erosion depth), so it lies well inside the shape rather than on its rim
+    (a box centre can miss a ring or an L shape altogether). ``None`` for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    y0, x0 = int(ys.min()), int(xs.min())
+    depth = _depth(mask[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1])
+    deep_ys, deep_xs = np.nonzero(depth >= max(1, (int(depth.max()) + 1) // 2))
+    pick = int(rng.integers(len(deep_xs)))
+    return float(deep_xs[pick] + x0) + 0.5, float(deep_ys[pick] + y0) + 0.5
