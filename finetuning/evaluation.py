@@ -8,7 +8,12 @@ same questions). Scores:
   share of answers that parse into at least one phrase group;
 * grounding: ``box_f1@0.5``, detection F1 pooled over the split, a prediction being a true
   positive when it has IoU >= 0.5 with a not yet matched GT box of the same phrase (greedy by IoU);
-* pointing: ``point_f1``, the same with "point inside the GT box" as the match.
+* pointing: ``point_f1``, the same with "point inside the GT box" as the match;
+* ``protocol_*``: Rex-Omni's own protocol (per-image P/R at IoU 0.5..0.95, F1 of the means, mean
+  F1; point in mask and in box), see :mod:`finetuning.detection_metrics`. Use these to compare
+  with published numbers.
+
+``predictions.jsonl`` is in Rex-Omni's evaluation shape (:mod:`finetuning.official_predictions`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import os
 import random
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,9 @@ from PIL import Image
 
 from dataset.annotations import parse_annotation
 from dataset.grammar import ParsedGroup, parse_answer
-from dataset.tsv import TsvReader
+from dataset.task_fns.categories import clean_category_name
+from finetuning.eval_sources import SplitSource, open_split
+from finetuning.official_predictions import official_record, score_records
 from verl.rewards.box_iou import pairwise_iou
 from verl.rewards.predictions import predicted_boxes, predicted_points
 
@@ -40,12 +47,15 @@ STOP_STRINGS = ("<|im_end|>", "<|endoftext|>")
 
 @dataclass
 class EvalSample:
-    """One question about one image; ``ground_truth`` is the reward schema's dict."""
+    """One question about one image; ``ground_truth`` is the reward schema's dict, ``crowd`` the
+    annotation's crowd regions (cleaned phrase -> xyxy boxes)."""
 
     index: int
     image: Image.Image
     question: str
     ground_truth: dict[str, Any]
+    name: str = ""
+    crowd: dict[str, list[list[float]]] = field(default_factory=dict)
 
 
 def default_task_fn(task: str) -> Any:
@@ -100,18 +110,29 @@ def tsv_paths(split: str) -> tuple[str, str, str]:
 
 
 def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0,
-                 task_fn: Any = None) -> Iterator[EvalSample]:
-    """Questions and ground truths for the first ``max_samples`` images of the split, asked by
-    ``task_fn`` (default: :func:`default_task_fn`)."""
+                 task_fn: Any = None, image_root: str | None = None) -> Iterator[EvalSample]:
+    """Questions and ground truths for the first ``max_samples`` images of the split (a TSV prefix,
+    or a COCO JSON with ``image_root``), asked by ``task_fn`` (default: :func:`default_task_fn`)."""
+    yield from _source_samples(open_split(split, image_root), task, max_samples, seed, task_fn)
+
+
+def _crowd_regions(annotation: dict[str, Any]) -> dict[str, list[list[float]]]:
+    regions: dict[str, list[list[float]]] = {}
+    for entry in annotation.get("crowd") or []:
+        regions.setdefault(clean_category_name(entry["phrase"]), []).append([float(v) for v in entry["bbox"]])
+    return regions
+
+
+def _source_samples(source: SplitSource, task: str, max_samples: int | None, seed: int,
+                    task_fn: Any) -> Iterator[EvalSample]:
     task_fn = task_fn or default_task_fn(task)
-    reader = TsvReader(*tsv_paths(split))
-    count = len(reader) if max_samples is None else min(max_samples, len(reader))
-    for index in range(count):
-        image, annotation = reader.read(index)
-        sample = task_fn(parse_annotation(annotation), image.width, image.height, random.Random(f"{seed}|{index}"))
-        gt = {"reward_name": TASK_REWARDS[task], "dataset_name": Path(split).name,
+    for item in source.iter(max_samples):
+        image = item.image
+        sample = task_fn(parse_annotation(item.annotation), image.width, image.height,
+                         random.Random(f"{seed}|{item.index}"))
+        gt = {"reward_name": TASK_REWARDS[task], "dataset_name": source.name,
               "image_size": [image.width, image.height], "answer": sample.ground_truth}
-        yield EvalSample(index, image, sample.question, gt)
+        yield EvalSample(item.index, image, sample.question, gt, item.name, _crowd_regions(item.annotation))
 
 
 def clean_output(text: str) -> str:
@@ -257,31 +278,44 @@ def run_evaluation(
     num_visualisations: int = 8,
     seed: int = 0,
     task_fn: Any = None,
+    image_root: str | None = None,
+    html_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Generate for every sample of ``split``, score, write ``metrics.json``, ``predictions.jsonl``
-    and ``vis/*.png`` under ``output_dir``; returns the metrics. ``task_fn`` asks the questions
-    (default: :func:`default_task_fn`)."""
+    """Generate for every sample of ``split`` (a TSV prefix, or a COCO JSON with ``image_root``),
+    score, write ``metrics.json``, ``predictions.jsonl`` (Rex-Omni's shape plus our per-sample
+    scores) and ``vis/*.png`` under ``output_dir``, and with ``html_path`` the browsable report;
+    returns the metrics. ``task_fn`` asks the questions (default: :func:`default_task_fn`)."""
     from tqdm import tqdm
 
+    from finetuning.html_report import ReportImage, write_report
+
     output_dir = Path(output_dir)
-    total = len(TsvReader(*tsv_paths(split)))
-    total = total if max_samples is None else min(total, max_samples)
+    source = open_split(split, image_root)
+    total = len(source) if max_samples is None else min(len(source), max_samples)
     records: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
+    report: list[ReportImage] = []
     with tqdm(total=total, desc="evaluate", unit="img") as bar:
-        for batch in _batches(iter_samples(split, task, max_samples, seed, task_fn), batch_size):
+        for batch in _batches(_source_samples(source, task, max_samples, seed, task_fn), batch_size):
             outputs = generator.generate([s.image for s in batch], [s.question for s in batch])
             for sample, raw in zip(batch, outputs):
                 text = clean_output(raw)
                 records.append(score_sample(text, sample.ground_truth, task))
-                predictions.append({"index": sample.index, "question": sample.question, "prediction": text,
-                                    "ground_truth": sample.ground_truth["answer"], **records[-1]})
+                gt = sample.ground_truth
+                row = official_record(sample.name, sample.question, text, parse_answer(text), gt["answer"], task,
+                                      gt["image_size"], gt["dataset_name"], sample.crowd)
+                predictions.append({**row, "index": sample.index, **records[-1]})
+                if html_path is not None:
+                    report.append(ReportImage.from_record(row, sample.image))
                 if sample.index < num_visualisations:
                     save_visualisation(sample, text, task, output_dir / "vis" / f"{sample.index:05d}.png")
             bar.update(len(batch))
     metrics = summarise(records, task)
+    metrics.update({f"protocol_{k}": v for k, v in score_records(predictions).items()})
     metrics["split"] = split
     write_text_atomic(output_dir / "predictions.jsonl", "".join(json.dumps(row) + "\n" for row in predictions))
     write_json_atomic(output_dir / "metrics.json", metrics)
+    if html_path is not None:
+        write_report(html_path, report, title=f"{Path(split).name}: {task}", metrics=metrics)
     logger.info("metrics: %s", json.dumps(metrics))
     return metrics

@@ -1,9 +1,11 @@
-"""Evaluate a Rex-Omni model on a TSV split and write metrics.json (+ predictions, a few drawings).
+"""Evaluate a Rex-Omni model on a split and write metrics.json (+ predictions, drawings, an HTML page).
 
-Example::
+Examples::
 
     python tools/evaluate.py --model work_dirs/sft_demo --split work_dirs/toy_data/toy_grounding_val \\
-        --task grounding --output_dir work_dirs/sft_demo/eval
+        --task grounding --output_dir work_dirs/sft_demo/eval --html work_dirs/sft_demo/eval/report.html
+    python tools/evaluate.py --model MODEL --split instances_val2017.json --image_root val2017/
+    python tools/evaluate.py --predictions answer.jsonl          # score a Rex-Omni predictions file
 """
 
 from __future__ import annotations
@@ -13,17 +15,31 @@ import logging
 import os
 import sys
 
-from finetuning.evaluation import TASK_REWARDS, run_evaluation, task_fn_from_config
+from finetuning.eval_sources import open_split
+from finetuning.evaluation import TASK_REWARDS, run_evaluation, task_fn_from_config, write_json_atomic
 from finetuning.generation import BACKENDS, make_generator
+from finetuning.official_predictions import PredictionFileError, read_predictions, score_records
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
-    p = argparse.ArgumentParser(description="Run a Rex-Omni model on a TSV split, parse its answers with "
-                                "dataset.grammar and score them with the GRPO reward functions.")
-    p.add_argument("--model", required=True, help="HF model folder (a train.py output_dir or checkpoint-*)")
-    p.add_argument("--split", required=True,
-                   help="TSV prefix: reads PREFIX.images.tsv, PREFIX.annotations.tsv(.lineidx)")
+    p = argparse.ArgumentParser(description="Run a Rex-Omni model on a split (TSV or COCO JSON), parse its answers "
+                                "with dataset.grammar and score them with the GRPO reward functions and Rex-Omni's "
+                                "evaluation protocol (protocol_*: P/R/F1 at IoU 0.5..0.95, mean F1, point in mask "
+                                "and box); or score an existing predictions JSONL (--predictions).")
+    p.add_argument("--model", default=None, help="HF model folder (a train.py output_dir or checkpoint-*)")
+    p.add_argument("--split", default=None,
+                   help="TSV prefix (reads PREFIX.images.tsv, PREFIX.annotations.tsv(.lineidx)) or a COCO/LVIS "
+                   "instances .json with --image_root")
+    p.add_argument("--image_root", default=None,
+                   help="folder of the images: of a COCO JSON --split, or of the image_path entries of "
+                   "--predictions (for --html)")
+    p.add_argument("--predictions", default=None,
+                   help="score this predictions JSONL (Rex-Omni's shape: extracted_predictions + gt per image) "
+                   "instead of running a model; --model and --split are then not used")
+    p.add_argument("--html", default=None,
+                   help="also write one self-contained HTML page: GT vs prediction per image, sortable by "
+                   "per-image F1, filterable by category")
     p.add_argument("--task", choices=sorted(TASK_REWARDS), default="grounding",
                    help="grounding: box F1@0.5 + box_iou reward; pointing: point F1 + point_in_box reward")
     p.add_argument("--config", default=None,
@@ -31,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "train_dataset), i.e. the prompts and negatives the model was trained with; default: "
                    "the task's built-in task function with all 43 grounding (or the pointing) templates")
     p.add_argument("--output_dir", default=None, help="where metrics.json, predictions.jsonl, vis/ go "
-                   "(default: MODEL/eval)")
+                   "(default: MODEL/eval; with --predictions: the predictions file's folder)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto: vLLM if installed and on GPU, else HF")
     p.add_argument("--batch_size", type=int, default=8, help="images per generate call (default 8)")
     p.add_argument("--max_new_tokens", type=int, default=256, help="generation length limit (default 256)")
@@ -41,12 +57,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _print_metrics(metrics: dict) -> None:
+    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+
+
+def score_predictions_file(args: argparse.Namespace) -> int:
+    """``--predictions``: score the file under Rex-Omni's protocol, write metrics (and the HTML page)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from finetuning.html_report import ReportImage, write_report
+
+    try:
+        records = read_predictions(args.predictions)
+        metrics = score_records(records)
+    except (OSError, PredictionFileError) as exc:
+        print(f"evaluate.py: error: {exc}", file=sys.stderr)
+        return 2
+    output_dir = args.output_dir or os.path.dirname(os.path.abspath(args.predictions))
+    write_json_atomic(os.path.join(output_dir, "metrics.json"), {**metrics, "predictions": args.predictions})
+    if args.html:
+        items = []
+        for record in records:
+            path = Path(args.image_root or "", str(record.get("image_path", "")))
+            image = Image.open(path).convert("RGB") if args.image_root and path.is_file() else None
+            items.append(ReportImage.from_record(record, image))
+        write_report(args.html, items, title=Path(args.predictions).name, metrics=metrics)
+    _print_metrics(metrics)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Evaluate; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:  # a bad config fails before the model loads
+    if args.predictions:
+        return score_predictions_file(args)
+    if not args.model or not args.split:
+        print("evaluate.py: error: give --model and --split, or --predictions FILE", file=sys.stderr)
+        return 2
+    try:  # a bad config or split fails before the model loads
         task_fn = task_fn_from_config(args.config, args.task) if args.config else None
+        open_split(args.split, args.image_root)
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
@@ -54,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir or os.path.join(args.model, "eval")
     metrics = run_evaluation(generator, args.split, args.task, output_dir, batch_size=args.batch_size,
                              max_samples=args.max_samples, num_visualisations=args.num_visualisations,
-                             seed=args.seed, task_fn=task_fn)
-    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+                             seed=args.seed, task_fn=task_fn, image_root=args.image_root, html_path=args.html)
+    _print_metrics(metrics)
     return 0
 
 

@@ -1,0 +1,170 @@
+"""Predictions in Rex-Omni's evaluation JSONL shape, and their scores under its protocol.
+
+One line per image, as ``evaluation/inference_*.py`` writes it and ``other_metric.py`` reads it::
+
+    {"image_path": str, "question": str, "raw_response": str, "dataset_name": str,
+     "task_name": "detection" | "pointing" | "referring_object_detection" | ...,
+     "extracted_predictions": {category: [[x0, y0, x1, y1] or [x, y], ...]},   # pixels
+     "gt": {category: [[x0, y0, x1, y1], ...]}            # boxes; for pointing: COCO RLE masks
+    }
+
+We add keys the original ignores: ``gt_boxes`` (pointing: GT boxes, for point-in-box),
+``gt_crowd`` (crowd regions per category, see :mod:`finetuning.detection_metrics`) and
+``image_size`` ``[W, H]``. Either tool scores the same file; only ``gt_crowd`` changes numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dataset.grammar import ParsedGroup
+from dataset.mask_geometry import MaskError, decode_rle, segmentation_to_rle
+from finetuning.detection_metrics import (
+    IOU_THRESHOLDS,
+    ImageScore,
+    match_boxes,
+    match_points,
+    point_in_box,
+    point_in_mask,
+    summarise_box_protocol,
+    summarise_scores,
+)
+from verl.rewards.predictions import predicted_boxes, predicted_points
+
+__all__ = ["PredictionFileError", "image_f1", "official_record", "read_predictions", "score_records"]
+
+DETECTION_TASK = "detection"
+POINTING_TASK = "pointing"
+# Task names other_metric.py scores with other rules (keypoints, OKS, GUI clicks, polygons); not ours.
+UNSUPPORTED_TASKS = ("keypoint", "gui", "hallucination", "task4_detect_all_in_polygon",
+                     "task2_detect_all_in_polygon_and_recog")
+LETTERS_ONLY_TASKS = ("common_object_detection", "long_tailed_object_detection", "dense_object_detection")
+
+
+class PredictionFileError(ValueError):
+    """A predictions JSONL line is not in the expected shape; names the line."""
+
+
+def _rle_masks(masks: Sequence[Any], width: int, height: int) -> list[dict[str, Any]]:
+    return [segmentation_to_rle(m if isinstance(m, dict) or (m and isinstance(m[0], list)) else [m], height, width)
+            for m in masks]
+
+
+def official_record(image_path: str, question: str, raw_response: str, groups: list[ParsedGroup],
+                    answer: Mapping[str, Any], task: str, image_size: Sequence[int], dataset_name: str,
+                    crowd: Mapping[str, list[list[float]]] | None = None) -> dict[str, Any]:
+    """One image's line. ``answer`` is the task function's ground truth (phrase -> boxes, points,
+    masks); phrases without objects (negatives) are left out of ``gt``, so a negative-only image
+    scores 1 when nothing is predicted. ``task``: ``grounding`` or ``pointing``."""
+    width, height = int(image_size[0]), int(image_size[1])
+    gt_boxes = {p: [list(map(float, b)) for b in t.get("boxes") or []] for p, t in answer.items() if t.get("boxes")}
+    record: dict[str, Any] = {"image_path": image_path, "question": question, "raw_response": raw_response,
+                              "dataset_name": dataset_name, "image_size": [width, height]}
+    if task == "pointing":
+        preds = predicted_points(groups, width, height)
+        masks = {p: t.get("masks") or [] for p, t in answer.items() if t.get("boxes") or t.get("masks")}
+        has_masks = all(len(masks[p]) == len(gt_boxes.get(p, [])) for p in masks)
+        record.update(task_name=POINTING_TASK, gt_boxes=gt_boxes,
+                      gt={p: _rle_masks(m, width, height) for p, m in masks.items()} if has_masks else {})
+    else:
+        preds = predicted_boxes(groups, width, height)
+        record.update(task_name=DETECTION_TASK, gt=gt_boxes)
+    record["extracted_predictions"] = {p: arr.tolist() for p, arr in preds.items()}
+    if crowd:
+        record["gt_crowd"] = {p: [list(map(float, b)) for b in boxes] for p, boxes in crowd.items()}
+    return record
+
+
+def read_predictions(path: str | Path) -> list[dict[str, Any]]:
+    """Lines of a predictions JSONL (blank lines skipped); raises ``PredictionFileError`` naming a bad line."""
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError as exc:
+                raise PredictionFileError(f"{path}: line {line_no}: invalid JSON ({exc})") from exc
+            for key in ("gt", "extracted_predictions"):
+                if not isinstance(record.get(key), dict):
+                    raise PredictionFileError(f"{path}: line {line_no}: '{key}' must be an object")
+            if record.get("task_name") in UNSUPPORTED_TASKS:
+                raise PredictionFileError(f"{path}: line {line_no}: task_name {record['task_name']!r} is not "
+                                          "scored here (supported: detection-style tasks and pointing)")
+            records.append(record)
+    return records
+
+
+def _letters_only(boxes: Mapping[str, Any]) -> dict[str, Any]:
+    return {"".join(c for c in k.lower() if c.isalpha()): v for k, v in boxes.items()}
+
+
+def box_scores(record: Mapping[str, Any]) -> dict[float, ImageScore]:
+    """The record's :class:`ImageScore` at each IoU threshold (detection-style task names)."""
+    gt, pred, crowd = record["gt"], record["extracted_predictions"], record.get("gt_crowd")
+    task = record.get("task_name", "referring_object_detection")  # the original's default
+    if task == "referring_object_detection":  # categories ignored: everything pooled
+        gt = {"": [b for boxes in gt.values() for b in boxes]}
+        pred = {"": [b for boxes in pred.values() for b in boxes]}
+        crowd = {"": [b for boxes in (crowd or {}).values() for b in boxes]}
+        if not gt[""]:
+            gt = {}
+    elif task in LETTERS_ONLY_TASKS:
+        gt, pred, crowd = _letters_only(gt), _letters_only(pred), _letters_only(crowd or {})
+    return {t: match_boxes(gt, pred, t, crowd) for t in IOU_THRESHOLDS}
+
+
+def point_scores(record: Mapping[str, Any]) -> dict[str, ImageScore]:
+    """Point-in-mask (when the record has masks) and point-in-box scores of a pointing record."""
+    pred = record["extracted_predictions"]
+    out = {}
+    if record["gt"]:
+        try:
+            masks = {p: [decode_rle(m) for m in rles] for p, rles in record["gt"].items()}
+        except (KeyError, TypeError, AttributeError, MaskError) as exc:
+            raise PredictionFileError(f"{record.get('image_path')}: pointing 'gt' must hold COCO RLE masks ({exc})") from exc
+        out["in_mask"] = match_points(masks, pred, point_in_mask)
+    if "gt_boxes" in record:
+        out["in_box"] = match_points(record["gt_boxes"], pred, point_in_box)
+    return out
+
+
+def image_f1(record: Mapping[str, Any]) -> float:
+    """The per-image F1 shown in reports: box F1 at IoU 0.5, or point-in-mask (else in-box) F1."""
+    if record.get("task_name") == POINTING_TASK:
+        scores = point_scores(record)
+        score = scores.get("in_mask") or scores.get("in_box")
+        return score.f1 if score else 0.0
+    return box_scores(record)[0.5].f1
+
+
+def score_records(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Split metrics of predictions JSONL lines under Rex-Omni's protocol.
+
+    Box lines: ``box_precision@T`` / ``box_recall@T`` / ``box_f1@T`` for T = 0.5 .. 0.95 and
+    ``box_mean_*``; pointing lines: ``point_in_mask_*`` (lines with masks) and ``point_in_box_*``.
+    """
+    by_threshold: dict[float, list[ImageScore]] = {t: [] for t in IOU_THRESHOLDS}
+    in_mask: list[ImageScore] = []
+    in_box: list[ImageScore] = []
+    for record in records:
+        if record.get("task_name") == POINTING_TASK:
+            scores = point_scores(record)
+            in_mask += [scores["in_mask"]] if "in_mask" in scores else []
+            in_box += [scores["in_box"]] if "in_box" in scores else []
+            continue
+        for threshold, score in box_scores(record).items():
+            by_threshold[threshold].append(score)
+    out: dict[str, float] = {}
+    if by_threshold[0.5]:
+        out.update(summarise_box_protocol(by_threshold))
+        out["box_num_images"] = len(by_threshold[0.5])
+    if in_mask:
+        out.update(summarise_scores(in_mask, "point_in_mask"), point_in_mask_num_images=len(in_mask))
+    if in_box:
+        out.update(summarise_scores(in_box, "point_in_box"), point_in_box_num_images=len(in_box))
+    return out
