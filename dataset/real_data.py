@@ -104,13 +104,16 @@ def _has_targets(annotation: dict[str, Any]) -> bool:
     return bool(annotation.get("boxes"))
 
 
-def _collect(records: Iterable[SourceRecord], stats: RealDataStats, max_samples: int | None,
+def _collect(records: Iterable[SourceRecord], image_root: str, stats: RealDataStats, max_samples: int | None,
              progress: bool) -> list[SourceRecord]:
-    """Good, non-empty records (at most ``max_samples``); bad and empty ones counted in ``stats``."""
+    """Good, non-empty records whose image file exists (at most ``max_samples``); bad and empty
+    ones counted in ``stats``."""
     kept: list[SourceRecord] = []
     for record in tqdm(records, desc="read annotations", unit="rec", disable=not progress):
         if record.error is not None or record.annotation is None:
             stats.bad.append((record.record_id, record.error or "no annotation"))
+        elif not os.path.isfile(os.path.join(image_root, record.image_name)):
+            stats.bad.append((record.record_id, f"image not found: {os.path.join(image_root, record.image_name)}"))
         elif not _has_targets(record.annotation):
             stats.num_empty += 1
         else:
@@ -139,13 +142,13 @@ def convert_records(
     """Write ``records`` as JSONL (``jsonl_out``) and/or a TSV triple (``tsv_prefix``).
 
     Images without any kept object or negative are left out (counted in ``num_empty``). Bad
-    records, and in the TSV case unreadable images, are skipped and listed; with ``strict`` any
-    of them raises ``ConversionError`` and nothing is written.
+    records, missing images and, in the TSV case, unreadable images are skipped and listed; with
+    ``strict`` any of them raises ``ConversionError`` and nothing is written.
     """
     if not jsonl_out and not tsv_prefix:
         raise ValueError("give jsonl_out, tsv_prefix or both")
     stats = RealDataStats()
-    kept = _collect(records, stats, max_samples, progress)
+    kept = _collect(records, image_root, stats, max_samples, progress)
     if strict and stats.bad:
         raise ConversionError(_report(stats))
     out_dir = Path(jsonl_out).parent if jsonl_out else Path(tsv_prefix or ".").parent

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import random
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -144,3 +148,39 @@ def test_box_protocol_reports_each_threshold_and_the_mean() -> None:
     assert out["box_f1@0.5"] == 1.0 and out["box_f1@0.8"] == 1.0 and out["box_f1@0.85"] == 0.0
     assert out["box_f1@0.95"] == 0.0
     assert out["box_mean_f1"] == pytest.approx(0.7)
+
+
+def _original_functions(path: str) -> dict:
+    """``calculate_detection_metrics`` and friends from Rex-Omni's ``other_metric.py`` (without its
+    shapely/tqdm imports, which these functions do not use)."""
+    import ast
+
+    from pycocotools import mask as coco_mask
+
+    wanted = {"calculate_iou", "calculate_detection_metrics", "calculate_pointing_metrics", "is_point_in_mask",
+              "decode_rle"}
+    tree = ast.parse(Path(path).read_text())
+    body = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in wanted]
+    namespace: dict = {"np": np, "coco_mask": coco_mask}
+    exec(compile(ast.Module(body=body, type_ignores=[]), path, "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.skipif(not os.environ.get("REX_OMNI_OTHER_METRIC"),
+                    reason="set REX_OMNI_OTHER_METRIC to Rex-Omni's evaluation/metrics/other_metric.py to compare")
+def test_agrees_with_the_original_on_random_images() -> None:
+    original = _original_functions(os.environ["REX_OMNI_OTHER_METRIC"])
+    rng = random.Random(0)
+
+    def box() -> list[int]:
+        x, y = rng.randint(0, 50), rng.randint(0, 50)
+        return [x, y, x + rng.randint(1, 30), y + rng.randint(1, 30)]
+
+    for _ in range(2000):
+        gt = {c: [box() for _ in range(rng.randint(0, 3))] for c in rng.sample("abc", rng.randint(0, 3))}
+        pred = {c: [[v + rng.randint(-3, 3) for v in rng.choice(gt[c])] if gt.get(c) and rng.random() < 0.7
+                    else box() for _ in range(rng.randint(0, 3))] for c in rng.sample("abc", rng.randint(0, 3))}
+        for t in IOU_THRESHOLDS:
+            recall, precision, _, _ = original["calculate_detection_metrics"](gt, pred, t)
+            ours = match_boxes(gt, pred, t)
+            assert (ours.recall, ours.precision) == pytest.approx((recall, precision)), (gt, pred, t)
