@@ -32,8 +32,9 @@ import numpy as np
 
 from dataset.mask_geometry import MaskError, decode_rle, interior_point, segmentation_to_rle
 
-__all__ = ["FORMATS", "CategoryFilter", "FormatError", "SourceRecord", "coco_image_record",
-           "load_coco", "iter_odvg_records", "iter_refcoco_records"]
+__all__ = ["FORMATS", "CategoryFilter", "FormatError", "SourceRecord", "annotations_by_image", "category_names",
+           "coco_image_record", "image_name", "iter_odvg_records", "iter_refcoco_records", "load_coco",
+           "object_entry", "odvg_record"]
 
 FORMATS = ("coco", "lvis", "refcoco", "odvg")
 

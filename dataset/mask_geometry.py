@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-__all__ = ["MaskError", "interior_point", "segmentation_to_rle"]
+__all__ = ["MaskError", "decode_rle", "interior_point", "segmentation_to_rle"]
+
+COARSE_SIDE = 64  # masks larger than this (pixels, longest side) are searched in blocks
 
 
 class MaskError(ValueError):
@@ -60,15 +62,36 @@ def _depth(mask: np.ndarray) -> np.ndarray:
     return depth
 
 
+def _deep_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the pixels at least half as deep as the deepest (see :func:`_depth`)."""
+    depth = _depth(mask)
+    return np.nonzero(depth >= max(1, (int(depth.max()) + 1) // 2))
+
+
 def interior_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float] | None:
     """A pixel-centre point ``(x, y)`` drawn by ``rng`` among the mask's deepest pixels (at least
     half the maximal erosion depth), so it lies well inside the shape rather than on its rim
-    (a box centre can miss a ring or an L shape altogether). ``None`` for an empty mask."""
+    (a box centre can miss a ring or an L shape altogether). ``None`` for an empty mask.
+
+    Masks over ``COARSE_SIDE`` pixels are first cut into square blocks; if some block lies wholly
+    on the mask, the depth is measured in blocks and the point drawn inside a deep block, which
+    keeps large objects fast and the point still on the mask."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return None
     y0, x0 = int(ys.min()), int(xs.min())
-    depth = _depth(mask[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1])
-    deep_ys, deep_xs = np.nonzero(depth >= max(1, (int(depth.max()) + 1) // 2))
-    pick = int(rng.integers(len(deep_xs)))
-    return float(deep_xs[pick] + x0) + 0.5, float(deep_ys[pick] + y0) + 0.5
+    crop = mask[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1].astype(bool)
+    block = -(-max(crop.shape) // COARSE_SIDE)
+    if block > 1:
+        h, w = -(-crop.shape[0] // block) * block, -(-crop.shape[1] // block) * block
+        padded = np.zeros((h, w), dtype=bool)
+        padded[:crop.shape[0], :crop.shape[1]] = crop
+        full = padded.reshape(h // block, block, w // block, block).all(axis=(1, 3))
+        if full.any():
+            rows, cols = _deep_pixels(full)
+            pick = int(rng.integers(len(cols)))
+            dy, dx = (int(v) for v in rng.integers(block, size=2))
+            return float(x0 + cols[pick] * block + dx) + 0.5, float(y0 + rows[pick] * block + dy) + 0.5
+    rows, cols = _deep_pixels(crop)
+    pick = int(rng.integers(len(cols)))
+    return float(cols[pick] + x0) + 0.5, float(rows[pick] + y0) + 0.5

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude_categories", default=None, help="comma-separated category names to drop")
     p.add_argument("--max_samples", type=int, default=None, help="stop after N samples (after filtering)")
     p.add_argument("--num_workers", type=int, default=1,
-                   help="processes for masks/points and for image re-encoding (default 1); same output for any value")
+                   help="processes for masks and points (coco, lvis) and for re-encoding images (default 1); "
+                   "same output for any value")
     p.add_argument("--seed", type=int, default=0, help="seeds the points drawn inside masks (default 0)")
     p.add_argument("--jpeg_quality", type=int, default=95, help="JPEG quality of the stored images (default 95)")
     p.add_argument("--strict", action="store_true",

@@ -67,6 +67,13 @@ def test_point_is_inside_the_ring_not_its_box_centre(real_sources: dict[str, Any
         assert ring[int(y), int(x)] == 1
         assert 12 <= np.hypot(x - 20, y - 20) <= 16.5  # in the ring's middle band, away from its rims
     assert interior_point(ring, np.random.default_rng(3)) == interior_point(ring, np.random.default_rng(3))
+    # A large ring (searched in blocks): still on the ring, in its middle band (radii 150..220).
+    yy, xx = np.mgrid[0:480, 0:640]
+    r = np.hypot(xx - 320, yy - 240)
+    big = ((r >= 150) & (r <= 220)).astype(np.uint8)
+    for seed in range(5):
+        x, y = interior_point(big, np.random.default_rng(seed))
+        assert big[int(y), int(x)] == 1 and 160 <= np.hypot(x - 320, y - 240) <= 210
     assert interior_point(np.zeros((4, 4), np.uint8), np.random.default_rng(0)) is None
 
 
