@@ -65,15 +65,15 @@ def thumbnail_base64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _shape(category: str, geometry: Sequence[float], colour: str, stroke: float, dashed: bool) -> str:
+def _shape(category: str, geometry: Sequence[float], colour: str, stroke: float, dashed: bool, font: float) -> str:
     cat = html.escape(category, quote=True)
     dash = f' stroke-dasharray="{2 * stroke:g}"' if dashed else ""
     if len(geometry) == 4:
         x0, y0, x1, y1 = (float(v) for v in geometry)
         return (f'<g data-category="{cat}"><rect x="{min(x0, x1):.1f}" y="{min(y0, y1):.1f}" '
                 f'width="{abs(x1 - x0):.1f}" height="{abs(y1 - y0):.1f}" fill="none" stroke="{colour}" '
-                f'stroke-width="{stroke:g}"{dash}/><text x="{min(x0, x1) + stroke:.1f}" y="{min(y0, y1) + 4 * stroke:.1f}" '
-                f'fill="{colour}" font-size="{4 * stroke:g}">{cat}</text></g>')
+                f'stroke-width="{stroke:g}"{dash}/><text x="{min(x0, x1) + stroke:.1f}" y="{min(y0, y1) + font:.1f}" '
+                f'fill="{colour}" font-size="{font:g}">{cat}</text></g>')
     x, y = float(geometry[0]), float(geometry[1])
     return (f'<g data-category="{cat}"><circle cx="{x:.1f}" cy="{y:.1f}" r="{2 * stroke:g}" fill="{colour}" '
             f'stroke="white" stroke-width="{stroke / 2:g}"/></g>')
@@ -81,16 +81,18 @@ def _shape(category: str, geometry: Sequence[float], colour: str, stroke: float,
 
 def _card(index: int, item: ReportImage) -> str:
     stroke = max(item.width, item.height) / 200
+    font = max(item.width, item.height) / 22  # about 14 px on the 300 px card
     image = (f'<image href="data:image/jpeg;base64,{item.jpeg_base64}" x="0" y="0" width="{item.width}" '
              f'height="{item.height}" preserveAspectRatio="none"/>' if item.jpeg_base64
              else f'<rect width="{item.width}" height="{item.height}" fill="#444"/>')
-    shapes = [_shape(c, g, GT_COLOUR, stroke, False) for c, items in item.gt.items() for g in items]
-    shapes += [_shape(c, g, PRED_COLOUR, stroke * 1.5, True) for c, items in item.pred.items() for g in items]
+    shapes = [_shape(c, g, GT_COLOUR, stroke, False, font) for c, items in item.gt.items() for g in items]
+    shapes += [_shape(c, g, PRED_COLOUR, stroke * 1.5, True, font) for c, items in item.pred.items() for g in items]
     cats = html.escape("\t".join(item.categories), quote=True)
     return (f'<div class="card" data-index="{index}" data-f1="{item.f1:.6f}" data-categories="{cats}">'
             f'<div class="head"><b>{html.escape(item.name)}</b> F1 {item.f1:.3f}</div>'
             f'<svg viewBox="0 0 {item.width} {item.height}">{image}{"".join(shapes)}</svg>'
-            f'<div class="q">{html.escape(item.question)}</div></div>')
+            f'<div class="q">{html.escape(item.question)}</div>'
+            f'<div class="q">answer: {html.escape(item.answer[:300])}</div></div>')
 
 
 _STYLE = """body{font-family:sans-serif;margin:12px;background:#fafafa}
