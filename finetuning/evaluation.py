@@ -1,4 +1,4 @@
-"""Evaluate a Rex-Omni checkpoint on a TSV split: generate, parse with ``dataset.grammar``, score.
+"""Evaluate a Rex-Omni checkpoint on a split (TSV or COCO JSON): generate, parse with ``dataset.grammar``, score.
 
 Questions come from the same task function as training (seeded per sample, so every run asks the
 same questions). Scores:
