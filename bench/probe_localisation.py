@@ -75,7 +75,7 @@ def _load_model(path: str, reinit_std: float | None, tokenizer: Any, rope_theta:
     language model's ``rope_theta`` replaced when given."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from finetuning.tiny_model import coordinate_token_ids, init_gaussian_coordinate_embeddings
+    from demo.tiny_model import coordinate_token_ids, init_gaussian_coordinate_embeddings
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
     if reinit_std is not None:
@@ -180,7 +180,7 @@ def blind_within(target_bins: list[int], slots: list[int]) -> float:
 
 def blind_box_hits(boxes: list[list[int]]) -> float:
     """Share of ``boxes`` that the mean box of ``boxes`` overlaps with IoU >= 0.5: an image-blind baseline."""
-    from finetuning.quickstart_report import mean_box_guess
+    from demo.quickstart_report import mean_box_guess
 
     return mean_box_guess(boxes, boxes)[0] if boxes else 0.0
 
@@ -206,8 +206,8 @@ def run_probe(args: argparse.Namespace) -> list[dict[str, Any]]:
     from transformers import AutoProcessor
 
     from dataset.collator import DataCollatorForSupervisedDataset
+    from demo.tiny_model import coordinate_token_ids
     from finetuning.soft_ce import coordinate_lookup
-    from finetuning.tiny_model import coordinate_token_ids
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -22,11 +22,11 @@ import transformers
 from mmengine.config import Config
 from transformers import TrainerCallback
 
+from dataset.registry import build
 from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
 from finetuning.checkpoint import resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
-from finetuning.registry import build
 from finetuning.trainer import RexOmniTrainer
 
 logger = logging.getLogger("finetuning.train")
@@ -141,7 +141,7 @@ def run_training(
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
     coord_ids = None
     if model_args.use_soft_ce_for_coords:
-        from finetuning.tiny_model import coordinate_token_ids
+        from demo.tiny_model import coordinate_token_ids
 
         coord_ids = coordinate_token_ids(processor.tokenizer)
     collator = build_collator(cfg, data_args, processor)

@@ -13,8 +13,8 @@ import logging
 import os
 import sys
 
-from finetuning.evaluation import TASK_REWARDS, run_evaluation, task_fn_from_config
-from finetuning.generation import BACKENDS, make_generator
+from evaluation.evaluate import TASK_REWARDS, run_evaluation, task_fn_from_config
+from evaluation.generation import BACKENDS, make_generator
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,8 +57,8 @@ def test_blind_box_baseline_scores_the_mean_box() -> None:
 
 
 def test_a_short_run_reports_every_window(tmp_path: Path) -> None:
-    from dataset.toy_data import make_toy_datasets
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
+    from demo.toy_data import make_toy_datasets
 
     model_dir = build_tiny_rex_omni(tmp_path / "model", size="test", seed=0)
     make_toy_datasets(str(tmp_path / "toy"), num_train=4, num_val=1, image_size=64, max_objects=1,

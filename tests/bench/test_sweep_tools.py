@@ -27,7 +27,7 @@ def test_reinit_draws_new_weights_with_the_given_std_and_theta(tmp_path: Path) -
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
 
     source = build_tiny_rex_omni(tmp_path / "model", size="test")
     result = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "demo_sweep" / "sweep_tools.py"), "reinit",

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
-from finetuning.tiny_model import build_tiny_rex_omni
+from demo.tiny_model import build_tiny_rex_omni
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +23,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dataset.annotations import parse_annotation
+from dataset.atomic_write import write_json_atomic, write_text_atomic
 from dataset.grammar import ParsedGroup, parse_answer
+from dataset.sample_source import SampleSource
+from dataset.skip_stats import SkipSample
 from dataset.tsv import TsvReader
 from verl.rewards.box_iou import pairwise_iou
 from verl.rewards.predictions import predicted_boxes, predicted_points
@@ -68,8 +67,8 @@ def task_fn_from_config(config_path: str, task: str) -> Any:
     """
     from mmengine.config import Config
 
+    from dataset.registry import build
     from dataset.task_fns import GroundingTaskFn, PointingTaskFn
-    from finetuning.registry import build
 
     cfg = Config.fromfile(config_path)
     expected = {"grounding": GroundingTaskFn, "pointing": PointingTaskFn}[task]
@@ -102,16 +101,20 @@ def tsv_paths(split: str) -> tuple[str, str, str]:
 def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0,
                  task_fn: Any = None) -> Iterator[EvalSample]:
     """Questions and ground truths for the first ``max_samples`` images of the split, asked by
-    ``task_fn`` (default: :func:`default_task_fn`)."""
-    task_fn = task_fn or default_task_fn(task)
-    reader = TsvReader(*tsv_paths(split))
-    count = len(reader) if max_samples is None else min(max_samples, len(reader))
+    ``task_fn`` (default: :func:`default_task_fn`) through the same sample path as training
+    (``dataset.sample_source``, epoch 0). Unusable samples are skipped, counted and logged."""
+    source = SampleSource(TsvReader(*tsv_paths(split)), task_fn or default_task_fn(task), Path(split).name,
+                          seed=seed, reward_name=TASK_REWARDS[task])
+    count = len(source) if max_samples is None else min(max_samples, len(source))
     for index in range(count):
-        image, annotation = reader.read(index)
-        sample = task_fn(parse_annotation(annotation), image.width, image.height, random.Random(f"{seed}|{index}"))
-        gt = {"reward_name": TASK_REWARDS[task], "dataset_name": Path(split).name,
-              "image_size": [image.width, image.height], "answer": sample.ground_truth}
-        yield EvalSample(index, image, sample.question, gt)
+        try:
+            loaded = source.load(index)
+        except SkipSample as skip:
+            source.skip_stats.record(skip, index)
+            continue
+        yield EvalSample(index, loaded.image, loaded.task.question, loaded.ground_truth)
+    if source.skip_stats.summary():
+        logger.warning("%s: skipped samples by reason: %s", split, source.skip_stats.summary())
 
 
 def clean_output(text: str) -> str:
@@ -190,25 +193,6 @@ def score_sample(prediction: str, gt: dict[str, Any], task: str) -> dict[str, An
     reward = compute_score([prediction], [gt])[0]
     tp, n_pred, n_gt = detection_counts(groups, gt, task)
     return {"reward": float(reward["overall"]), "parsed": bool(groups), "tp": tp, "n_pred": n_pred, "n_gt": n_gt}
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` through a temp file in the same folder and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    """Write indented JSON atomically (see :func:`write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def _batches(samples: Iterator[EvalSample], size: int) -> Iterator[list[EvalSample]]:
