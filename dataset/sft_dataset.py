@@ -41,8 +41,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
 # Torch intra-op threads for the image processor. Its tensors are small (one image), so thread
-# hand-offs cost more than they save, and on a loaded machine they stall: 1 thread made this stage
-# ~5x faster in the main process (BENCHMARKS.md, sft_step). DataLoader workers already use 1.
+# hand-offs cost more than they save and stall on a loaded machine. DataLoader workers already use 1.
 IMAGE_PROCESSOR_THREADS = 1
 
 

@@ -115,9 +115,8 @@ def build_collator(cfg: Config, data_args: DataArguments, processor: Any) -> Any
 def warn_if_packing_without_flash(attn_implementation: str, data_flatten: bool) -> bool:
     """Log (and return whether) ``data_flatten`` runs without flash-attention's varlen kernels.
 
-    Packing then masks each sample with a dense block mask over the whole packed row. On an H200 with
-    SDPA the 3B shape ran packed at 0.91x the padded throughput, with 20% less peak memory
-    (``bench/results/2026-11-26-gpu_check-h200.json``).
+    Packing then masks each sample with a dense block mask over the whole packed row, which saves
+    memory but not time (docs/benchmarks.md).
     """
     if not data_flatten or "flash" in (attn_implementation or ""):
         return False
