@@ -1,6 +1,6 @@
 """JSONL -> TSV converter throughput (images/s) with 1 and 2 worker processes.
 
-Input: a temporary JSONL of toy scenes (``dataset.toy_data.make_scene``) at 640x480, saved as JPEG
+Input: a temporary JSONL of toy scenes (``demo.toy_data.make_scene``) at 640x480, saved as JPEG
 (3 of 4) and PNG (1 of 4) like the toy converter demo; a small pool of distinct scenes is reused
 so that building the input stays cheap. Each run decodes every image and re-encodes it as JPEG q95.
 The outputs of the 1- and 2-worker runs are checked to be byte-identical.
@@ -31,7 +31,7 @@ WORKER_COUNTS = (1, 2)
 
 def build_jsonl(directory: str, num_images: int, size: tuple[int, int] = IMAGE_SIZE) -> tuple[str, str]:
     """Write ``num_images`` toy images and their JSONL into ``directory``; returns ``(jsonl, image_root)``."""
-    from dataset.toy_data import make_scene, scene_annotations
+    from demo.toy_data import make_scene, scene_annotations
 
     rng = np.random.default_rng(0)
     root = os.path.join(directory, "images")

@@ -42,9 +42,9 @@ TRAINER_TIMERS = {"reward": "reward", "reward_wait": "reward_wait", "old_log_pro
 
 def build_config(tmp: str, model_dir: str, response_length: int, steps: int) -> Any:
     """A CPU GRPO ``PPOConfig`` over toy data written under ``tmp``."""
-    from dataset.toy_data import make_toy_datasets
+    from demo.toy_data import make_toy_datasets
+    from demo.toy_data_config import write_toy_data_config
     from verl.trainer.config import load_config
-    from verl.utils.toy_data_config import write_toy_data_config
 
     make_toy_datasets(tmp, num_train=16, num_val=1, image_size=IMAGE_SIZE, seed=0)
     data_config = Path(tmp) / "grpo_bench_data.py"
@@ -91,7 +91,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     """Seconds per GRPO phase (median, min, max over the timed steps) and token counts."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never download
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
     from verl.single_controller import LocalWorkerGroup
     from verl.trainer.main import build_trainer
     from verl.workers.fsdp_worker import FSDPWorker

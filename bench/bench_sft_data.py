@@ -1,7 +1,7 @@
 """SFT data pipeline throughput: samples/s of ``GroundingTSVDataset`` (decode + task fn + image
 processor + tokenise + M-RoPE) with 0, 1 and 2 DataLoader workers, and a per-stage breakdown.
 
-Input: toy grounding scenes (``dataset.toy_data``) at 448x336 px in a temporary folder, the tiny
+Input: toy grounding scenes (``demo.toy_data``) at 448x336 px in a temporary folder, the tiny
 test model's processor (``work_dirs/models/rex-omni-test``, built if missing), default pixel limits
 (16..256 * 28^2, so 192 image tokens per sample). The breakdown times each dataset stage in the
 main process; the DataLoader figures are full passes (worker start-up included) with batch size 4
@@ -39,8 +39,8 @@ def build_dataset(data_dir: str, num_samples: int) -> Any:
     from dataset.sft_dataset import GroundingTSVDataset
     from dataset.task_fns import GroundingTaskFn
     from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY
-    from dataset.toy_data import make_toy_datasets
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
+    from demo.toy_data import make_toy_datasets
 
     paths = make_toy_datasets(data_dir, num_train=num_samples, num_val=1, image_size=IMAGE_SIZE, seed=0)
     processor = AutoProcessor.from_pretrained(build_tiny_rex_omni(MODEL_DIR, size="test", seed=0))

@@ -45,7 +45,7 @@ def build_datasets(data_dir: str, processor: Any, num_samples: int) -> list[Any]
     from dataset.sft_dataset import GroundingTSVDataset
     from dataset.task_fns import GroundingTaskFn
     from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY
-    from dataset.toy_data import make_toy_datasets
+    from demo.toy_data import make_toy_datasets
 
     datasets = []
     for width, height in IMAGE_SIZES:
@@ -173,7 +173,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never download
     from transformers import AutoProcessor
 
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
 
     sizes = QUICK if quick else FULL
     result: dict[str, Any] = {"batch_size": BATCH_SIZE, "image_sizes": [list(s) for s in IMAGE_SIZES],

@@ -5,14 +5,13 @@ Pure standard library (no torch), so ``bench/gpu_check.py`` and the CPU benchmar
 
 from __future__ import annotations
 
-import json
-import os
 import resource
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from dataset.atomic_write import write_json_atomic
 
 __all__ = [
     "format_table",
@@ -86,24 +85,6 @@ def smaps_rollup(pid: int | str = "self") -> dict[str, int]:
                 out[parts[0].rstrip(":")] = int(parts[1]) * 1024
     out["Uss"] = out.get("Private_Clean", 0) + out.get("Private_Dirty", 0)
     return out
-
-
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` via a temporary sibling and ``os.replace``."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False, default=str)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _fmt(value: Any) -> str:

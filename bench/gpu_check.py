@@ -6,7 +6,7 @@ Measures, on one H100/H200 in bf16:
   samples: tokens/s (real tokens only), MFU and peak memory. Batches have exactly the layout of
   ``dataset/collator.py`` (padded: ``attention_mask`` + ``(3, B, L)`` positions; packed: one row,
   ``(4, 1, S)`` positions whose text row restarts per sample, no mask, ``use_cache=False``). That
-  module is not imported because ``finetuning.registry`` imports mmengine, absent on the GPU image.
+  module is not imported because ``dataset.registry`` imports mmengine, absent on the GPU image.
 * The same SFT steps again with the vision tower's windows batched (``finetuning.vision_attention``;
   transformers' SDPA path attends each 112-px window in its own call), unless ``--no-batched-windows``.
 * GRPO phases with the hf rollout at a small batch: ``generate`` (sampling), old log-probs (no
@@ -14,7 +14,7 @@ Measures, on one H100/H200 in bf16:
   (with batched windows when the SDPA comparison ran).
 
 Only torch, transformers and light repo modules (``bench.common``, ``dataset.mrope``,
-``finetuning.tiny_model``) are imported. ``--dry-run`` runs the test-size model on the CPU for one
+``demo.tiny_model``) are imported. ``--dry-run`` runs the test-size model on the CPU for one
 step of everything (used by the tests). Writes ``$OUT/gpu_check.json`` when ``$OUT`` is set.
 
 MFU counts model FLOPs: ``6 * (N_llm + V*H) * T + 6 * N_vit * patches + 6 * layers * H * sum(L_i^2)``
@@ -40,7 +40,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 
 from bench.common import format_table, stats_of, write_json_atomic
 from dataset.mrope import MRopeIndexer
-from finetuning.tiny_model import SPECIAL_TOKENS, rex_omni_3b_config, tiny_config
+from demo.tiny_model import SPECIAL_TOKENS, rex_omni_3b_config, tiny_config
 from finetuning.vision_attention import enable_batched_window_attention
 
 logger = logging.getLogger("gpu_check")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sourced by the scripts run on a lent GPU machine (bench/gpu_session.sh, bench/demo_sweep/sweep.sh),
+# Sourced by the scripts run on a lent GPU machine (bench/gpu_session.sh),
 # from the repository root. Such an image has torch and transformers but not this project's other
 # dependencies: wheels carried in .whl are installed to /tmp/site. The repository is not pip-installed
 # there, so it goes on PYTHONPATH (torchrun runs finetuning/train.py as a script).

@@ -20,11 +20,11 @@ def _pointing(split: str, reward_name: str) -> dict:
     stem = f"{data_root}/toy_pointing_{split}"
     return dict(
         type=TSVRLHFDataset,
-        image_tsv_file=f"{stem}.images.tsv",
-        anno_tsv_file=f"{stem}.annotations.tsv",
-        anno_idx_file=f"{stem}.annotations.tsv.lineidx",
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
+        img_tsv_file=f"{stem}.images.tsv",
+        ann_tsv_file=f"{stem}.annotations.tsv",
+        ann_lineidx_file=f"{stem}.annotations.tsv.lineidx",
+        image_min_pixels=min_pixels,
+        image_max_pixels=max_pixels,
         task_fn=pointing_task_fn,
         dataset_name=f"toy_pointing_{reward_name}",
         reward_name=reward_name,

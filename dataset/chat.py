@@ -66,7 +66,7 @@ class ChatEncoder:
         """Token ids of the question and of the answer.
 
         Two single calls: a batched call goes through the tokenizers thread pool, which costs
-        milliseconds when it competes with torch's intra-op threads (measured in the benchmark).
+        milliseconds when it competes with torch's intra-op threads.
         """
         return self._ids(question), self._ids(answer)
 

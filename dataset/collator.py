@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from dataset.chat import IGNORE_INDEX
-from finetuning.registry import BUILDER
+from dataset.registry import BUILDER
 
 __all__ = [
     "POSITION_PAD_VALUE",

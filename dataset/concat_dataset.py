@@ -10,8 +10,8 @@ from typing import Any
 from torch.utils.data import ConcatDataset as TorchConcatDataset
 from torch.utils.data import Dataset
 
+from dataset.registry import BUILDER
 from dataset.sft_dataset import _resolve
-from finetuning.registry import BUILDER
 
 __all__ = ["ConcatDataset"]
 

@@ -20,13 +20,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
-from dataset.annotations import BOX_FORMATS, AnnotationError, ObjectAnnotation, parse_annotation
+from dataset.annotations import BOX_FORMATS
 from dataset.chat import ChatEncoder, EncodedText
 from dataset.mrope import MRopeIndexer
+from dataset.registry import BUILDER
+from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource
 from dataset.skip_stats import SkipSample, SkipStats
-from dataset.task_fns import EmptySampleError, TaskSample
-from dataset.tsv import TsvFormatError, TsvReader
-from finetuning.registry import BUILDER
+from dataset.task_fns import TaskSample
+from dataset.tsv import TsvReader
 
 __all__ = [
     "DEFAULT_SYSTEM_MESSAGE",
@@ -39,11 +40,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
-MIN_IMAGE_SIDE = 28  # pixels; smaller images are skipped (as in the original)
-DEFAULT_MAX_RETRIES = 20
 # Torch intra-op threads for the image processor. Its tensors are small (one image), so thread
-# hand-offs cost more than they save, and on a loaded machine they stall: 1 thread made this stage
-# ~5x faster in the main process (BENCHMARKS.md, sft_step). DataLoader workers already use 1.
+# hand-offs cost more than they save and stall on a loaded machine. DataLoader workers already use 1.
 IMAGE_PROCESSOR_THREADS = 1
 
 
@@ -165,22 +163,24 @@ class TSVDataset(Dataset):
             raise ValueError(f"ori_box_format must be one of {BOX_FORMATS}, got {ori_box_format!r}")
         if max_retries < 1:
             raise ValueError(f"max_retries must be >= 1, got {max_retries}")
-        self.reader = TsvReader(img_tsv_file, ann_tsv_file, ann_lineidx_file)
+        reader = TsvReader(img_tsv_file, ann_tsv_file, ann_lineidx_file)
         self.name = dataset_name or os.path.basename(ann_tsv_file)
-        self.lines = select_indices(len(self.reader), ratio_range, max_num_samples, seed)
-        self.task_fn = build_task_fn(task_fn)
+        self.skip_stats = SkipStats(self.name, log_skips_every)
+        self.source = SampleSource(
+            reader, build_task_fn(task_fn), self.name,
+            lines=select_indices(len(reader), ratio_range, max_num_samples, seed), seed=seed,
+            box_format=ori_box_format, max_retries=max_retries, skip_stats=self.skip_stats,
+        )
+        self.reader, self.lines, self.task_fn = reader, self.source.lines, self.source.task_fn
+        self.seed = seed
         self.image_processor = processor.image_processor
         self.image_size = {"shortest_edge": int(image_min_pixels), "longest_edge": int(image_max_pixels)}
         self.patch_size = int(self.image_processor.patch_size)
         self.merge_size = int(self.image_processor.merge_size)
         self.chat = ChatEncoder(processor, tokenizer, system_message)
         self.rope = MRopeIndexer(model_config, self.chat.image_token_id, self.merge_size)
-        self.ori_box_format = ori_box_format
         self.max_length = max_length
-        self.seed = seed
         self.epoch = 0
-        self.max_retries = max_retries
-        self.skip_stats = SkipStats(self.name, log_skips_every)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -196,9 +196,8 @@ class TSVDataset(Dataset):
         self.epoch = int(epoch)
 
     def sample_rng(self, index: int) -> random.Random:
-        """The task function's RNG for sample ``index`` in the current epoch (string seeds are
-        hashed with SHA-512, so the stream is the same in every process)."""
-        return random.Random(f"{self.name}|{self.seed}|{self.epoch}|{index}")
+        """The task function's RNG for sample ``index`` in the current epoch (``SampleSource.rng``)."""
+        return self.source.rng(index, self.epoch)
 
     def skip_summary(self) -> dict[str, int]:
         """Skips per reason since the last ``set_epoch``, counted by this process (each DataLoader
@@ -207,25 +206,8 @@ class TSVDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         """Sample ``index``, or the next usable one within ``max_retries`` tries (wrapping around)."""
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"{self.name}: index {index} out of range [0, {n})")
-        index %= n
-        tried: list[int] = []
-        last: SkipSample | None = None
-        for attempt in range(min(self.max_retries, n)):
-            position = (index + attempt) % n
-            try:
-                return self.build_sample(position)
-            except SkipSample as skip:
-                self.skip_stats.record(skip, position)
-                tried.append(position)
-                last = skip
-        lines = [int(self.lines[p]) for p in tried]
-        raise RuntimeError(
-            f"{self.name} ({self.reader.ann_tsv}): {len(tried)} consecutive samples unusable "
-            f"(dataset indices {tried}, TSV lines {lines}); last: {last}; skips so far: {self.skip_summary()}"
-        )
+        sample, _ = self.source.first_usable(index, self.build_sample)
+        return sample
 
     # Stages, public so the benchmark can time them one by one.
     def build_sample(self, index: int) -> dict[str, torch.Tensor]:
@@ -238,25 +220,11 @@ class TSVDataset(Dataset):
 
     def read(self, index: int) -> tuple[Image.Image, dict[str, Any]]:
         """Decode the image and annotation JSON of sample ``index``."""
-        line = int(self.lines[index])
-        try:
-            image, annotation = self.reader.read(line)
-        except TsvFormatError as exc:
-            raise SkipSample("unreadable", str(exc)) from exc
-        if min(image.size) < MIN_IMAGE_SIDE:
-            raise SkipSample("too_small", f"TSV line {line}: image {image.size[0]}x{image.size[1]} px")
-        return image, annotation
+        return self.source.read(index)
 
     def make_task(self, annotation: dict[str, Any], size: tuple[int, int], rng: random.Random) -> TaskSample:
         """Parse the annotation and run the task function on the original ``(width, height)``."""
-        try:
-            objects: list[ObjectAnnotation] = parse_annotation(annotation, self.ori_box_format)
-        except AnnotationError as exc:
-            raise SkipSample("bad_annotation", str(exc)) from exc
-        try:
-            return self.task_fn(objects, size[0], size[1], rng)
-        except EmptySampleError as exc:
-            raise SkipSample("empty", str(exc)) from exc
+        return self.source.ask(annotation, size, rng)
 
     def num_image_tokens(self, size: tuple[int, int]) -> int:
         """``<|image_pad|>`` count for an image of ``(width, height)`` under this dataset's limits."""

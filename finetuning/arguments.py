@@ -2,7 +2,7 @@
 
 Precedence, highest first: flags given on the command line, top-level keys of the ``--config``
 file that name an argument, the dataclass defaults below. (The original let the config silently
-override the command line; REFERENCE 7.17.)
+override the command line.)
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def copy_legacy_chat_template(model_name_or_path: str, output_dir: str | Path) -
     """Copy ``chat_template.json`` next to the weights when the source is a local folder that has one.
 
     The processor already saves its template; this keeps the legacy file some tools read. A hub id
-    (no local folder) is skipped instead of crashing before the final save (REFERENCE 7.16).
+    (no local folder) is skipped instead of crashing before the final save.
     """
     source = Path(model_name_or_path) / LEGACY_CHAT_TEMPLATE
     target = Path(output_dir) / LEGACY_CHAT_TEMPLATE

@@ -10,7 +10,7 @@ Tied embeddings: Rex-Omni-3B (like Qwen2.5-VL-3B) ties ``lm_head.weight`` to
 ``embed_tokens.weight``; both names point at one tensor, so they must share one flag. Both are in
 ``llm``, so ``tune_mm_llm`` decides them together and no combination of flags can ask for
 "train the head but freeze the embeddings". (The original set ``lm_head.requires_grad`` on the
-module, which did nothing; REFERENCE 7.18.)
+module, which did nothing.)
 """
 
 from __future__ import annotations

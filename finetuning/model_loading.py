@@ -9,16 +9,9 @@ from typing import Any
 import torch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
+from dataset.attention_backend import resolve_attn_implementation
+
 logger = logging.getLogger(__name__)
-
-
-def resolve_attn_implementation(requested: str = "auto") -> str:
-    """``auto`` -> ``flash_attention_2`` when flash-attn is installed and CUDA is available, else ``sdpa``."""
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
-    return "sdpa"
 
 
 def maybe_apply_liger(mode: str = "auto") -> bool:

@@ -2,7 +2,7 @@
 
 * No weight decay for biases and for the weights of every normalisation module (LayerNorm,
   Qwen2RMSNorm, Liger's RMSNorm, ...: any module whose class name contains ``Norm``). The original
-  decayed RMSNorm weights (REFERENCE 7.19).
+  decayed RMSNorm weights.
 * ``vision_tower_lr`` applies to the vision tower whether or not ``mm_projector_lr`` is set, and
   ``mm_projector_lr`` to the merger; each falls back to ``learning_rate`` when unset (or 0).
 * Frozen parameters are left out; empty groups are dropped.

@@ -22,11 +22,11 @@ import transformers
 from mmengine.config import Config
 from transformers import TrainerCallback
 
+from dataset.registry import build
 from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
 from finetuning.checkpoint import resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
-from finetuning.registry import build
 from finetuning.trainer import RexOmniTrainer
 
 logger = logging.getLogger("finetuning.train")
@@ -115,9 +115,8 @@ def build_collator(cfg: Config, data_args: DataArguments, processor: Any) -> Any
 def warn_if_packing_without_flash(attn_implementation: str, data_flatten: bool) -> bool:
     """Log (and return whether) ``data_flatten`` runs without flash-attention's varlen kernels.
 
-    Packing then masks each sample with a dense block mask over the whole packed row. On an H200 with
-    SDPA the 3B shape ran packed at 0.91x the padded throughput, with 20% less peak memory
-    (``bench/results/2026-11-26-gpu_check-h200.json``).
+    Packing then masks each sample with a dense block mask over the whole packed row, which saves
+    memory but not time (docs/benchmarks.md).
     """
     if not data_flatten or "flash" in (attn_implementation or ""):
         return False
@@ -141,7 +140,7 @@ def run_training(
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
     coord_ids = None
     if model_args.use_soft_ce_for_coords:
-        from finetuning.tiny_model import coordinate_token_ids
+        from demo.tiny_model import coordinate_token_ids
 
         coord_ids = coordinate_token_ids(processor.tokenizer)
     collator = build_collator(cfg, data_args, processor)

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from transformers import Trainer
 
+from dataset.fault_injection import fault_point
 from finetuning.param_groups import build_param_groups
 from finetuning.soft_ce import soft_coordinate_ce
-from verl.utils.fault_injection import fault_point
 
 logger = logging.getLogger(__name__)
 

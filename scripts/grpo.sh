@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rex-Omni GRPO launcher (the seed's scripts/grpo.sh). Every value can be overridden from the environment:
+# Rex-Omni GRPO launcher (the original scripts/grpo.sh). Every value can be overridden from the environment:
 #   MODEL_PATH=work_dirs/sft CONFIG=configs/grpo_pointing.py OUTPUT_PATH=work_dirs/grpo_pt bash scripts/grpo.sh
 #   RAY_ADDRESS=<head ip>:6379 NNODES=2 N_GPUS=8 bash scripts/grpo.sh          (existing multi-node Ray cluster)
 # Extra arguments are key=value overrides of verl/configs/config.yaml and win over everything here:

@@ -1,6 +1,11 @@
-"""Session-wide test set-up: offline hub, quiet tokenizers, deterministic CPU threads."""
+"""Session-wide test set-up: offline hub, quiet tokenizers; the fixtures every test folder shares,
+built once per session (the test-size model, a small toy dataset)."""
 
 import os
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 # huggingface_hub reads these once, at first import, so they must be set before anything imports it.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -8,3 +13,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test-size Rex-Omni (0.23M parameters, seed 0), built once per session (offline)."""
+    from demo.tiny_model import build_tiny_rex_omni
+
+    return build_tiny_rex_omni(tmp_path_factory.getbasetemp() / "rex-omni-test", size="test", seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_toy_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A tiny toy dataset (12 train / 4 val images of 64x64), built once per session."""
+    from demo.toy_data import make_toy_datasets
+
+    return make_toy_datasets(str(tmp_path_factory.mktemp("toy")), num_train=12, num_val=4, image_size=64, seed=3)

@@ -15,10 +15,11 @@ import logging
 import os
 import sys
 
-from finetuning.eval_sources import open_split
-from finetuning.evaluation import TASK_REWARDS, run_evaluation, task_fn_from_config, write_json_atomic
-from finetuning.generation import BACKENDS, make_generator
-from finetuning.official_predictions import PredictionFileError, read_predictions, score_records
+from dataset.atomic_write import write_json_atomic
+from evaluation.evaluate import TASK_REWARDS, run_evaluation, task_fn_from_config
+from evaluation.generation import BACKENDS, make_generator
+from evaluation.official_predictions import PredictionFileError, read_predictions, score_records
+from evaluation.sources import open_split
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +68,7 @@ def score_predictions_file(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from finetuning.html_report import ReportImage, write_report
+    from evaluation.html_report import ReportImage, write_report
 
     try:
         records = read_predictions(args.predictions)

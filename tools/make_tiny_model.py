@@ -9,7 +9,7 @@ import argparse
 import logging
 import time
 
-from finetuning.tiny_model import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, SIZES, build_tiny_rex_omni
+from demo.tiny_model import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, SIZES, build_tiny_rex_omni
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

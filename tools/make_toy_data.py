@@ -21,12 +21,12 @@ import logging
 import sys
 from typing import Any
 
-from dataset.toy_data import MAX_OBJECTS, NEGATIVE_PROB, SIZE_RANGE, make_toy_datasets
+from demo.toy_data import MAX_OBJECTS, NEGATIVE_PROB, SIZE_RANGE, make_toy_datasets
 
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(num_train=2048, num_val=64, image_size=(112, 112), negative_rate=0.0, max_objects=1,
                  size_range=(0.25, 0.45), background="coded", object_alpha=1.0),
-    # The library's own scene defaults (dataset.toy_data).
+    # The library's own scene defaults (demo.toy_data).
     "varied": dict(num_train=512, num_val=64, image_size=(224, 224), negative_rate=NEGATIVE_PROB,
                    max_objects=MAX_OBJECTS, size_range=SIZE_RANGE, background="random", object_alpha=1.0),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from finetuning.quickstart_report import quickstart_report
+from demo.quickstart_report import quickstart_report
 
 
 def main(argv: list[str] | None = None) -> int:

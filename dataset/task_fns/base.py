@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from dataset.annotations import ObjectAnnotation
 
 # Absent categories added per sample from ``extra_categories``: enough to teach "None" answers
-# without the original's prompt blow-up (it added the whole vocabulary, REFERENCE 7.2).
+# without the original's prompt blow-up (it added the whole vocabulary).
 DEFAULT_MAX_NEGATIVES = 3
 OBJ_PLACEHOLDER = "[OBJ]"
 CATEGORY_SEPARATOR = ", "

@@ -31,7 +31,7 @@ def test_torch_threads_restores_the_count() -> None:
 def toy_sft_datasets(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     from transformers import AutoProcessor
 
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
 
     model_dir = build_tiny_rex_omni(tmp_path_factory.mktemp("model") / "rex-omni-test", size="test", seed=0)
     processor = AutoProcessor.from_pretrained(model_dir)

@@ -26,7 +26,7 @@ def test_import_chain_is_light() -> None:
 def test_batches_match_the_collators() -> None:
     from bench.gpu_check import DRY_RUN_VOCAB_BASE, SampleMaker, _TokenIds, packed_batch, padded_batch
     from dataset.collator import DataCollatorForSupervisedDataset, FlattenedDataCollatorForSupervisedDataset
-    from finetuning.tiny_model import tiny_config
+    from demo.tiny_model import tiny_config
 
     maker = SampleMaker(tiny_config("test", _TokenIds(DRY_RUN_VOCAB_BASE)))
     samples = [maker.sft_sample((4, 6), 3, 5), maker.sft_sample((4, 4), 6, 2)]

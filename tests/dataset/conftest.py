@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataset.toy_data import make_toy_datasets
 from dataset.tsv import TsvPaths
-
-
-@pytest.fixture(scope="session")
-def small_toy_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A tiny toy dataset (12 train / 4 val images of 64x64), built once per session."""
-    return make_toy_datasets(str(tmp_path_factory.mktemp("toy")), num_train=12, num_val=4, image_size=64, seed=3)
+from demo.toy_data import make_toy_datasets
 
 
 def _image(mode: str, size: tuple[int, int] = (40, 30)) -> Image.Image:
@@ -109,17 +103,6 @@ SFT_TOY_IMAGE_SIZE = (224, 168)  # width, height: not square, so a transposed gr
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny test Rex-Omni, built once per session (offline)."""
-    import os
-
-    from finetuning.tiny_model import build_tiny_rex_omni
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return build_tiny_rex_omni(tmp_path_factory.getbasetemp() / "sft_tiny_model", size="test", seed=0)
-
-
-@pytest.fixture(scope="session")
 def processor(tiny_model_dir: Path) -> Any:
     """The tiny model's ``Qwen2_5_VLProcessor``."""
     from transformers import AutoProcessor
@@ -164,7 +147,7 @@ def sft_dataset_cfg() -> Callable[..., dict[str, Any]]:
 def make_sft_dataset(sft_dataset_cfg: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
     """``make(paths, processor, task="grounding", **overrides)``: build a dataset via BUILDER."""
     import dataset.sft_dataset  # noqa: F401  (registers the dataset classes)
-    from finetuning.registry import BUILDER
+    from dataset.registry import BUILDER
 
     def make(paths: TsvPaths, processor: Any, task: str = "grounding", **overrides: Any) -> Any:
         return BUILDER.build(sft_dataset_cfg(paths, task, processor=processor, **overrides))

@@ -15,7 +15,7 @@ from dataset.collator import (
     DataCollatorForSupervisedDataset,
     FlattenedDataCollatorForSupervisedDataset,
 )
-from finetuning.registry import BUILDER
+from dataset.registry import BUILDER
 
 PAD = 0
 

@@ -10,7 +10,7 @@ from typing import Any
 from torch.utils.data import ConcatDataset as TorchConcatDataset
 
 from dataset import ConcatDataset, GroundingTSVDataset, PointingTSVDataset
-from finetuning.registry import BUILDER
+from dataset.registry import BUILDER
 
 
 def test_builds_nested_configs_and_injects_without_mutating(

@@ -1,4 +1,4 @@
-"""Coordinate codec and answer grammar: REFERENCE section 9 goldens plus property tests."""
+"""Coordinate codec and answer grammar: hand-computed goldens plus property tests."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from dataset.grammar import (
 W, H = 640, 480
 
 
-# --- REFERENCE 9.1: quantiser -------------------------------------------------------------
+# --- quantiser -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_dequantize_uses_999_scale() -> None:
     assert dequantize_point((999, 0), W, H) == (W, 0)
 
 
-# --- REFERENCE 9.2 and 2.1 step 7: answer string --------------------------------------------
+# --- answer string --------------------------------------------
 
 WORKED_ANSWER = (
     "<|object_ref_start|>cat toy<|object_ref_end|><|box_start|><7><10><78><104><|box_end|>, "
@@ -98,7 +98,7 @@ def test_parse_worked_example() -> None:
     assert groups[1].items == []
 
 
-# --- REFERENCE 9.8: parser --------------------------------------------------------------------
+# --- parser --------------------------------------------------------------------
 
 
 def test_parse_items_chunk_kinds() -> None:

@@ -39,17 +39,9 @@ learning_rate = {lr}
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir() -> Path:
-    """The test-size Rex-Omni in work_dirs/models/rex-omni-test (cached across sessions)."""
-    from finetuning.tiny_model import build_tiny_rex_omni
-
-    return build_tiny_rex_omni(REPO_ROOT / "work_dirs" / "models" / "rex-omni-test", size="test")
-
-
-@pytest.fixture(scope="session")
 def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small toy grounding/pointing splits (32 train, 8 val images of 112 px)."""
-    from dataset.toy_data import make_toy_datasets
+    from demo.toy_data import make_toy_datasets
 
     out = tmp_path_factory.mktemp("toy")
     make_toy_datasets(str(out), num_train=32, num_val=8, image_size=(112, 112), seed=0)
@@ -81,8 +73,8 @@ def assert_reloads_and_generates(folder: Path, toy: Path) -> None:
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from dataset.tsv import TsvReader
-    from finetuning.evaluation import tsv_paths
-    from finetuning.generation import chat_prompt
+    from evaluation.evaluate import tsv_paths
+    from evaluation.generation import chat_prompt
 
     assert (folder / "model.safetensors").is_file() and (folder / "chat_template.jinja").is_file()
     processor = AutoProcessor.from_pretrained(folder)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataset.toy_data import ToyObject, make_scene
+from demo.toy_data import ToyObject, make_scene
 
 NUM_IMAGES = 6
 SIZE = 64

@@ -12,7 +12,7 @@ from PIL import Image
 
 from dataset.grammar import compose_answer, quantize_box, quantize_point
 from dataset.real_data import SourceOptions, convert_records, iter_source_records
-from finetuning.evaluation import iter_samples, run_evaluation
+from evaluation.evaluate import iter_samples, run_evaluation
 from tools.evaluate import main
 
 

@@ -51,7 +51,7 @@ TASKS = {
 
 @pytest.fixture(scope="module")
 def tiny_model() -> Path:
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
 
     return build_tiny_rex_omni(REPO_ROOT / "work_dirs" / "models" / "rex-omni-test", size="test")
 

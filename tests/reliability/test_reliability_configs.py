@@ -71,7 +71,7 @@ def test_default_yaml_loads(monkeypatch: pytest.MonkeyPatch) -> None:
 def processor(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from transformers import AutoProcessor
 
-    from finetuning.tiny_model import build_tiny_rex_omni
+    from demo.tiny_model import build_tiny_rex_omni
 
     return AutoProcessor.from_pretrained(str(build_tiny_rex_omni(tmp_path_factory.mktemp("model") / "m", size="test")))
 
@@ -79,7 +79,7 @@ def processor(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="module")
 def launch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A launch directory whose ``work_dirs/toy_data`` holds a small toy set, as the configs expect."""
-    from dataset.toy_data import make_toy_datasets
+    from demo.toy_data import make_toy_datasets
 
     root = tmp_path_factory.mktemp("launch")
     make_toy_datasets(root / "work_dirs" / "toy_data", num_train=6, num_val=4, image_size=(112, 112), seed=0)
@@ -90,7 +90,7 @@ def _build_edited(tmp_path: Path, config: str, old: str, new: str, key: str, pro
     """Copy configs/<config> with one edit, load it with mmengine and build ``key`` (paths from the cwd)."""
     from mmengine.config import Config
 
-    from finetuning.registry import build
+    from dataset.registry import build
 
     text = (REPO / "configs" / config).read_text()
     assert old in text, f"{old!r} not in configs/{config}: update this test"
@@ -121,8 +121,8 @@ PY_CASES: dict[str, tuple[tuple[str, str, str, str], type[BaseException], tuple[
     "sft: wrong type for image_min_pixels": (("sft.py", "image_min_pixels=min_pixels,\n            image_max_pixels",
                                               'image_min_pixels="big",\n            image_max_pixels', "train_dataset"),
                                              (TypeError, ValueError), ("image_min_pixels",)),
-    "grpo: unknown dataset key": (("grpo.py", "anno_idx_file=", "anno_idx_fle=", "train_dataset"),
-                                  TypeError, ("anno_idx_fle",)),
+    "grpo: unknown dataset key": (("grpo.py", "ann_lineidx_file=", "ann_lineidx_fle=", "train_dataset"),
+                                  TypeError, ("ann_lineidx_fle",)),
     "grpo: missing lineidx path": (("grpo.py", "toy_grounding_train.annotations.tsv.lineidx",
                                     "nope.annotations.tsv.lineidx", "train_dataset"),
                                    FileNotFoundError, ("nope.annotations.tsv.lineidx",)),

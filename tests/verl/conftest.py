@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.toy_data_config import write_toy_data_config
 from verl.trainer.config import PPOConfig, load_config
-from verl.utils.toy_data_config import write_toy_data_config
 
 REPO = Path(__file__).resolve().parents[2]
 REWARDS = REPO / "tests" / "verl" / "reward_fixtures.py"
@@ -22,15 +22,14 @@ def _offline() -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from finetuning.tiny_model import build_tiny_rex_omni
-
-    return build_tiny_rex_omni(tmp_path_factory.mktemp("models") / "rex-omni-test", size="test")
+def tiny_model(tiny_model_dir: Path) -> Path:
+    """The session's test-size Rex-Omni (root conftest), under the name the GRPO tests use."""
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="session")
 def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dataset.toy_data import make_toy_datasets
+    from demo.toy_data import make_toy_datasets
 
     root = tmp_path_factory.mktemp("toy_data")
     make_toy_datasets(str(root), num_train=16, num_val=8, image_size=(112, 112), seed=0)

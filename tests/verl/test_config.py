@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 YAML = REPO / "verl" / "configs" / "config.yaml"
 JINJA = REPO / "verl" / "configs" / "r1v_format.jinja"
 
-# scripts/grpo.sh of the seed (REFERENCE 4.11), minus the environment
+# the original scripts/grpo.sh, minus the environment
 GRPO_SH = [
     f"config={YAML}", "data.config_path=configs/grpo.py", "data.format_prompt=verl/configs/r1v_format.jinja",
     "worker.actor.model.model_path=IDEA-Research/Rex-Omni", "trainer.experiment_name=grpo",

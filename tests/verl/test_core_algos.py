@@ -36,7 +36,7 @@ def test_registry_rejects_duplicates():
 
 
 def test_grpo_reference_example():
-    # REFERENCE 9.5: rewards [1,0,0,0], n=4: mean .25, unbiased std .5 -> A = [1.5, -.5, -.5, -.5]
+    # rewards [1,0,0,0], n=4: mean .25, unbiased std .5 -> A = [1.5, -.5, -.5, -.5]
     rewards = torch.zeros(4, 3)
     rewards[:, -1] = _t([1, 0, 0, 0])
     mask = torch.ones(4, 3)

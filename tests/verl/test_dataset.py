@@ -89,7 +89,7 @@ def test_format_prompt_and_rng(processor, toy_data, tmp_path):
 
 def test_overlong_prompts_are_skipped_or_raise(processor, toy_data):
     ds = _dataset(processor, toy_data, "toy_grounding_train", max_prompt_length=8)
-    with pytest.raises(RuntimeError, match="every sample is unusable"):
+    with pytest.raises(RuntimeError, match="consecutive samples unusable"):
         ds[0]
     assert ds.skips.counts["too_long"] == len(ds)
     strict = _dataset(processor, toy_data, "toy_grounding_train", max_prompt_length=8, filter_overlong_prompts=False)

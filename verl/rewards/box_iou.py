@@ -1,6 +1,6 @@
 """``box_iou``: F1 of IoU-weighted precision and recall between predicted and GT boxes.
 
-Definition (REFERENCE 5.2, with the training codec's ``/999`` instead of the original's ``/1000``):
+Definition (the original definition, with the training codec's ``/999`` instead of the original's ``/1000``):
 
 * predicted boxes get their corners ordered; zero-area predictions are dropped, as in the original;
 * ``precision = sum over predictions of the best IoU with a GT box of the same phrase / N_pred``;

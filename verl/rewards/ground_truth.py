@@ -62,7 +62,7 @@ class GroundTruth:
         """Per phrase, the objects of ``kind`` (an array for boxes/points, a list for masks).
 
         A phrase that has objects but none of ``kind`` cannot be scored by that reward, so it
-        raises instead of being silently dropped (the original dropped it; REFERENCE 7.35).
+        raises instead of being silently dropped (the original dropped it).
         """
         out: dict[str, Any] = {}
         for phrase, t in self.answer.items():

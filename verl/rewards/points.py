@@ -1,6 +1,6 @@
 """``point_in_box``: F1 of one-to-one matches between predicted points and GT boxes of the same phrase.
 
-As the original (REFERENCE 5.3): a prediction matches a GT box of its phrase when it lies inside
+As the original: a prediction matches a GT box of its phrase when it lies inside
 (inclusive bounds); each GT box and each prediction is used at most once;
 ``precision = matched / N_pred``, ``recall = matched / N_gt``. Nothing expected and nothing
 predicted -> 1.0; one side empty -> 0.0. GT points are not used. Unlike the original, a phrase is

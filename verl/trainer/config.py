@@ -1,6 +1,6 @@
 """Typed GRPO run configuration: dataclasses, YAML + CLI loading, derivation and validation.
 
-A run is configured as in the seed's ``scripts/grpo.sh``::
+A run is configured as in the original ``scripts/grpo.sh``::
 
     python3 -m verl.trainer.main config=verl/configs/config.yaml worker.rollout.n=8 trainer.logger=['console']
 
@@ -258,7 +258,7 @@ def resolve_rollout_name(name: str, device: str = "auto") -> Literal["hf", "vllm
 def finalize_config(cfg: PPOConfig) -> PPOConfig:
     """Return a copy with derived fields filled, paths absolute, and every rule checked.
 
-    Copies (as the seed's post_init): data.max_prompt_length/max_response_length -> rollout.prompt_length/
+    Copies (as the original post_init): data.max_prompt_length/max_response_length -> rollout.prompt_length/
     response_length; actor.model.trust_remote_code -> rollout; algorithm.{disable_kl,use_kl_loss,kl_penalty,
     kl_coef} -> actor; actor.{micro_batch_size_per_device_for_experience,padding_free,
     ulysses_sequence_parallel_size,use_torch_compile} -> ref. Relative paths resolve against the cwd.

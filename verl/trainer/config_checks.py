@@ -76,7 +76,7 @@ def _validate_ranges(cfg: PPOConfig) -> None:
 
 
 def _validate_batch_sizes(cfg: PPOConfig) -> None:
-    """Divisibility rules of the trainer and the FSDP workers (REFERENCE 4.2 and 4.4)."""
+    """Divisibility rules of the trainer and the FSDP workers."""
     data, actor, rollout = cfg.data, cfg.worker.actor, cfg.worker.rollout
     world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
     n = rollout.n

@@ -248,7 +248,7 @@ def _kl_k2(log_ratio: torch.Tensor) -> torch.Tensor:
 def _kl_k3(log_ratio: torch.Tensor) -> torch.Tensor:
     """k3 = exp(d) - d - 1 with d = log p_ref - log p (non-negative, low variance; used by GRPO).
 
-    ``d`` is clamped to [-20, 20] so exp stays finite, and the result to [-10, 10] (as the seed).
+    ``d`` is clamped to [-20, 20] so exp stays finite, and the result to [-10, 10] (as the original).
     """
     d = (-log_ratio).clamp(-20.0, 20.0)
     return (torch.exp(d) - d - 1.0).clamp(-10.0, 10.0)
@@ -311,7 +311,7 @@ def lr_lambda(step: int, warmup_steps: int, training_steps: int, scheduler_type:
     """LR multiplier for the optimizer update with 0-based index ``step``.
 
     Warmup: ``(step + 1) / warmup_steps`` for ``step < warmup_steps``, so the first update already uses
-    ``lr / warmup_steps`` (never 0; the seed's first step had LR 0, REFERENCE 7.39). Afterwards ``constant``
+    ``lr / warmup_steps`` (never 0; the original first step had LR 0). Afterwards ``constant``
     stays at 1; ``cosine`` goes from 1 at the first post-warmup update to ``min_lr_ratio`` at the last
     update (``step = training_steps - 1``) and stays there.
     """

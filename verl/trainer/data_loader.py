@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from finetuning.registry import build
+from dataset.registry import build
 from verl.trainer.config import DataConfig
 from verl.utils.dataset import RLHFCollator
 

@@ -7,6 +7,7 @@ steps; training stops after ``training_steps`` = ``max_steps`` or ``len(loader) 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -26,13 +27,18 @@ from verl.trainer import core_algos
 from verl.trainer.config import ConfigError, PPOConfig, config_to_dict
 from verl.trainer.data_loader import StatefulLoader
 from verl.trainer.metrics import Tracker, data_metrics, reward_metrics, throughput_metrics
-from verl.utils.dataset import sample_seed
 from verl.workers import checkpoint
 from verl.workers.reward import RewardManager
 
 __all__ = ["GRPOTrainer"]
 
 logger = logging.getLogger(__name__)
+
+
+def request_seed(seed: int, step: int, index: int) -> int:
+    """Stable 64-bit sampling seed of one rollout request; independent of PYTHONHASHSEED and workers."""
+    digest = hashlib.blake2b(f"{seed}:{step}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 # Columns the workers need after generation (images stay on the driver for the reward).
 WORKER_COLUMNS = ("input_ids", "attention_mask", "position_ids", "responses", "response_mask", "multi_modal_inputs")
@@ -129,7 +135,7 @@ class GRPOTrainer:
         batch = Batch.from_mapping(raw)
         rollout = self.config.worker.rollout
         batch["uid"] = [uuid.uuid4().hex for _ in range(len(batch))]
-        batch["seed"] = [sample_seed(rollout.seed, self.global_step, i) for i in range(len(batch))]
+        batch["seed"] = [request_seed(rollout.seed, self.global_step, i) for i in range(len(batch))]
         batch.meta.update(n=rollout.n, temperature=rollout.temperature)
         return batch
 

@@ -1,20 +1,18 @@
 """``TSVRLHFDataset``: GRPO prompts and reward ground truths from a TSV triple.
 
-One sample = one image and the question drawn by the same task function as SFT (the answer is
-discarded). The prompt is the chat-template rendering of ``<image>\\n{question}`` after
-``format_prompt`` (a jinja2 template over ``{{ content }}`` = the question). The ground truth follows
-the reward schema (DESIGN.md): ``{"reward_name", "dataset_name", "image_size": [W, H], "answer":
-{cleaned phrase: {"boxes", "points", "masks"}}}`` in pixels of the original image.
+One sample = one image and the question drawn by the same sample path as SFT
+(``dataset.sample_source``; the answer is discarded). The prompt is the chat-template rendering of
+``<image>\\n{question}`` after ``format_prompt`` (a jinja2 template over ``{{ content }}`` = the
+question). The ground truth is ``dataset.sample_source.reward_ground_truth``'s.
 
 Samples are returned unpadded; :class:`RLHFCollator` left-pads a batch to its longest prompt.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import random
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,24 +21,41 @@ from jinja2 import Template
 from PIL import Image
 from torch.utils.data import Dataset
 
-from dataset.annotations import AnnotationError, parse_annotation
 from dataset.mrope import MRopeIndexer
+from dataset.registry import BUILDER, build
+from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource
 from dataset.skip_stats import SkipSample, SkipStats
-from dataset.task_fns import EmptySampleError
-from dataset.tsv import TsvFormatError, TsvReader
-from finetuning.registry import BUILDER, build
+from dataset.tsv import TsvReader
 
-__all__ = ["RLHFCollator", "TSVRLHFDataset", "resize_image", "sample_seed"]
+__all__ = ["DEPRECATED_ARGUMENTS", "RLHFCollator", "TSVRLHFDataset", "resize_image"]
 
 logger = logging.getLogger(__name__)
 
 PADDED_KEYS = ("input_ids", "attention_mask", "position_ids")
 
 
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """Stable 64-bit seed of (seed, epoch, index); independent of PYTHONHASHSEED and worker layout."""
-    digest = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+# Old GRPO spellings of the dataset arguments -> the names SFT datasets use.
+DEPRECATED_ARGUMENTS = {
+    "image_tsv_file": "img_tsv_file",
+    "anno_tsv_file": "ann_tsv_file",
+    "anno_idx_file": "ann_lineidx_file",
+    "min_pixels": "image_min_pixels",
+    "max_pixels": "image_max_pixels",
+}
+
+
+def rename_deprecated(kwargs: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``kwargs`` with old GRPO argument names replaced by the current ones (warning once per name);
+    both spellings of one argument is a ``TypeError``."""
+    out = dict(kwargs)
+    for old, new in DEPRECATED_ARGUMENTS.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise TypeError(f"{owner}: got both {old!r} and {new!r}; use {new!r}")
+        warnings.warn(f"{owner}: {old!r} is deprecated, use {new!r}", FutureWarning, stacklevel=3)
+        out[new] = out.pop(old)
+    return out
 
 
 def resize_image(image: Image.Image, min_pixels: int | None, max_pixels: int | None) -> Image.Image:
@@ -61,31 +76,34 @@ def resize_image(image: Image.Image, min_pixels: int | None, max_pixels: int | N
 
 @BUILDER.register_module()
 class TSVRLHFDataset(Dataset):
-    """GRPO dataset over one TSV triple (kwargs as the seed's ``configs/grpo.py``).
+    """GRPO dataset over one TSV triple; the arguments are the SFT datasets' names.
 
     Args:
-        image_tsv_file, anno_tsv_file, anno_idx_file: the TSV triple (``dataset.tsv``).
+        img_tsv_file, ann_tsv_file, ann_lineidx_file: the TSV triple (``dataset.tsv``).
         tokenizer, processor: injected by the data loader.
         task_fn: a task function or its ``dict(type=GroundingTaskFn, ...)`` config.
-        min_pixels, max_pixels: image area bounds applied before the processor (pixels).
+        image_min_pixels, image_max_pixels: image area bounds applied before the processor (pixels).
         dataset_name, reward_name: copied into every ground truth.
         format_prompt: jinja2 template text, or a path to a ``.jinja`` file; ``None`` = the question as is.
         max_prompt_length: prompt tokens including image tokens (never truncated).
         filter_overlong_prompts: skip (and count) longer prompts; otherwise raise ``ValueError``.
-        seed: base of the per-sample RNG ``random.Random(sample_seed(seed, epoch, index))``.
+        seed: base of the per-sample RNG (``SampleSource.rng``).
         box_format: ``bbox`` format in the annotations (``xyxy`` or ``xywh``).
+        max_retries: consecutive unusable samples tolerated before a ``RuntimeError``.
+        **deprecated: the old GRPO names (``image_tsv_file``, ``anno_tsv_file``, ``anno_idx_file``,
+            ``min_pixels``, ``max_pixels``), accepted with a ``FutureWarning``.
     """
 
     def __init__(
         self,
-        image_tsv_file: str,
-        anno_tsv_file: str,
-        anno_idx_file: str,
+        img_tsv_file: str | None = None,
+        ann_tsv_file: str | None = None,
+        ann_lineidx_file: str | None = None,
         tokenizer: Any = None,
         processor: Any = None,
         task_fn: Any = None,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
+        image_min_pixels: int | None = None,
+        image_max_pixels: int | None = None,
         dataset_name: str = "custom_grounding",
         reward_name: str = "box_iou",
         format_prompt: str | None = None,
@@ -93,15 +111,30 @@ class TSVRLHFDataset(Dataset):
         filter_overlong_prompts: bool = True,
         seed: int = 1,
         box_format: str = "xyxy",
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        **deprecated: Any,
     ) -> None:
+        unknown = sorted(set(deprecated) - set(DEPRECATED_ARGUMENTS))
+        if unknown:
+            raise TypeError(f"TSVRLHFDataset got unexpected arguments {unknown}")
+        current = {"img_tsv_file": img_tsv_file, "ann_tsv_file": ann_tsv_file, "ann_lineidx_file": ann_lineidx_file,
+                   "image_min_pixels": image_min_pixels, "image_max_pixels": image_max_pixels}
+        given = rename_deprecated({**{k: v for k, v in current.items() if v is not None}, **deprecated},
+                                  "TSVRLHFDataset")
+        missing = [k for k in ("img_tsv_file", "ann_tsv_file", "ann_lineidx_file") if k not in given]
+        if missing:
+            raise TypeError(f"TSVRLHFDataset needs {missing}")
         if processor is None or task_fn is None:
             raise ValueError("TSVRLHFDataset needs a processor (injected by the data loader) and a task_fn")
         _check_reward_name(dataset_name, reward_name)
-        self.reader = TsvReader(image_tsv_file, anno_tsv_file, anno_idx_file)
+        self.reader = TsvReader(given["img_tsv_file"], given["ann_tsv_file"], given["ann_lineidx_file"])
+        self.skips = SkipStats(dataset_name)
+        self.source = SampleSource(self.reader, build(task_fn), dataset_name, seed=seed, box_format=box_format,
+                                   reward_name=reward_name, max_retries=max_retries, skip_stats=self.skips)
         self.processor = processor
         self.tokenizer = tokenizer if tokenizer is not None else processor.tokenizer
-        self.task_fn = build(task_fn)
-        self.min_pixels, self.max_pixels = min_pixels, max_pixels
+        self.task_fn = self.source.task_fn
+        self.min_pixels, self.max_pixels = given.get("image_min_pixels"), given.get("image_max_pixels")
         self.dataset_name, self.reward_name = dataset_name, reward_name
         self.template = _load_template(format_prompt)
         self.max_prompt_length = max_prompt_length
@@ -110,52 +143,28 @@ class TSVRLHFDataset(Dataset):
         image_token = getattr(processor, "image_token", "<|image_pad|>")
         merge_size = getattr(processor.image_processor, "merge_size", 2)
         self.mrope = MRopeIndexer(None, self.tokenizer.convert_tokens_to_ids(image_token), merge_size)
-        self.skips = SkipStats(dataset_name)
 
     def __len__(self) -> int:
-        return len(self.reader)
+        return len(self.source)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch that seeds per-sample randomness (prompt template, phrase order)."""
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        """The sample at ``index``; an unusable one is skipped for the next index (counted, not recursive)."""
-        for attempt in range(len(self)):
-            current = (index + attempt) % len(self)
-            try:
-                sample = self.load(current)
-            except SkipSample as skip:
-                self.skips.record(skip, current)
-                continue
-            sample["num_skipped"] = attempt
-            return sample
-        raise RuntimeError(f"{self.dataset_name}: every sample is unusable: {self.skips.summary()}")
+        """The sample at ``index``, or the next usable one within ``max_retries`` (counted, not recursive)."""
+        sample, skipped = self.source.first_usable(index, self.load)
+        sample["num_skipped"] = skipped
+        return sample
 
     def load(self, index: int) -> dict[str, Any]:
         """Build one sample; raises ``SkipSample`` for unusable data."""
-        try:
-            image, annotation = self.reader.read(index)
-            objects = parse_annotation(annotation, self.box_format)
-        except TsvFormatError as exc:
-            raise SkipSample("unreadable", str(exc)) from exc
-        except AnnotationError as exc:
-            raise SkipSample("bad_annotation", str(exc)) from exc
-        width, height = image.size
-        rng = random.Random(sample_seed(self.seed, self.epoch, index))
-        try:
-            task = self.task_fn(objects, width, height, rng)
-        except EmptySampleError as exc:
-            raise SkipSample("empty", str(exc)) from exc
-        question = self.template.render(content=task.question) if self.template else task.question
-        image = resize_image(image, self.min_pixels, self.max_pixels)
+        loaded = self.source.load(index, self.epoch)
+        question = loaded.task.question
+        question = self.template.render(content=question) if self.template else question
+        image = resize_image(loaded.image, self.min_pixels, self.max_pixels)
         sample = self.encode_prompt(image, question)
-        sample["ground_truth"] = {
-            "reward_name": self.reward_name,
-            "dataset_name": self.dataset_name,
-            "image_size": [width, height],
-            "answer": task.ground_truth,
-        }
+        sample["ground_truth"] = loaded.ground_truth
         sample["index"] = index
         return sample
 

@@ -30,7 +30,8 @@ import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-from verl.utils.fault_injection import fault_point
+from dataset.atomic_write import write_text_atomic
+from dataset.fault_injection import fault_point
 
 __all__ = [
     "LATEST_FILE", "find_latest_checkpoint", "load_actor", "load_trainer_state", "rotate_checkpoints",
@@ -115,7 +116,7 @@ def save_hf_metadata(hf_dir: Path, model_config: Any, generation_config: Any, pr
 
 def save_trainer_state(checkpoint: Path, state: dict[str, Any]) -> None:
     checkpoint.mkdir(parents=True, exist_ok=True)
-    _write_atomic(checkpoint / "trainer_state.json", json.dumps(state, indent=2) + "\n")
+    write_text_atomic(checkpoint / "trainer_state.json", json.dumps(state, indent=2) + "\n")
 
 
 def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
 
 def write_latest(root: str | os.PathLike[str], step: int) -> None:
     """Mark ``global_step_<step>`` complete (call after every rank finished saving)."""
-    _write_atomic(Path(root) / LATEST_FILE, f"{step}\n")
+    write_text_atomic(Path(root) / LATEST_FILE, f"{step}\n")
 
 
 def find_latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
@@ -157,9 +158,3 @@ def rotate_checkpoints(root: str | os.PathLike[str], keep: int) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         logger.info("removed old checkpoint %s (save_limit=%d)", path, keep)
     return removed
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

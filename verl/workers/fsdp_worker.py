@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from dataset.fault_injection import fault_point
 from verl.protocol import Batch
 from verl.trainer import core_algos
 from verl.trainer.config import PPOConfig, resolve_device, resolve_rollout_name
-from verl.utils.fault_injection import fault_point
 from verl.workers import checkpoint, fsdp
 from verl.workers.actor import Actor
 from verl.workers.rollout import SamplingSettings, assemble_rollout, build_rollout

@@ -1,4 +1,4 @@
-"""Grounding prompts: the original Rex-Omni list, with its missing comma fixed (REFERENCE 7.3).
+"""Grounding prompts: the original Rex-Omni list, with its missing comma fixed.
 
 The original's repetitions are kept on purpose so that sampling weights match it: the short
 form ``detect [OBJ].`` / ``Detect [OBJ].`` is drawn with probability 7/43.

@@ -1,4 +1,4 @@
-"""box_iou: REFERENCE 9.6 restated for /999 decoding, edge cases, negatives, one-to-one matching."""
+"""box_iou: the original definition restated for /999 decoding, edge cases, negatives, one-to-one matching."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""point_in_box and point_in_mask: REFERENCE 9.7, edge cases, negatives, mask formats."""
+"""point_in_box and point_in_mask: the original definition, edge cases, negatives, mask formats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for finetuning/tiny_model.py: build once per module, then reload offline and exercise it."""
+"""Tests for demo/tiny_model.py: build once per module, then reload offline and exercise it."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from transformers import (  # noqa: E402
     Qwen2_5_VLForConditionalGeneration,
 )
 
-from finetuning import tiny_model  # noqa: E402
-from finetuning.tiny_model import (  # noqa: E402
+from demo.tiny_model import (  # noqa: E402
     CHAT_TEMPLATE,
     build_tiny_rex_omni,
     coordinate_token_ids,
     rex_omni_3b_config,
     tiny_config,
 )
+from finetuning import tiny_model  # noqa: E402
 
 QUESTION = "Detect red circle, blue square. Output the bounding box coordinates in [x0, y0, x1, y1] format."
 

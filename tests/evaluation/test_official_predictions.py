@@ -10,7 +10,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from dataset.grammar import compose_answer, parse_answer, quantize_box, quantize_point
-from finetuning.official_predictions import (
+from evaluation.official_predictions import (
     PredictionFileError,
     image_f1,
     official_record,

@@ -18,10 +18,10 @@ from verl.utils.dataset import TSVRLHFDataset
 root = {root}
 
 def _entry(stem, task_fn, reward_name):
-    return dict(type=TSVRLHFDataset, image_tsv_file=f"{{root}}/{{stem}}.images.tsv",
-                anno_tsv_file=f"{{root}}/{{stem}}.annotations.tsv",
-                anno_idx_file=f"{{root}}/{{stem}}.annotations.tsv.lineidx",
-                min_pixels=16 * 28 * 28, max_pixels=256 * 28 * 28, task_fn=task_fn,
+    return dict(type=TSVRLHFDataset, img_tsv_file=f"{{root}}/{{stem}}.images.tsv",
+                ann_tsv_file=f"{{root}}/{{stem}}.annotations.tsv",
+                ann_lineidx_file=f"{{root}}/{{stem}}.annotations.tsv.lineidx",
+                image_min_pixels=16 * 28 * 28, image_max_pixels=256 * 28 * 28, task_fn=task_fn,
                 dataset_name=stem, reward_name=reward_name)
 
 grounding = dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY)

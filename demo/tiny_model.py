@@ -280,8 +280,8 @@ _SIZE_PRESETS: dict[str, dict[str, Any]] = {
         vision=dict(
             hidden_size=128, depth=4, num_heads=4, intermediate_size=256, fullatt_block_indexes=[1, 3]
         ),
-        # Random-init std (Qwen's is 0.02). With 0.06 the demo reached held-out box F1 0.94 in 500 steps
-        # on the coded toy data, against 0.30 with 0.02 (bench/results/2026-11-26-recipe-sweep-h100.txt).
+        # Random-init std (Qwen's is 0.02): larger weights make the demo learn to localise much
+        # sooner (docs/demo.md).
         init_std=0.06,
     ),
 }
@@ -399,7 +399,7 @@ def init_gaussian_coordinate_embeddings(model: Any, coord_ids: list[int], scale:
     hidden state ``h`` are then ``2 h.c + scale * (t h.u - t^2 h.w)`` (+ noise): a discretised Gaussian
     over the bins whose mean ``h.u / (2 h.w)`` is *linear* in ``h``. Predicting a coordinate becomes a
     regression the model can learn from pixels; with random rows it is a 1000-way lookup, and a randomly
-    initialised demo model never got above an image-blind guess (``bench/probe_localisation.py``).
+    initialised demo model stays at an image-blind guess (docs/demo.md).
     """
     embed = model.get_input_embeddings().weight
     dim = embed.shape[1]

@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from finetuning.official_predictions import POINTING_TASK, image_f1
+from evaluation.official_predictions import POINTING_TASK, image_f1
 
 __all__ = ["ReportImage", "render_report", "write_report"]
 
@@ -134,6 +134,6 @@ def render_report(items: Sequence[ReportImage], title: str, metrics: Mapping[str
 def write_report(path: str | Path, items: Sequence[ReportImage], title: str,
                  metrics: Mapping[str, Any] | None = None) -> None:
     """Render and write the page atomically."""
-    from finetuning.evaluation import write_text_atomic
+    from dataset.atomic_write import write_text_atomic
 
     write_text_atomic(path, render_report(items, title, metrics))

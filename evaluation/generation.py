@@ -32,7 +32,7 @@ class HFGenerator:
                  dtype: torch.dtype | None = None) -> None:
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-        from finetuning.model_loading import resolve_attn_implementation
+        from dataset.attention_backend import resolve_attn_implementation
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)

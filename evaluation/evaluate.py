@@ -10,19 +10,16 @@ same questions). Scores:
   positive when it has IoU >= 0.5 with a not yet matched GT box of the same phrase (greedy by IoU);
 * pointing: ``point_f1``, the same with "point inside the GT box" as the match;
 * ``protocol_*``: Rex-Omni's own protocol (per-image P/R at IoU 0.5..0.95, F1 of the means, mean
-  F1; point in mask and in box), see :mod:`finetuning.detection_metrics`. Use these to compare
+  F1; point in mask and in box), see :mod:`evaluation.detection_metrics`. Use these to compare
   with published numbers.
 
-``predictions.jsonl`` is in Rex-Omni's evaluation shape (:mod:`finetuning.official_predictions`).
+``predictions.jsonl`` is in Rex-Omni's evaluation shape (:mod:`evaluation.official_predictions`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import random
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +28,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dataset.annotations import parse_annotation
+from dataset.atomic_write import write_json_atomic, write_text_atomic
 from dataset.grammar import ParsedGroup, parse_answer
+from dataset.sample_source import SampleSource
+from dataset.skip_stats import SkipSample
 from dataset.task_fns.categories import clean_category_name
-from finetuning.eval_sources import SplitSource, open_split
-from finetuning.official_predictions import official_record, score_records
+from evaluation.sources import SplitSource, open_split
+from evaluation.official_predictions import official_record, score_records
 from verl.rewards.box_iou import pairwise_iou
 from verl.rewards.predictions import predicted_boxes, predicted_points
 
@@ -78,8 +77,8 @@ def task_fn_from_config(config_path: str, task: str) -> Any:
     """
     from mmengine.config import Config
 
+    from dataset.registry import build
     from dataset.task_fns import GroundingTaskFn, PointingTaskFn
-    from finetuning.registry import build
 
     cfg = Config.fromfile(config_path)
     expected = {"grounding": GroundingTaskFn, "pointing": PointingTaskFn}[task]
@@ -112,7 +111,9 @@ def tsv_paths(split: str) -> tuple[str, str, str]:
 def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0,
                  task_fn: Any = None, image_root: str | None = None) -> Iterator[EvalSample]:
     """Questions and ground truths for the first ``max_samples`` images of the split (a TSV prefix,
-    or a COCO JSON with ``image_root``), asked by ``task_fn`` (default: :func:`default_task_fn`)."""
+    or a COCO JSON with ``image_root``), asked by ``task_fn`` (default: :func:`default_task_fn`)
+    through the same sample path as training (``dataset.sample_source``, epoch 0). Unusable samples
+    are skipped, counted and logged."""
     yield from _source_samples(open_split(split, image_root), task, max_samples, seed, task_fn)
 
 
@@ -123,16 +124,35 @@ def _crowd_regions(annotation: dict[str, Any]) -> dict[str, list[list[float]]]:
     return regions
 
 
+class _SplitReader:
+    """A ``SplitSource`` in the reader shape the sample path takes."""
+
+    def __init__(self, source: SplitSource) -> None:
+        self.source, self.ann_tsv = source, source.split
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def read(self, line: int) -> tuple[Image.Image, dict[str, Any]]:
+        item = self.source.read(line)
+        return item.image, item.annotation
+
+
 def _source_samples(source: SplitSource, task: str, max_samples: int | None, seed: int,
                     task_fn: Any) -> Iterator[EvalSample]:
-    task_fn = task_fn or default_task_fn(task)
-    for item in source.iter(max_samples):
-        image = item.image
-        sample = task_fn(parse_annotation(item.annotation), image.width, image.height,
-                         random.Random(f"{seed}|{item.index}"))
-        gt = {"reward_name": TASK_REWARDS[task], "dataset_name": source.name,
-              "image_size": [image.width, image.height], "answer": sample.ground_truth}
-        yield EvalSample(item.index, image, sample.question, gt, item.name, _crowd_regions(item.annotation))
+    samples = SampleSource(_SplitReader(source), task_fn or default_task_fn(task), source.name, seed=seed,
+                           reward_name=TASK_REWARDS[task])
+    count = len(samples) if max_samples is None else min(max_samples, len(samples))
+    for index in range(count):
+        try:
+            loaded = samples.load(index)
+        except SkipSample as skip:
+            samples.skip_stats.record(skip, index)
+            continue
+        yield EvalSample(index, loaded.image, loaded.task.question, loaded.ground_truth, source.image_name(index),
+                         _crowd_regions(loaded.annotation))
+    if samples.skip_stats.summary():
+        logger.warning("%s: skipped samples by reason: %s", source.split, samples.skip_stats.summary())
 
 
 def clean_output(text: str) -> str:
@@ -213,25 +233,6 @@ def score_sample(prediction: str, gt: dict[str, Any], task: str) -> dict[str, An
     return {"reward": float(reward["overall"]), "parsed": bool(groups), "tp": tp, "n_pred": n_pred, "n_gt": n_gt}
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` through a temp file in the same folder and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    """Write indented JSON atomically (see :func:`write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
-
-
 def _batches(samples: Iterator[EvalSample], size: int) -> Iterator[list[EvalSample]]:
     batch: list[EvalSample] = []
     for sample in samples:
@@ -287,7 +288,7 @@ def run_evaluation(
     returns the metrics. ``task_fn`` asks the questions (default: :func:`default_task_fn`)."""
     from tqdm import tqdm
 
-    from finetuning.html_report import ReportImage, write_report
+    from evaluation.html_report import ReportImage, write_report
 
     output_dir = Path(output_dir)
     source = open_split(split, image_root)

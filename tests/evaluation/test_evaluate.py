@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dataset.grammar import parse_answer
-from finetuning.evaluation import clean_output, detection_counts, summarise, write_json_atomic
+from dataset.atomic_write import write_json_atomic
+from evaluation.evaluate import clean_output, detection_counts, summarise
 
 GT = {"reward_name": "box_iou", "dataset_name": "t", "image_size": [999, 999],
       "answer": {"cat": {"boxes": [[0, 0, 100, 100], [200, 200, 300, 300]], "points": [], "masks": []},
@@ -53,8 +54,8 @@ def _config(tmp_path: Path, body: str) -> str:
 
 
 def test_questions_come_from_the_config_task_fn(tmp_path: Path) -> None:
-    from dataset.toy_data import make_toy_datasets
-    from finetuning.evaluation import iter_samples, task_fn_from_config
+    from demo.toy_data import make_toy_datasets
+    from evaluation.evaluate import iter_samples, task_fn_from_config
 
     make_toy_datasets(str(tmp_path / "toy"), num_train=1, num_val=4)
     split = str(tmp_path / "toy" / "toy_grounding_val")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from finetuning.html_report import GT_COLOUR, PRED_COLOUR, ReportImage, render_report, write_report
+from evaluation.html_report import GT_COLOUR, PRED_COLOUR, ReportImage, render_report, write_report
 
 
 def _records() -> list[dict]:

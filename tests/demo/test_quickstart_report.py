@@ -2,7 +2,7 @@
 
 import json
 
-from finetuning.quickstart_report import format_metrics_table, load_stage_metrics, quickstart_report
+from demo.quickstart_report import format_metrics_table, load_stage_metrics, quickstart_report
 
 
 def _write_metrics(root, stage, f1):
@@ -35,7 +35,7 @@ def _write_grounding(prefix, images):
     from PIL import Image
 
     from dataset.tsv import TsvWriter, encode_image
-    from finetuning.evaluation import tsv_paths
+    from evaluation.evaluate import tsv_paths
 
     jpeg = encode_image(Image.new("RGB", (40, 40)))
     with TsvWriter(*tsv_paths(str(prefix))) as writer:
@@ -44,7 +44,7 @@ def _write_grounding(prefix, images):
 
 
 def test_blind_baseline_answers_the_mean_training_box(tmp_path):
-    from finetuning.quickstart_report import blind_baseline
+    from demo.quickstart_report import blind_baseline
 
     toy = tmp_path / "toy_data"
     toy.mkdir()
@@ -59,7 +59,7 @@ def test_blind_baseline_answers_the_mean_training_box(tmp_path):
 
 
 def test_sft_loss_curve_samples_the_logged_losses(tmp_path):
-    from finetuning.quickstart_report import sft_loss_curve
+    from demo.quickstart_report import sft_loss_curve
 
     assert sft_loss_curve(tmp_path) is None
     history = [{"step": s, "loss": 10.0 / s} for s in range(1, 11)] + [{"step": 10, "train_runtime": 5.0}]
@@ -74,7 +74,7 @@ def test_blind_baseline_names_the_file_of_a_bad_annotation(tmp_path):
     import pytest
 
     from dataset.tsv import TsvFormatError
-    from finetuning.quickstart_report import blind_baseline
+    from demo.quickstart_report import blind_baseline
 
     toy = tmp_path / "toy_data"
     toy.mkdir()

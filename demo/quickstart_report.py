@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dataset.tsv import TsvReader
-from finetuning.evaluation import tsv_paths
+from evaluation.evaluate import tsv_paths
 from verl.trainer.reward_curve import format_curve, load_metrics
 
 STAGES = (("before", "untrained demo model"), ("sft", "after SFT"), ("grpo", "after GRPO"))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from dataset.atomic_write import write_text_atomic
 from dataset.tsv import TsvPaths, TsvWriter, encode_image
 
 __all__ = ["COLOURS", "SHAPES", "ToyObject", "make_scene", "make_toy_datasets", "scene_annotations"]
@@ -293,14 +294,7 @@ def _write_split(
                 name = _save_demo_image(image, os.path.join(jsonl_dir, "images"), index)
                 jsonl_lines.append(json.dumps({"image_name": name, "annotation": ground_ann}))
     if jsonl_dir is not None:
-        _write_text_atomic(os.path.join(jsonl_dir, f"toy_grounding_{split}.jsonl"), "\n".join(jsonl_lines) + "\n")
-
-
-def _write_text_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+        write_text_atomic(os.path.join(jsonl_dir, f"toy_grounding_{split}.jsonl"), "\n".join(jsonl_lines) + "\n")
 
 
 def _parse_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -376,7 +370,7 @@ def make_toy_datasets(
         os.remove(paths["manifest"])  # a crash mid-build must not leave a stale "up to date" marker
     _write_split(output_dir, "train", num_train, (width, height), seed, jsonl_dir, scene_kwargs)
     _write_split(output_dir, "val", num_val, (width, height), seed, None, scene_kwargs)
-    _write_text_atomic(paths["manifest"], json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(paths["manifest"], json.dumps(manifest, indent=2) + "\n")
     logger.info("wrote toy data (%d train, %d val images) to %s", num_train, num_val, output_dir)
     return paths
 

@@ -1,4 +1,4 @@
-"""Tests for dataset/toy_data.py."""
+"""Tests for demo/toy_data.py."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from dataset.annotations import parse_annotation
-from dataset.toy_data import COLOURS, SHAPES, make_scene, make_toy_datasets
 from dataset.tsv import TsvReader
+from demo.toy_data import COLOURS, SHAPES, make_scene, make_toy_datasets
 
 
 def _all_files(root: Path) -> dict[str, bytes]:
@@ -119,7 +119,7 @@ def test_positional_background_encodes_position_and_random_does_not() -> None:
 
 def test_coded_scene_keeps_the_position_code_inside_the_shapes() -> None:
     """``coded``: red is the column and blue the row in every pixel; shapes only raise green, named by shape."""
-    from dataset.toy_data import CODED_SHAPE_GREEN, SHAPES
+    from demo.toy_data import CODED_SHAPE_GREEN, SHAPES
 
     for seed in range(4):
         image, objects, negatives = make_scene(np.random.default_rng(seed), 128, 96, max_objects=3,

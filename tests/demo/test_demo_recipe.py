@@ -38,10 +38,10 @@ def test_sft_demo_default_reads_the_demo_block() -> None:
 
 
 def test_demo_recipe_learns_boxes_from_pixels(tmp_path: Path) -> None:
-    from dataset.toy_data import make_toy_datasets
+    from demo.quickstart_report import blind_baseline
+    from demo.tiny_model import build_tiny_rex_omni
+    from demo.toy_data import make_toy_datasets
     from finetuning.arguments import parse_args
-    from finetuning.quickstart_report import blind_baseline
-    from finetuning.tiny_model import build_tiny_rex_omni
     from finetuning.train import run_training, setup_logging
     from tools import evaluate
     from tools.make_toy_data import PRESETS

@@ -52,11 +52,17 @@ class SplitSource:
     def __len__(self) -> int:
         return len(self._reader) if self._reader is not None else len(self._records or [])
 
+    def image_name(self, index: int) -> str:
+        """Image ``index``'s name as predictions files carry it."""
+        if self._reader is not None:
+            return f"{self.name}/{index:06d}"
+        return (self._records or [])[index].image_name
+
     def read(self, index: int) -> SplitImage:
         """Image ``index`` (RGB) with its annotation; a missing image file raises ``FileNotFoundError``."""
         if self._reader is not None:
             image, annotation = self._reader.read(index)
-            return SplitImage(index, f"{self.name}/{index:06d}", image, annotation)
+            return SplitImage(index, self.image_name(index), image, annotation)
         record = (self._records or [])[index]
         path = os.path.join(self._image_root or "", record.image_name)
         if not os.path.isfile(path):

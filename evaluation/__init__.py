@@ -1,0 +1,1 @@
+"""Evaluation shared by both stages: questions from the task functions, generation, parsing, scoring."""
