@@ -80,6 +80,9 @@ def _validate_batch_sizes(cfg: PPOConfig) -> None:
     data, actor, rollout = cfg.data, cfg.worker.actor, cfg.worker.rollout
     world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
     n = rollout.n
+    if not cfg.algorithm.norm_adv_by_std_in_grpo:
+        _require(cfg.algorithm.adv_estimator == "grpo", "algorithm.norm_adv_by_std_in_grpo",
+                 f"false applies to adv_estimator grpo only, got {cfg.algorithm.adv_estimator!r}")
     if cfg.algorithm.adv_estimator in ("grpo", "rloo"):
         _require(n > 1, "worker.rollout.n", f"{cfg.algorithm.adv_estimator} needs groups: must be > 1, got {n}")
     _require(world % rollout.tensor_parallel_size == 0, "worker.rollout.tensor_parallel_size",

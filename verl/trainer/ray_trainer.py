@@ -174,7 +174,8 @@ class GRPOTrainer:
             rewards, kl_metrics = core_algos.apply_kl_penalty(scores, batch["old_log_probs"], batch["ref_log_probs"],
                                                               mask, algo.kl_coef, algo.kl_penalty)
             metrics.update(kl_metrics)
-        advantages, _ = core_algos.compute_advantage(algo.adv_estimator, rewards, mask, batch["uid"])
+        advantages, _ = core_algos.compute_advantage(algo.adv_estimator, rewards, mask, batch["uid"],
+                                                     norm_by_std=algo.norm_adv_by_std_in_grpo)
         batch["token_level_scores"] = scores
         batch["advantages"] = advantages
         update_mask = mask
