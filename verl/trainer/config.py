@@ -142,6 +142,9 @@ class RolloutConfig:
     max_num_batched_tokens: int = 16384  # vLLM scheduler budget (>= prompt + response length)
     max_model_len: int | None = None  # vLLM context; None = prompt_length + response_length
     limit_images: int = 1  # max images per prompt for vLLM; 0 = no limit
+    hf_max_num_seqs: int = 256  # hf engine: sequences per generate call (bounds the KV cache)
+    hf_cache: Literal["dynamic", "static"] = "dynamic"  # hf engine KV cache; static allows hf_compile
+    hf_compile: bool = False  # hf engine: torch.compile the decoding step (needs hf_cache=static and a GPU)
     ignore_eos: bool = False  # keep generating past EOS (benchmarking only)
     disable_log_stats: bool = True  # vLLM stats logging off
     val_override_config: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.5, "n": 1})

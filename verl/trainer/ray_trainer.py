@@ -25,7 +25,13 @@ from verl.single_controller import WorkerGroup
 from verl.trainer import core_algos
 from verl.trainer.config import ConfigError, PPOConfig, config_to_dict
 from verl.trainer.data_loader import StatefulLoader
-from verl.trainer.metrics import Tracker, data_metrics, reward_metrics, throughput_metrics
+from verl.trainer.metrics import (
+    Tracker,
+    data_metrics,
+    reward_metrics,
+    rollout_probs_metrics,
+    throughput_metrics,
+)
 from verl.utils.dataset import sample_seed
 from verl.workers import checkpoint
 from verl.workers.reward import RewardManager
@@ -160,6 +166,7 @@ class GRPOTrainer:
         metrics.update(_mean_dicts(results))
         metrics.update(reward_metrics(reward_rows, batch["ground_truth"]))
         metrics.update(data_metrics(batch))
+        metrics.update(rollout_probs_metrics(batch))
         metrics.update(throughput_metrics(batch, timings, self.workers.world_size))
         metrics["data/num_skipped"] = float(sum(raw.get("num_skipped", [0])))
         return metrics

@@ -25,7 +25,7 @@ from verl.trainer.config import PPOConfig, resolve_device, resolve_rollout_name
 from verl.utils.fault_injection import fault_point
 from verl.workers import checkpoint, fsdp
 from verl.workers.actor import Actor
-from verl.workers.rollout import SamplingSettings, assemble_rollout, build_rollout
+from verl.workers.rollout import Responses, SamplingSettings, assemble_rollout, build_rollout
 
 __all__ = ["FSDPWorker"]
 
@@ -135,7 +135,9 @@ class FSDPWorker:
         responses = self.rollout.generate(local, sampling)
         self.rollout.sleep()
         if share is not None:
-            responses = responses[share * sampling.n:(share + len(prompts)) * sampling.n]
+            rows = slice(share * sampling.n, (share + len(prompts)) * sampling.n)
+            log_probs = None if responses.log_probs is None else responses.log_probs[rows]
+            responses = Responses(responses.token_ids[rows], log_probs)
         out = assemble_rollout(prompts, responses, sampling.n, rollout_cfg.response_length,
                                self.tokenizer.pad_token_id, self.eos_ids)
         out.meta["temperature"] = sampling.temperature
