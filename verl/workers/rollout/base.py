@@ -61,7 +61,7 @@ def build_rollout(name: str, model_path: str, cfg: Any, tokenizer: Any, device: 
     if name == "hf":
         from verl.workers.rollout.hf_rollout import HFRollout
 
-        return HFRollout(model_path, cfg, tokenizer, device)
+        return HFRollout.from_pretrained(model_path, cfg, tokenizer, device)
     if name == "vllm":
         from verl.workers.rollout.vllm_rollout import VLLMRollout
 

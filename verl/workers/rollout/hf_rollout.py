@@ -56,23 +56,31 @@ class SampledLogProbs:
 class HFRollout:
     """Batched, left-padded sampling with an HF copy of the model; each row stops at its ``<|im_end|>``.
 
-    On CPU the copy is fp32 whatever ``rollout.dtype`` says, to match the fp32 actor. The checkpoint's own
-    generation config is not inherited (Qwen's sets top_k=1 and a repetition penalty): the engine samples
+    The checkpoint's own generation config is not inherited (Qwen's sets top_k=1 and a repetition penalty): the engine samples
     with ``worker.rollout``'s settings only.
     """
 
-    def __init__(self, model_path: str, cfg: Any, tokenizer: Any, device: str) -> None:
-        from transformers import AutoModelForImageTextToText, GenerationConfig
+    def __init__(self, model: torch.nn.Module, cfg: Any, tokenizer: Any, device: str) -> None:
+        """``model``: an HF Qwen2.5-VL already on ``device``; ``cfg``: the rollout config (``hf_*`` keys);
+        ``tokenizer``: anything with ``convert_tokens_to_ids`` and ``pad_token_id``."""
+        from transformers import GenerationConfig
 
-        dtype = _DTYPES[cfg.dtype] if device == "cuda" else torch.float32
-        self.model = AutoModelForImageTextToText.from_pretrained(
-            model_path, dtype=dtype, attn_implementation="sdpa", trust_remote_code=cfg.trust_remote_code)
-        self.model.requires_grad_(False).eval().to(device)
+        self.model = model.requires_grad_(False).eval()
         self.cfg, self.device, self.tokenizer = cfg, device, tokenizer
         self.image_token_id = self.model.config.image_token_id
         self.eos_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
         self.suppress = [self.image_token_id, self.model.config.video_token_id]
         self.model.generation_config = GenerationConfig(eos_token_id=self.eos_ids, pad_token_id=tokenizer.pad_token_id)
+
+    @classmethod
+    def from_pretrained(cls, model_path: str, cfg: Any, tokenizer: Any, device: str) -> HFRollout:
+        """Load ``model_path`` in ``cfg.dtype`` on GPU (fp32 on CPU, to match the fp32 actor)."""
+        from transformers import AutoModelForImageTextToText
+
+        dtype = _DTYPES[cfg.dtype] if device == "cuda" else torch.float32
+        model = AutoModelForImageTextToText.from_pretrained(
+            model_path, dtype=dtype, attn_implementation="sdpa", trust_remote_code=cfg.trust_remote_code)
+        return cls(model.to(device), cfg, tokenizer, device)
 
     def wake_up(self) -> None:
         """Nothing to do: the copy stays resident."""
