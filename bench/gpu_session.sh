@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything a lent GPU machine (H100/H200, no DeepSpeed/Ray/mmengine) should prove, in one command:
 #   1. bench/gpu_check.sh: the Rex-Omni-3B shape, random weights, bf16 SFT padded vs packed, GRPO phases.
+#      Then bench/bench_rollout.py: hf rollout generate tokens/s at 16, 128 and 512 sequences (plain,
+#      static cache, static cache + torch.compile); SKIP_ROLLOUT=1 skips it.
 #   2. the real trainer on CUDA: scripts/sft.sh (torchrun, bf16, packing, gradient checkpointing,
 #      no DeepSpeed) on the demo model + toy grounding data for SHORT_STEPS, then tools/evaluate.py.
 #   3. the CPU demo's recipe (fp32, batch 8, lr 2e-3, soft-CE sigma 3) run LONG_STEPS on the GPU, then
@@ -21,6 +23,7 @@ SHORT_STEPS="${SHORT_STEPS:-30}"
 LONG_STEPS="${LONG_STEPS:-1500}"
 CHECK_TIMEOUT="${CHECK_TIMEOUT:-240}"
 LONG_TIMEOUT="${LONG_TIMEOUT:-200}"
+ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-420}"
 status=0
 stage() { echo; echo "[gpu_session] $(date +%T) $*"; }
 
@@ -28,6 +31,13 @@ if [[ "${SKIP_CHECK:-0}" != 1 ]]; then
 stage "1/3 gpu_check (3B shape)"
 if [[ "$DRY_RUN" == 1 ]]; then check_args=(--dry-run); else check_args=(--steps 3 --warmup 1 --grpo-iters 1 --grpo-warmup 1); fi
 timeout "$CHECK_TIMEOUT" bash bench/gpu_check.sh "${check_args[@]}" || { echo "[gpu_session] gpu_check failed: $?"; status=1; }
+fi
+
+if [[ "${SKIP_ROLLOUT:-0}" != 1 ]]; then
+stage "1b/3 hf rollout throughput (3B shape)"
+rollout_args=(); [[ "$DRY_RUN" == 1 ]] && rollout_args=(--dry-run)
+timeout "$ROLLOUT_TIMEOUT" python3 -m bench.bench_rollout "${rollout_args[@]}" 2>&1 | tee "$OUT/bench_rollout.log" | tail -12
+[[ "${PIPESTATUS[0]}" == 0 ]] || { echo "[gpu_session] bench_rollout failed"; status=1; }
 fi
 
 stage "toy data + demo model"

@@ -33,8 +33,8 @@ from dataset.grammar import ParsedGroup, parse_answer
 from dataset.sample_source import SampleSource
 from dataset.skip_stats import SkipSample
 from dataset.task_fns.categories import clean_category_name
-from evaluation.sources import SplitSource, open_split
 from evaluation.official_predictions import official_record, score_records
+from evaluation.sources import SplitSource, open_split
 from verl.rewards.box_iou import pairwise_iou
 from verl.rewards.predictions import predicted_boxes, predicted_points
 

@@ -30,9 +30,8 @@ class HFGenerator:
 
     def __init__(self, model_path: str, max_new_tokens: int = 256, device: str | None = None,
                  dtype: torch.dtype | None = None) -> None:
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
         from dataset.attention_backend import resolve_attn_implementation
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)

@@ -7,9 +7,8 @@ import logging
 from typing import Any
 
 import torch
-from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
 from dataset.attention_backend import resolve_attn_implementation
+from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 logger = logging.getLogger(__name__)
 

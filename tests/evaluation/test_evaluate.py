@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dataset.grammar import parse_answer
 from dataset.atomic_write import write_json_atomic
+from dataset.grammar import parse_answer
 from evaluation.evaluate import clean_output, detection_counts, summarise
 
 GT = {"reward_name": "box_iou", "dataset_name": "t", "image_size": [999, 999],

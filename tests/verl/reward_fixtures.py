@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -19,3 +20,16 @@ def flaky_reward(predicts: Sequence[str], ground_truths: Sequence[Any], **_: Any
     if any(zlib.crc32(p.encode()) % 2 == 0 for p in predicts):
         raise ValueError("flaky reward: even crc")
     return varied_reward(predicts, ground_truths)
+
+
+_COORDINATE = re.compile(r"<(\d{1,3})>")
+
+
+def first_bin_below_500(predicts: Sequence[str], ground_truths: Sequence[Any], **_: Any) -> list[dict[str, float]]:
+    """1 when the response's first coordinate token ``<N>`` has ``N < 500``, else 0 (also without any): a reward
+    even a random test-size policy earns about half the time and can learn to earn always."""
+    scores = []
+    for text in predicts:
+        match = _COORDINATE.search(text)
+        scores.append({"overall": float(match is not None and int(match.group(1)) < 500)})
+    return scores

@@ -111,7 +111,8 @@ def test_unknown_and_derived_keys(run_dir, override, message):
 
 @pytest.mark.parametrize(("override", "message"), [
     ("worker.actor.loss_agg_mode=sum",
-     r"worker.actor.loss_agg_mode: invalid value 'sum'; allowed: \['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean'\]"),
+     r"worker.actor.loss_agg_mode: invalid value 'sum'; allowed: \['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'\]"),
+    ("algorithm.norm_adv_by_std_in_grpo=maybe", r"algorithm.norm_adv_by_std_in_grpo: expected bool"),
     ("algorithm.adv_estimator=gae", r"algorithm.adv_estimator: .*allowed: \['grpo', 'rloo'\]"),
     ("algorithm.kl_penalty=full", r"allowed: \['kl', 'abs', 'mse', 'low_var_kl'\]"),
     ("worker.rollout.name=sglang", r"allowed: \['auto', 'hf', 'vllm'\]"),
@@ -146,6 +147,8 @@ def test_bad_values(run_dir, override, message):
     (["worker.actor.fsdp.enable_cpu_offload=true"], r"enable_cpu_offload: FSDP CPU offload forbids gradient accumulation"),
     (["worker.rollout.name=vllm", "worker.rollout.max_num_batched_tokens=4096"], r"max_num_batched_tokens: must be >= .* = 8192"),
     (["trainer.device=cpu", "worker.rollout.name=vllm"], r"worker.rollout.name: vllm needs trainer.device"),
+    (["algorithm.adv_estimator=rloo", "algorithm.norm_adv_by_std_in_grpo=false"],
+     r"algorithm.norm_adv_by_std_in_grpo: false applies to adv_estimator grpo only, got 'rloo'"),
 ])
 def test_consistency_rules(run_dir, overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -64,6 +64,16 @@ def test_grpo_singleton_group_and_constant_group():
     torch.testing.assert_close(adv, _t([0.7 / 1.000001, 0.0, 0.0]))
 
 
+def test_grpo_without_std_is_dr_grpo():
+    # group a [1, 0, 0, 0]: mean .25 -> [.75, -.25, -.25, -.25]; group b [2, 6]: mean 4 -> [-2, 2]; singleton c keeps 0.7
+    adv = ca.grpo_advantage(_t([1, 0, 2, 0, 0, 6, 0.7]), list("aabaabc"), norm_by_std=False)
+    torch.testing.assert_close(adv, _t([0.75, -0.25, -2.0, -0.25, -0.25, 2.0, 0.7]))
+    rewards = torch.zeros(2, 2)
+    rewards[:, 1] = _t([3, 1])
+    adv, _ = ca.compute_advantage("grpo", rewards, _t([[1, 1], [1, 0]]), ["u", "u"], norm_by_std=False)
+    torch.testing.assert_close(adv, _t([[1.0, 1.0], [-1.0, 0.0]]))
+
+
 def test_rloo_leave_one_out():
     # [1,0,0,0]: A0 = 1 - 0 = 1, A1 = 0 - 1/3; equals 4/3 * (s - 0.25)
     adv = ca.rloo_advantage(_t([1, 0, 0, 0]), [7, 7, 7, 7])
@@ -111,15 +121,25 @@ MASK = _t([[1, 1, 1], [1, 0, 0], [0, 0, 0]])  # last row is padding
     ("token-mean", (1 + 2 + 3 + 4) / 4),
     ("seq-mean-token-sum", (6 + 4) / 2),
     ("seq-mean-token-mean", (2 + 4) / 2),
+    ("seq-mean-token-sum-norm", (6 / 3 + 4 / 3) / 2),  # token sums over the mask width R = 3
 ])
 def test_agg_loss_modes(mode, expected):
     assert ca.agg_loss(LOSS, MASK, mode).item() == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(("mode", "expected"), [
-    ("token-mean", 10 / 8), ("seq-mean-token-sum", 10 / 8), ("seq-mean-token-mean", 6 / 8)])
+    ("token-mean", 10 / 8), ("seq-mean-token-sum", 10 / 8), ("seq-mean-token-mean", 6 / 8),
+    ("seq-mean-token-sum-norm", 10 / 3 / 8)])
 def test_agg_loss_normalizer(mode, expected):
     assert ca.agg_loss(LOSS, MASK, mode, normalizer=8).item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("token-mean", 4.0), ("seq-mean-token-sum", 2.0), ("seq-mean-token-mean", 2.0), ("seq-mean-token-sum-norm", 2.0)])
+def test_loss_normalizer_counts_tokens_or_non_empty_rows(mode, expected):
+    assert ca.loss_normalizer(MASK, mode).item() == expected
+    # the local denominators of agg_loss are these counts
+    assert ca.agg_loss(LOSS, MASK, mode).item() == pytest.approx(ca.agg_loss(LOSS, MASK, mode, expected).item())
 
 
 def test_agg_loss_unknown_mode():

@@ -1,7 +1,9 @@
-"""Rollout assembly (EOS cut, masks, positions) and the HF engine (weight sync, batched sampling)."""
+"""Rollout assembly (EOS cut, masks, positions, log-probs) and the HF engine (weight sync, batched sampling,
+log-probs equal to the actor's, the static-cache path equal to the plain one)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,8 @@ from transformers import AutoProcessor
 
 from verl.protocol import Batch
 from verl.trainer.data_loader import build_datasets, build_loader
-from verl.workers.rollout import SamplingSettings, assemble_rollout, build_rollout
+from verl.workers.actor import forward_log_probs
+from verl.workers.rollout import Responses, SamplingSettings, assemble_rollout, build_rollout
 
 EOS = 99
 
@@ -23,8 +26,9 @@ def _prompts() -> Batch:
 
 
 def test_assemble_cuts_at_eos_and_masks():
-    responses = [[7, EOS, 8], [7, 7, 7, 7, 7], [EOS], []]
+    responses = Responses([[7, EOS, 8], [7, 7, 7, 7, 7], [EOS], []])
     out = assemble_rollout(_prompts(), responses, n=2, response_length=4, pad_token_id=0, eos_ids={EOS})
+    assert "rollout_log_probs" not in out
     assert len(out) == 4 and list(out["uid"]) == ["a", "a", "b", "b"]
     assert out["responses"].tolist() == [[7, EOS, 0, 0], [7, 7, 7, 7], [EOS, 0, 0, 0], [0, 0, 0, 0]]
     assert out["response_mask"].tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]]
@@ -34,9 +38,17 @@ def test_assemble_cuts_at_eos_and_masks():
     assert torch.equal(out["prompts"], _prompts()["input_ids"].repeat_interleave(2, 0))
 
 
+def test_assemble_keeps_log_probs_of_kept_tokens():
+    responses = Responses([[7, EOS, 8], [7, 7, 7, 7, 7], [EOS], []],
+                          [[-0.1, -0.2, -0.3], [-1.0, -2.0, -3.0, -4.0, -5.0], [-0.5], []])
+    out = assemble_rollout(_prompts(), responses, n=2, response_length=4, pad_token_id=0, eos_ids={EOS})
+    expected = torch.tensor([[-0.1, -0.2, 0, 0], [-1, -2, -3, -4], [-0.5, 0, 0, 0], [0, 0, 0, 0]])
+    torch.testing.assert_close(out["rollout_log_probs"], expected)
+
+
 def test_assemble_checks_counts():
     with pytest.raises(ValueError, match="responses"):
-        assemble_rollout(_prompts(), [[1]], n=2, response_length=4, pad_token_id=0, eos_ids={EOS})
+        assemble_rollout(_prompts(), Responses([[1]]), n=2, response_length=4, pad_token_id=0, eos_ids={EOS})
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +77,10 @@ def test_hf_rollout_generates_left_padded_batch_and_syncs_weights(make_config_mo
     engine = build_rollout("hf", cfg.worker.actor.model.model_path, cfg.worker.rollout, processor.tokenizer, "cpu")
     sampling = SamplingSettings(n=3, temperature=1.0, top_p=1.0, top_k=-1, max_tokens=12)
     prompt_batch["seed"] = [11, 12]
-    responses = engine.generate(prompt_batch, sampling)
+    responses = engine.generate(prompt_batch, sampling).token_ids
     assert len(responses) == 6 and all(len(r) == 12 for r in responses)
     assert len({tuple(r) for r in responses}) > 1  # samples differ
-    assert responses == engine.generate(prompt_batch, sampling)  # seeded
+    assert responses == engine.generate(prompt_batch, sampling).token_ids  # seeded
     image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     assert all(image_pad not in r for r in responses)
     zeros = [(name, torch.zeros_like(t)) for name, t in engine.named_weights().items()]
@@ -95,3 +107,39 @@ def test_hf_rollout_stops_at_im_end(make_config_module, prompt_batch):
     out = assemble_rollout(prompt_batch, responses, 2, 12, processor.tokenizer.pad_token_id, {im_end})
     assert out["response_mask"].sum(-1).tolist() == [1] * 4
     assert out["responses"][:, 0].tolist() == [im_end] * 4
+
+
+def _engine(cfg, processor, **rollout_overrides):
+    rollout_cfg = dataclasses.replace(cfg.worker.rollout, **rollout_overrides)
+    return build_rollout("hf", cfg.worker.actor.model.model_path, rollout_cfg, processor.tokenizer, "cpu")
+
+
+def test_hf_rollout_log_probs_equal_the_actor_log_probs(make_config_module, prompt_batch):
+    # The engine's log-probs of its sampled tokens equal the actor's forward on the same rows (logits / T).
+    cfg, processor = make_config_module
+    engine = _engine(cfg, processor)
+    sampling = SamplingSettings(n=2, temperature=0.7, top_p=0.9, top_k=-1, max_tokens=12)
+    prompt_batch["seed"] = [3, 4]
+    responses = engine.generate(prompt_batch, sampling)
+    im_end = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    out = assemble_rollout(prompt_batch, responses, 2, 12, processor.tokenizer.pad_token_id, {im_end})
+    actor, _ = forward_log_probs(engine.model, out, 0.7, "cpu")
+    mask = out["response_mask"].bool()
+    assert mask.sum() > 8
+    torch.testing.assert_close(out["rollout_log_probs"][mask], actor[mask], atol=1e-5, rtol=0)
+
+
+def test_hf_static_cache_and_chunks_give_the_plain_greedy_tokens(make_config_module, prompt_batch):
+    cfg, processor = make_config_module
+    greedy = SamplingSettings(n=3, temperature=1.0, top_p=1.0, top_k=1, max_tokens=12)
+    plain_engine, fast_engine = _engine(cfg, processor), _engine(cfg, processor, hf_cache="static", hf_max_num_seqs=4)
+    gen = torch.Generator().manual_seed(0)  # perturbed weights, so greedy answers vary along the sequence
+    noisy = [(n, t + 0.5 * torch.randn(t.shape, generator=gen)) for n, t in plain_engine.named_weights().items()
+             if t.is_floating_point()]
+    plain_engine.load_weights(noisy)
+    fast_engine.load_weights(noisy)
+    plain = plain_engine.generate(prompt_batch, greedy)
+    fast = fast_engine.generate(prompt_batch, greedy)
+    assert fast.token_ids == plain.token_ids
+    assert len({tuple(r) for r in plain.token_ids}) > 1 and len(set(plain.token_ids[0])) > 2
+    torch.testing.assert_close(torch.tensor(fast.log_probs), torch.tensor(plain.log_probs), atol=1e-5, rtol=0)

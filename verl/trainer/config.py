@@ -29,7 +29,7 @@ __all__ = [
 
 AdvEstimator = Literal["grpo", "rloo"]
 KlPenalty = Literal["kl", "abs", "mse", "low_var_kl"]
-LossAggMode = Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"]
+LossAggMode = Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 LOGGERS = ("console", "wandb", "tensorboard")
 # Sampling knobs that validation may override per call (worker.rollout.val_override_config).
 VAL_OVERRIDABLE = ("n", "temperature", "top_p", "top_k")
@@ -53,6 +53,7 @@ class DataConfig:
 @dataclass
 class AlgorithmConfig:
     adv_estimator: AdvEstimator = "grpo"  # outcome advantage (core_algos.ADV_ESTIMATORS)
+    norm_adv_by_std_in_grpo: bool = True  # grpo divides by the group std; false = Dr.GRPO (s - group mean)
     disable_kl: bool = False  # no reference model and no KL term at all
     use_kl_loss: bool = True  # KL(actor||ref) as a loss term (True) or subtracted from the reward (False)
     kl_penalty: KlPenalty = "low_var_kl"  # KL estimator (core_algos.KL_PENALTIES)
@@ -110,7 +111,7 @@ class ActorConfig:
     clip_ratio_low: float = 0.2  # PPO lower clip: ratio >= 1 - clip_ratio_low
     clip_ratio_high: float = 0.3  # PPO upper clip: ratio <= 1 + clip_ratio_high (DAPO clip-higher)
     clip_ratio_dual: float | None = 3.0  # dual-clip bound for negative advantages; None disables
-    loss_agg_mode: LossAggMode = "token-mean"  # core_algos.agg_loss mode
+    loss_agg_mode: LossAggMode = "token-mean"  # core_algos.agg_loss mode (seq-mean-token-sum-norm: Dr.GRPO)
     ppo_epochs: int = 1  # passes over each rollout batch
     padding_free: bool = False  # not supported: batches run padded with sdpa attention; true is rejected
     ulysses_sequence_parallel_size: int = 1  # sequence parallelism is not supported: only 1
@@ -141,6 +142,9 @@ class RolloutConfig:
     max_num_batched_tokens: int = 16384  # vLLM scheduler budget (>= prompt + response length)
     max_model_len: int | None = None  # vLLM context; None = prompt_length + response_length
     limit_images: int = 1  # max images per prompt for vLLM; 0 = no limit
+    hf_max_num_seqs: int = 256  # hf engine: sequences per generate call (bounds the KV cache)
+    hf_cache: Literal["dynamic", "static"] = "dynamic"  # hf engine KV cache; static allows hf_compile
+    hf_compile: bool = False  # hf engine: torch.compile the decoding step (needs hf_cache=static and a GPU)
     ignore_eos: bool = False  # keep generating past EOS (benchmarking only)
     disable_log_stats: bool = True  # vLLM stats logging off
     val_override_config: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.5, "n": 1})

@@ -29,6 +29,7 @@ def validate_config(cfg: PPOConfig) -> None:
         "worker.rollout.n": rollout.n, "worker.rollout.temperature": rollout.temperature,
         "worker.rollout.tensor_parallel_size": rollout.tensor_parallel_size,
         "worker.rollout.max_num_batched_tokens": rollout.max_num_batched_tokens,
+        "worker.rollout.hf_max_num_seqs": rollout.hf_max_num_seqs,
         "worker.actor.optim.lr": actor.optim.lr, "worker.reward.num_cpus": cfg.worker.reward.num_cpus,
         "trainer.total_epochs": trainer.total_epochs, "trainer.nnodes": trainer.nnodes,
         "trainer.n_gpus_per_node": trainer.n_gpus_per_node,
@@ -58,6 +59,8 @@ def _validate_ranges(cfg: PPOConfig) -> None:
     _require(0 <= optim.min_lr_ratio <= 1, "worker.actor.optim.min_lr_ratio", "must be in [0, 1]")
     _require(0 < rollout.top_p <= 1, "worker.rollout.top_p", f"must be in (0, 1], got {rollout.top_p}")
     _require(0 < rollout.gpu_memory_utilization <= 1, "worker.rollout.gpu_memory_utilization", "must be in (0, 1]")
+    _require(not rollout.hf_compile or rollout.hf_cache == "static", "worker.rollout.hf_compile",
+             "true needs worker.rollout.hf_cache=static (compiled steps need a fixed-size cache)")
     _require(rollout.top_k == -1 or rollout.top_k > 0, "worker.rollout.top_k", "must be -1 (off) or > 0")
     bad = sorted(set(rollout.val_override_config) - set(VAL_OVERRIDABLE))
     _require(not bad, "worker.rollout.val_override_config", f"unknown keys {bad}; allowed: {list(VAL_OVERRIDABLE)}")
@@ -80,6 +83,9 @@ def _validate_batch_sizes(cfg: PPOConfig) -> None:
     data, actor, rollout = cfg.data, cfg.worker.actor, cfg.worker.rollout
     world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
     n = rollout.n
+    if not cfg.algorithm.norm_adv_by_std_in_grpo:
+        _require(cfg.algorithm.adv_estimator == "grpo", "algorithm.norm_adv_by_std_in_grpo",
+                 f"false applies to adv_estimator grpo only, got {cfg.algorithm.adv_estimator!r}")
     if cfg.algorithm.adv_estimator in ("grpo", "rloo"):
         _require(n > 1, "worker.rollout.n", f"{cfg.algorithm.adv_estimator} needs groups: must be > 1, got {n}")
     _require(world % rollout.tensor_parallel_size == 0, "worker.rollout.tensor_parallel_size",

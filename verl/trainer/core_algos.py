@@ -19,7 +19,7 @@ import torch
 __all__ = [
     "ADV_ESTIMATORS", "AGG_MODES", "KL_PENALTIES", "agg_loss", "apply_kl_penalty", "build_lr_scheduler",
     "compute_advantage", "compute_kl", "compute_policy_loss", "entropy_from_logits", "group_filter_mask",
-    "log_probs_from_logits", "lr_lambda", "masked_mean", "resolve_warmup_steps",
+    "log_probs_from_logits", "loss_normalizer", "lr_lambda", "masked_mean", "resolve_warmup_steps",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,26 +75,31 @@ register_adv_estimator = _registry(ADV_ESTIMATORS)
 
 
 @register_adv_estimator("grpo")
-def grpo_advantage(scores: torch.Tensor, index: Sequence[Any] | np.ndarray, eps: float = 1e-6) -> torch.Tensor:
+def grpo_advantage(scores: torch.Tensor, index: Sequence[Any] | np.ndarray, eps: float = 1e-6,
+                   norm_by_std: bool = True) -> torch.Tensor:
     """GRPO outcome advantage (Shao et al. 2024, DeepSeekMath): ``(s - mean_g) / (std_g + eps)``.
 
     ``std_g`` is the unbiased (n-1) standard deviation over the sequences of the same prompt, as
     ``torch.std``. A group of one sequence uses mean 0 and std 1 (EasyR1 convention), so its advantage is
-    its raw score.
+    its raw score. ``norm_by_std=False`` gives ``s - mean_g`` (Dr.GRPO, Liu et al. 2025: dividing by the
+    std up-weights prompts whose answers are all nearly right or all nearly wrong).
     """
     count, total, var = _group_stats(scores, index)
     single = count == 1
     mean = torch.where(single, torch.zeros_like(total), total / count)
+    if not norm_by_std:
+        return scores - mean
     std = torch.where(single, torch.ones_like(var), var.sqrt())
     return (scores - mean) / (std + eps)
 
 
 @register_adv_estimator("rloo")
-def rloo_advantage(scores: torch.Tensor, index: Sequence[Any] | np.ndarray, eps: float = 1e-6) -> torch.Tensor:
+def rloo_advantage(scores: torch.Tensor, index: Sequence[Any] | np.ndarray, eps: float = 1e-6,
+                   norm_by_std: bool = False) -> torch.Tensor:
     """RLOO advantage (Ahmadian et al. 2024): ``s_i - mean_{j != i} s_j`` (leave-one-out baseline).
 
     This is the paper's form; it equals ``n / (n - 1) * (s_i - mean_g)``. No std normalisation, so ``eps``
-    is unused. A group of one sequence has no baseline: its advantage is its raw score.
+    and ``norm_by_std`` are unused. A group of one sequence has no baseline: its advantage is its raw score.
     """
     count, total, _ = _group_stats(scores, index)
     others_mean = (total - scores) / (count - 1).clamp(min=1)
@@ -107,18 +112,20 @@ def compute_advantage(
     response_mask: torch.Tensor,
     index: Sequence[Any] | np.ndarray,
     eps: float = 1e-6,
+    norm_by_std: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Outcome advantages broadcast over response tokens.
 
     ``token_level_rewards`` (B, R): the sequence score (usually at the last valid token) plus any per-token
     KL penalty; each sequence's score is its row sum. ``index`` (B,): the prompt uid of each sequence.
+    ``norm_by_std``: divide by the group std (GRPO only; ``algorithm.norm_adv_by_std_in_grpo``).
     Returns ``(advantages, returns)``, both (B, R) fp32, zero outside ``response_mask``; for outcome-only
     estimators returns equal advantages.
     """
     estimator = _lookup(ADV_ESTIMATORS, name, "advantage estimator")
     scores = token_level_rewards.float().sum(dim=-1)
     with torch.no_grad():
-        advantages = estimator(scores, index, eps=eps).unsqueeze(-1) * response_mask.float()
+        advantages = estimator(scores, index, eps=eps, norm_by_std=norm_by_std).unsqueeze(-1) * response_mask.float()
     return advantages, advantages
 
 
@@ -165,12 +172,33 @@ def _seq_mean_token_mean(loss_mat: torch.Tensor, mask: torch.Tensor, normalizer:
     return per_seq.sum() / denominator
 
 
+def loss_normalizer(mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """The denominator ``agg_loss`` uses for ``mode`` on ``mask`` (B, R): a 0-d float tensor.
+
+    Valid tokens for token-mean, sequences with at least one valid token for the seq-* modes. Counts add up
+    over micro-batches and ranks, so the sum over a whole mini-batch gives its exact mean.
+    """
+    _lookup(AGG_MODES, mode, "loss_agg_mode")
+    if mode == "token-mean":
+        return mask.sum().float()
+    return (mask.sum(dim=-1) > 0).sum().float()
+
+
+@register_agg_mode("seq-mean-token-sum-norm")
+def _seq_mean_token_sum_norm(loss_mat: torch.Tensor, mask: torch.Tensor, normalizer: float | None) -> torch.Tensor:
+    """Token sum per sequence divided by the max response length R (the mask width, a constant), mean over
+    sequences (Dr.GRPO, Liu et al. 2025: a constant instead of each response's length; verl's mode name)."""
+    valid = mask.sum(dim=-1) > 0
+    denominator = valid.sum().clamp(min=1) if normalizer is None else normalizer
+    return (loss_mat * mask).sum() / mask.shape[-1] / denominator
+
+
 def agg_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: float | None = None) -> torch.Tensor:
     """Reduce a (B, R) per-token loss to a scalar with ``mode`` (a key of ``AGG_MODES``).
 
     Rows whose mask is all zero (e.g. padding rows) count in no denominator. ``normalizer`` replaces the
-    local denominator (valid tokens for token-mean, valid sequences for the seq-* modes): pass the count
-    over the whole mini-batch to get an exact mini-batch mean when summing micro-batch losses.
+    local denominator (``loss_normalizer``): pass the count over the whole mini-batch (all micro-batches,
+    all ranks) to get an exact mini-batch mean when summing micro-batch losses.
     """
     return _lookup(AGG_MODES, mode, "loss_agg_mode")(loss_mat, mask.to(loss_mat.dtype), normalizer)
 

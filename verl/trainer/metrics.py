@@ -3,7 +3,7 @@
 Metric names: ``reward/<key>`` (batch means of every key the reward function returns),
 ``reward/by_reward/<reward_name>/{mean,std}``, ``reward/by_dataset/<dataset_name>/{mean,std}``,
 ``response_length/*``, ``prompt_length/*``, ``actor/*`` (from the update), ``actor/entropy``,
-``actor/ref_kl``, ``timing_s/<phase>``, ``perf/*``.
+``actor/ref_kl``, ``training/rollout_probs_diff_*``, ``timing_s/<phase>``, ``perf/*``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 from verl.protocol import Batch
 from verl.trainer import core_algos
 
-__all__ = ["Tracker", "data_metrics", "reward_metrics", "throughput_metrics"]
+__all__ = ["Tracker", "data_metrics", "reward_metrics", "rollout_probs_metrics", "throughput_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,21 @@ def data_metrics(batch: Batch) -> dict[str, float]:
         kl = core_algos.compute_kl(batch["old_log_probs"], batch["ref_log_probs"], "low_var_kl")
         out["actor/ref_kl"] = float(core_algos.masked_mean(kl, response_mask))
     return out
+
+
+def rollout_probs_metrics(batch: Batch) -> dict[str, float]:
+    """verl's ``training/rollout_probs_diff_{max,mean,std}``: ``|exp(rollout_log_probs) - exp(old_log_probs)|``
+    over response tokens, i.e. how far the rollout engine's token probabilities are from the actor's for the
+    same weights (engine numerics, dtype, a stale weight sync). Empty when the engine reports no log-probs."""
+    if "rollout_log_probs" not in batch or "old_log_probs" not in batch:
+        return {}
+    mask = batch["response_mask"].bool()
+    diff = (batch["rollout_log_probs"].exp() - batch["old_log_probs"].exp()).abs()[mask].double()
+    if diff.numel() == 0:
+        return {}
+    std = float(diff.std()) if diff.numel() > 1 else 0.0
+    return {"training/rollout_probs_diff_max": float(diff.max()), "training/rollout_probs_diff_mean": float(diff.mean()),
+            "training/rollout_probs_diff_std": std}
 
 
 def throughput_metrics(batch: Batch, timings: Mapping[str, float], world_size: int) -> dict[str, float]:

@@ -26,7 +26,13 @@ from verl.single_controller import WorkerGroup
 from verl.trainer import core_algos
 from verl.trainer.config import ConfigError, PPOConfig, config_to_dict
 from verl.trainer.data_loader import StatefulLoader
-from verl.trainer.metrics import Tracker, data_metrics, reward_metrics, throughput_metrics
+from verl.trainer.metrics import (
+    Tracker,
+    data_metrics,
+    reward_metrics,
+    rollout_probs_metrics,
+    throughput_metrics,
+)
 from verl.workers import checkpoint
 from verl.workers.reward import RewardManager
 
@@ -166,6 +172,7 @@ class GRPOTrainer:
         metrics.update(_mean_dicts(results))
         metrics.update(reward_metrics(reward_rows, batch["ground_truth"]))
         metrics.update(data_metrics(batch))
+        metrics.update(rollout_probs_metrics(batch))
         metrics.update(throughput_metrics(batch, timings, self.workers.world_size))
         metrics["data/num_skipped"] = float(sum(raw.get("num_skipped", [0])))
         return metrics
@@ -180,7 +187,8 @@ class GRPOTrainer:
             rewards, kl_metrics = core_algos.apply_kl_penalty(scores, batch["old_log_probs"], batch["ref_log_probs"],
                                                               mask, algo.kl_coef, algo.kl_penalty)
             metrics.update(kl_metrics)
-        advantages, _ = core_algos.compute_advantage(algo.adv_estimator, rewards, mask, batch["uid"])
+        advantages, _ = core_algos.compute_advantage(algo.adv_estimator, rewards, mask, batch["uid"],
+                                                     norm_by_std=algo.norm_adv_by_std_in_grpo)
         batch["token_level_scores"] = scores
         batch["advantages"] = advantages
         update_mask = mask

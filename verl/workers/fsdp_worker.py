@@ -25,7 +25,7 @@ from verl.trainer import core_algos
 from verl.trainer.config import PPOConfig, resolve_device, resolve_rollout_name
 from verl.workers import checkpoint, fsdp
 from verl.workers.actor import Actor
-from verl.workers.rollout import SamplingSettings, assemble_rollout, build_rollout
+from verl.workers.rollout import Responses, SamplingSettings, assemble_rollout, build_rollout
 
 __all__ = ["FSDPWorker"]
 
@@ -77,7 +77,7 @@ class FSDPWorker:
         warmup = core_algos.resolve_warmup_steps(optim_cfg.lr_warmup_steps, optim_cfg.lr_warmup_ratio, updates)
         scheduler = core_algos.build_lr_scheduler(optimizer, updates, warmup, optim_cfg.lr_scheduler_type,
                                                   optim_cfg.min_lr_ratio)
-        self.actor = Actor(model, actor_cfg, self.device, optimizer, scheduler)
+        self.actor = Actor(model, actor_cfg, self.device, optimizer, scheduler, dp_group=self.mesh.get_group())
         self.ref: Actor | None = None
         if not cfg.algorithm.disable_kl:
             ref_cfg = cfg.worker.ref
@@ -135,7 +135,9 @@ class FSDPWorker:
         responses = self.rollout.generate(local, sampling)
         self.rollout.sleep()
         if share is not None:
-            responses = responses[share * sampling.n:(share + len(prompts)) * sampling.n]
+            rows = slice(share * sampling.n, (share + len(prompts)) * sampling.n)
+            log_probs = None if responses.log_probs is None else responses.log_probs[rows]
+            responses = Responses(responses.token_ids[rows], log_probs)
         out = assemble_rollout(prompts, responses, sampling.n, rollout_cfg.response_length,
                                self.tokenizer.pad_token_id, self.eos_ids)
         out.meta["temperature"] = sampling.temperature

@@ -2,7 +2,8 @@
 
 An engine holds its own copy of the policy weights. Per step the worker calls ``wake_up()``,
 ``load_weights(named full tensors from the FSDP actor)``, ``generate(prompts, sampling)`` and ``sleep()``.
-``generate`` returns token ids only; :func:`assemble_rollout` turns them into the training columns.
+``generate`` returns :class:`Responses` (token ids, and the engine's log-probs of them when it computes
+them); :func:`assemble_rollout` turns them into the training columns.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from verl.protocol import Batch
 
-__all__ = ["RolloutEngine", "SamplingSettings", "assemble_rollout", "build_rollout"]
+__all__ = ["Responses", "RolloutEngine", "SamplingSettings", "assemble_rollout", "build_rollout"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,18 @@ class SamplingSettings:
     max_tokens: int
 
 
+@dataclass(frozen=True)
+class Responses:
+    """What an engine generated: ``len(prompts) * n`` token lists (the ``n`` samples of a prompt contiguous).
+
+    ``log_probs``: per token, ``log softmax(logits / temperature)`` of the sampled token under the engine's
+    weights (the actor's definition), or None when the engine does not report them.
+    """
+
+    token_ids: list[list[int]]
+    log_probs: list[list[float]] | None = None
+
+
 class RolloutEngine(Protocol):
     def wake_up(self) -> None:
         """Bring weights (and cache memory) back before syncing and generating."""
@@ -36,8 +49,8 @@ class RolloutEngine(Protocol):
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         """Overwrite the engine's weights with ``(HF name, full tensor)`` pairs."""
 
-    def generate(self, prompts: Batch, sampling: SamplingSettings) -> list[list[int]]:
-        """``len(prompts) * n`` response token lists; the ``n`` samples of a prompt are contiguous."""
+    def generate(self, prompts: Batch, sampling: SamplingSettings) -> Responses:
+        """``len(prompts) * n`` responses; the ``n`` samples of a prompt are contiguous."""
 
     def sleep(self) -> None:
         """Release accelerator memory for training."""
@@ -48,7 +61,7 @@ def build_rollout(name: str, model_path: str, cfg: Any, tokenizer: Any, device: 
     if name == "hf":
         from verl.workers.rollout.hf_rollout import HFRollout
 
-        return HFRollout(model_path, cfg, tokenizer, device)
+        return HFRollout.from_pretrained(model_path, cfg, tokenizer, device)
     if name == "vllm":
         from verl.workers.rollout.vllm_rollout import VLLMRollout
 
@@ -66,16 +79,17 @@ def truncate_at_eos(tokens: Sequence[int], eos_ids: set[int], max_tokens: int) -
     return out
 
 
-def assemble_rollout(prompts: Batch, responses: Sequence[Sequence[int]], n: int, response_length: int,
+def assemble_rollout(prompts: Batch, responses: Responses, n: int, response_length: int,
                      pad_token_id: int, eos_ids: set[int]) -> Batch:
     """Training columns for ``prompts`` repeated ``n`` times (interleaved) and their responses.
 
     Responses are cut after the first EOS, right-padded to ``response_length``; ``response_mask`` is 1 on
     real tokens (EOS included). Response positions continue the prompt's last M-RoPE position on all rows.
+    When the engine reports log-probs they become ``rollout_log_probs`` (B, R), 0 on padding.
     """
-    if len(responses) != len(prompts) * n:
-        raise ValueError(f"{len(responses)} responses for {len(prompts)} prompts x n={n}")
-    rows = [truncate_at_eos(r, eos_ids, response_length) for r in responses]
+    if len(responses.token_ids) != len(prompts) * n:
+        raise ValueError(f"{len(responses.token_ids)} responses for {len(prompts)} prompts x n={n}")
+    rows = [truncate_at_eos(r, eos_ids, response_length) for r in responses.token_ids]
     ids = torch.full((len(rows), response_length), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(rows), response_length), dtype=torch.long)
     for i, row in enumerate(rows):
@@ -90,4 +104,9 @@ def assemble_rollout(prompts: Batch, responses: Sequence[Sequence[int]], n: int,
     out["input_ids"] = torch.cat([out["input_ids"], ids], dim=1)
     out["attention_mask"] = torch.cat([out["attention_mask"], mask], dim=1)
     out["position_ids"] = torch.cat([out["position_ids"], last + steps], dim=2)
+    if responses.log_probs is not None:
+        log_probs = torch.zeros((len(rows), response_length), dtype=torch.float32)
+        for i, (row, values) in enumerate(zip(rows, responses.log_probs)):
+            log_probs[i, :len(row)] = torch.tensor(values[:len(row)], dtype=torch.float32)
+        out["rollout_log_probs"] = log_probs
     return out

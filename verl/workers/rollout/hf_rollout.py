@@ -4,6 +4,9 @@ Why a copy: generating with the FSDP module itself would all-gather every layer 
 needs all ranks to run the same number of decoding steps (``synced_gpus``). A rank-local copy, refreshed
 each step from the gathered full state dict, generates without collectives and is synced exactly like
 vLLM (``load_weights``), so both engines share one weight-sync path. Cost: one extra model per rank.
+
+Speed knobs (``worker.rollout.hf_*``): rows go to ``generate`` in chunks of ``hf_max_num_seqs``; a static
+KV cache (``hf_cache=static``) lets transformers ``torch.compile`` the decoder step on GPU (``hf_compile``).
 """
 
 from __future__ import annotations
@@ -14,30 +17,70 @@ from typing import Any
 import torch
 
 from verl.protocol import Batch
-from verl.workers.rollout.base import SamplingSettings
+from verl.workers.rollout.base import Responses, SamplingSettings
 
-__all__ = ["HFRollout"]
+__all__ = ["HFRollout", "SampledLogProbs"]
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class HFRollout:
-    """Batched, left-padded sampling with an HF copy of the model (stops at ``<|im_end|>``).
+class SampledLogProbs:
+    """A logits processor, first in the list, that records ``log softmax(logits / T)`` of each sampled token.
 
-    On CPU the copy is fp32 whatever ``rollout.dtype`` says, to match the fp32 actor.
+    That is the actor's log-prob definition (no top-p/top-k renormalisation, no token suppression), so the
+    rollout-vs-actor difference measures only the engine's numerics and weights. The token chosen at step t
+    is read from ``input_ids`` at step t + 1; :meth:`finish` reads the last one from the output.
     """
 
-    def __init__(self, model_path: str, cfg: Any, tokenizer: Any, device: str) -> None:
-        from transformers import AutoModelForImageTextToText
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature
+        self.pending: torch.Tensor | None = None
+        self.values: list[torch.Tensor] = []
 
-        dtype = _DTYPES[cfg.dtype] if device == "cuda" else torch.float32
-        self.model = AutoModelForImageTextToText.from_pretrained(
-            model_path, dtype=dtype, attn_implementation="sdpa", trust_remote_code=cfg.trust_remote_code)
-        self.model.requires_grad_(False).eval().to(device)
-        self.device, self.tokenizer = device, tokenizer
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.pending is not None:
+            self.values.append(self.pending.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.pending = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def finish(self, new_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) log-probs of ``new_tokens`` (B, T), the tokens generated while this processor ran."""
+        if self.pending is not None:
+            self.values.append(self.pending.gather(1, new_tokens[:, -1:]).squeeze(1))
+        self.pending = None
+        out = torch.stack(self.values, dim=1) if self.values else new_tokens.new_zeros(new_tokens.shape, dtype=torch.float32)
+        self.values = []
+        return out
+
+
+class HFRollout:
+    """Batched, left-padded sampling with an HF copy of the model; each row stops at its ``<|im_end|>``.
+
+    The checkpoint's own generation config is not inherited (Qwen's sets top_k=1 and a repetition penalty): the engine samples
+    with ``worker.rollout``'s settings only.
+    """
+
+    def __init__(self, model: torch.nn.Module, cfg: Any, tokenizer: Any, device: str) -> None:
+        """``model``: an HF Qwen2.5-VL already on ``device``; ``cfg``: the rollout config (``hf_*`` keys);
+        ``tokenizer``: anything with ``convert_tokens_to_ids`` and ``pad_token_id``."""
+        from transformers import GenerationConfig
+
+        self.model = model.requires_grad_(False).eval()
+        self.cfg, self.device, self.tokenizer = cfg, device, tokenizer
         self.image_token_id = self.model.config.image_token_id
         self.eos_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
         self.suppress = [self.image_token_id, self.model.config.video_token_id]
+        self.model.generation_config = GenerationConfig(eos_token_id=self.eos_ids, pad_token_id=tokenizer.pad_token_id)
+
+    @classmethod
+    def from_pretrained(cls, model_path: str, cfg: Any, tokenizer: Any, device: str) -> HFRollout:
+        """Load ``model_path`` in ``cfg.dtype`` on GPU (fp32 on CPU, to match the fp32 actor)."""
+        from transformers import AutoModelForImageTextToText
+
+        dtype = _DTYPES[cfg.dtype] if device == "cuda" else torch.float32
+        model = AutoModelForImageTextToText.from_pretrained(
+            model_path, dtype=dtype, attn_implementation="sdpa", trust_remote_code=cfg.trust_remote_code)
+        return cls(model.to(device), cfg, tokenizer, device)
 
     def wake_up(self) -> None:
         """Nothing to do: the copy stays resident."""
@@ -59,28 +102,62 @@ class HFRollout:
         """The copy's current weights (for tests of the sync)."""
         return dict(self.model.state_dict())
 
-    @torch.no_grad()
-    def generate(self, prompts: Batch, sampling: SamplingSettings) -> list[list[int]]:
-        """Sample ``n`` responses per prompt; seeded by the first row's ``seed`` when present."""
-        batch = prompts.repeat(sampling.n, interleave=True)
+    def _processors(self, sampling: SamplingSettings, recorder: SampledLogProbs) -> Any:
+        """The recorder, then suppression and the warpers in transformers' own order (so sampling is unchanged)."""
+        from transformers import LogitsProcessorList
+        from transformers.generation.logits_process import (
+            SuppressTokensLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        processors: list[Any] = [recorder, SuppressTokensLogitsProcessor(self.suppress, self.device)]
+        if sampling.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(sampling.temperature))
+        if sampling.top_k > 0:
+            processors.append(TopKLogitsWarper(sampling.top_k))
+        if sampling.top_p < 1.0:
+            processors.append(TopPLogitsWarper(sampling.top_p))
+        return LogitsProcessorList(processors)
+
+    def _speed_kwargs(self) -> dict[str, Any]:
+        if self.cfg.hf_cache != "static":
+            return {}
+        # transformers compiles the decoder step by itself when the cache is static and the device is a GPU.
+        return {"cache_implementation": "static", "disable_compile": not self.cfg.hf_compile}
+
+    def _generate_chunk(self, batch: Batch, sampling: SamplingSettings) -> tuple[torch.Tensor, torch.Tensor]:
         input_ids = batch["input_ids"].to(self.device)
         mm = batch.non_tensors.get("multi_modal_inputs")
         vision = {}
         if mm is not None:
             vision = {"pixel_values": torch.cat([r["pixel_values"] for r in mm]).to(self.device, self.model.dtype),
                       "image_grid_thw": torch.cat([r["image_grid_thw"] for r in mm]).to(self.device)}
+        recorder = SampledLogProbs(sampling.temperature)
+        output = self.model.generate(
+            input_ids=input_ids, attention_mask=batch["attention_mask"].to(self.device),
+            mm_token_type_ids=(input_ids == self.image_token_id).long(),
+            do_sample=True, temperature=1.0, top_p=1.0, top_k=0,  # neutral: the warpers are in the list
+            logits_processor=self._processors(sampling, recorder), max_new_tokens=sampling.max_tokens,
+            use_cache=True, **self._speed_kwargs(), **vision,
+        )
+        new_tokens = output[:, input_ids.shape[1]:]
+        return new_tokens.cpu(), recorder.finish(new_tokens).cpu()
+
+    @torch.no_grad()
+    def generate(self, prompts: Batch, sampling: SamplingSettings) -> Responses:
+        """Sample ``n`` responses per prompt, ``hf_max_num_seqs`` rows per ``generate`` call; seeded by the first
+        row's ``seed`` when present. Log-probs are those of the returned tokens (see :class:`SampledLogProbs`)."""
+        batch = prompts.repeat(sampling.n, interleave=True)
         seed = int(prompts["seed"][0]) if "seed" in prompts else None
+        token_ids: list[list[int]] = []
+        log_probs: list[list[float]] = []
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if self.device == "cuda" else []):
             if seed is not None:
                 torch.manual_seed(seed % (2**63))
-            output = self.model.generate(
-                input_ids=input_ids,
-                attention_mask=batch["attention_mask"].to(self.device),
-                mm_token_type_ids=(input_ids == self.image_token_id).long(),
-                do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
-                top_k=sampling.top_k if sampling.top_k > 0 else None,
-                max_new_tokens=sampling.max_tokens, eos_token_id=self.eos_ids,
-                pad_token_id=self.tokenizer.pad_token_id, suppress_tokens=self.suppress, use_cache=True,
-                **vision,
-            )
-        return output[:, input_ids.shape[1]:].cpu().tolist()
+            for chunk in batch.split(self.cfg.hf_max_num_seqs):
+                tokens, lps = self._generate_chunk(chunk, sampling)
+                token_ids.extend(tokens.tolist())
+                log_probs.extend(lps.tolist())
+        return Responses(token_ids, log_probs)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from verl.protocol import Batch
-from verl.workers.rollout.base import SamplingSettings
+from verl.workers.rollout.base import Responses, SamplingSettings
 
 __all__ = ["VLLMRollout", "engine_kwargs"]
 
@@ -85,7 +85,7 @@ class VLLMRollout:
             ignore_eos=self.cfg.ignore_eos, detokenize=False, skip_special_tokens=False,
             logit_bias={self.image_pad_id: -100.0})
 
-    def generate(self, prompts: Batch, sampling: SamplingSettings) -> list[list[int]]:
+    def generate(self, prompts: Batch, sampling: SamplingSettings) -> Responses:
         """One request per prompt (token ids + PIL images), each with its own seed from ``prompts["seed"]``."""
         seeds = prompts["seed"] if "seed" in prompts else [None] * len(prompts)
         requests = []
@@ -96,4 +96,4 @@ class VLLMRollout:
             requests.append(request)
         params = [self.sampling_params(sampling, None if s is None else int(s) % (2**31)) for s in seeds]
         outputs = self.llm.generate(requests, sampling_params=params, use_tqdm=False)
-        return [list(sample.token_ids) for output in outputs for sample in output.outputs]
+        return Responses([list(sample.token_ids) for output in outputs for sample in output.outputs])
