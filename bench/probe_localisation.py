@@ -75,7 +75,8 @@ def _load_model(path: str, reinit_std: float | None, tokenizer: Any, rope_theta:
     language model's ``rope_theta`` replaced when given."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from finetuning.tiny_model import coordinate_token_ids, init_gaussian_coordinate_embeddings
+    from dataset.vocab_layout import coordinate_token_ids
+    from finetuning.tiny_model import init_gaussian_coordinate_embeddings
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
     if reinit_std is not None:
@@ -206,8 +207,8 @@ def run_probe(args: argparse.Namespace) -> list[dict[str, Any]]:
     from transformers import AutoProcessor
 
     from dataset.collator import DataCollatorForSupervisedDataset
+    from dataset.vocab_layout import coordinate_token_ids
     from finetuning.soft_ce import coordinate_lookup
-    from finetuning.tiny_model import coordinate_token_ids
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
