@@ -177,10 +177,17 @@ def load_processor(name_or_path: str | os.PathLike[str], cache_dir: str | None =
     tokenizer = _build_published_tokenizer(folder)
     image_processor = transformers.AutoImageProcessor.from_pretrained(folder, **kwargs)
     video_processor = transformers.AutoVideoProcessor.from_pretrained(folder, **kwargs)
-    preprocessor = _read_json(folder / "preprocessor_config.json")
-    processor_class = getattr(transformers, preprocessor.get("processor_class", "Qwen2_5_VLProcessor"))
+    processor_class = getattr(transformers, _processor_class_name(folder))
     return processor_class(image_processor=image_processor, video_processor=video_processor, tokenizer=tokenizer,
                            chat_template=_chat_template(folder, tokenizer))
+
+
+def _processor_class_name(folder: Path) -> str:
+    """``processor_class`` of the 4.x ``preprocessor_config.json`` or the 5.x ``processor_config.json``."""
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        if (folder / name).is_file() and "processor_class" in _read_json(folder / name):
+            return _read_json(folder / name)["processor_class"]
+    return "Qwen2_5_VLProcessor"
 
 
 def _chat_template(folder: Path, tokenizer: Any) -> str | None:
