@@ -115,8 +115,9 @@ def _build_published_tokenizer(folder: Path) -> Any:
         clean_up_tokenization_spaces=config.get("clean_up_tokenization_spaces", False),
     )
     tokenizer.add_tokens([
-        AddedToken(entry["content"], special=entry["special"], normalized=entry["normalized"],
-                   lstrip=entry["lstrip"], rstrip=entry["rstrip"], single_word=entry["single_word"])
+        AddedToken(entry["content"], special=entry.get("special", False), normalized=entry.get("normalized", False),
+                   lstrip=entry.get("lstrip", False), rstrip=entry.get("rstrip", False),
+                   single_word=entry.get("single_word", False))
         for _, entry in sorted(decoder.items())
     ])
     for name in ("unk_token", "bos_token", "eos_token", "pad_token"):

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         name = args.model_dir or model_name_from_config(args.config)
         lines = check_model_folder(resolve_model_folder(name))
-    except (ModelCheckError, OSError) as exc:
+    except (ModelCheckError, ValueError, OSError) as exc:  # ModelCheckError, or a tokenizer that cannot be built
         print(f"check_model.py: {name}: {exc}", file=sys.stderr)
         return 2
     print("\n".join(lines + ["check_model.py: OK"]))
