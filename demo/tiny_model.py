@@ -32,11 +32,16 @@ from transformers import (
 )
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
+from dataset.vocab_layout import NUM_COORD_BINS, coordinate_token_ids
+
 logger = logging.getLogger(__name__)
 
 ModelSize = Literal["test", "demo"]
 SIZES: tuple[str, ...] = ("test", "demo")
-NUM_COORD_TOKENS = 1000
+# "project": tokenizer.json with <0>..<999> as new ids; "published": IDEA-Research/Rex-Omni's files.
+Layout = Literal["project", "published"]
+LAYOUTS: tuple[str, ...] = ("project", "published")
+NUM_COORD_TOKENS = NUM_COORD_BINS
 # Same order as Qwen2.5-VL, whose ids are 151643.. in the real vocabulary.
 SPECIAL_TOKENS: tuple[str, ...] = (
     "<|endoftext|>",
@@ -193,23 +198,6 @@ def build_tokenizer(bpe_vocab_size: int = 3000) -> Qwen2Tokenizer:
     if moved:  # the model config relies on this id layout
         raise RuntimeError(f"added tokens changed ids: {moved[:5]}")
     return tokenizer
-
-
-def coordinate_token_ids(tokenizer: Any) -> list[int]:
-    """Ids of ``<0>``..``<999>``, in bin order.
-
-    Raises ``ValueError`` naming the first coordinate string that does not encode to exactly one token.
-    """
-    ids = []
-    for i in range(NUM_COORD_TOKENS):
-        encoded = tokenizer(f"<{i}>", add_special_tokens=False)["input_ids"]
-        if len(encoded) != 1:
-            raise ValueError(
-                f"coordinate token '<{i}>' is not a single token in this tokenizer (got ids {encoded}); "
-                "Rex-Omni needs <0>..<999> as single tokens"
-            )
-        ids.append(encoded[0])
-    return ids
 
 
 def _special_token_ids(tokenizer: Any) -> dict[str, int]:
@@ -438,8 +426,12 @@ def build_tiny_rex_omni(
     min_pixels: int = DEFAULT_MIN_PIXELS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     force: bool = False,
+    layout: Layout = "project",
 ) -> Path:
     """Build and save a tiny random Rex-Omni to ``output_dir``; returns the folder.
+
+    ``layout="published"`` writes the files of the published Rex-Omni checkpoint instead
+    (``demo/published_layout_model.py``): real-sized vocabulary, 4.x configs, no ``tokenizer.json``.
 
     Deterministic for a given ``seed``. Builds in a sibling temp folder and renames it into place, so a
     half-written model is never visible. Skips the build when ``output_dir`` already holds one made with
@@ -447,10 +439,14 @@ def build_tiny_rex_omni(
     """
     if size not in _SIZE_PRESETS:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     out = Path(output_dir)
-    build_args = dict(
+    build_args: dict[str, Any] = dict(
         format=_BUILD_FORMAT, size=size, seed=seed, min_pixels=min_pixels, max_pixels=max_pixels
     )
+    if layout != "project":  # keeps the build record (and so the cache) of project-layout folders unchanged
+        build_args["layout"] = layout
     existing = _read_build_info(out)
     if existing == build_args and not force:
         logger.info("tiny model already built in %s; skipping (use force=True to rebuild)", out)
@@ -462,7 +458,12 @@ def build_tiny_rex_omni(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        _build_into(tmp, size, seed, min_pixels, max_pixels)
+        if layout == "published":
+            from demo.published_layout_model import write_published_model
+
+            write_published_model(tmp, size, seed, min_pixels, max_pixels)
+        else:
+            _build_into(tmp, size, seed, min_pixels, max_pixels)
         (tmp / BUILD_INFO_FILE).write_text(json.dumps(build_args, indent=2) + "\n")
         tmp.chmod(0o755)  # mkdtemp makes it owner-only
         if _read_build_info(out) == build_args and not force:

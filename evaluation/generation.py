@@ -30,12 +30,14 @@ class HFGenerator:
 
     def __init__(self, model_path: str, max_new_tokens: int = 256, device: str | None = None,
                  dtype: torch.dtype | None = None) -> None:
+        from transformers import Qwen2_5_VLForConditionalGeneration
+
         from dataset.attention_backend import resolve_attn_implementation
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+        from dataset.vocab_layout import load_processor
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
-        self.processor = AutoProcessor.from_pretrained(model_path)
+        self.processor = load_processor(model_path)
         self.processor.tokenizer.padding_side = "left"
         self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
             model_path, dtype=dtype, attn_implementation=resolve_attn_implementation("auto")
@@ -57,11 +59,12 @@ class VLLMGenerator:
     """Greedy decoding with vLLM (imported here only; GPU machines)."""
 
     def __init__(self, model_path: str, max_new_tokens: int = 256) -> None:
-        from transformers import AutoProcessor
         from vllm import LLM, SamplingParams
 
-        self.processor = AutoProcessor.from_pretrained(model_path)
-        self.llm = LLM(model=model_path, limit_mm_per_prompt={"image": 1})
+        from dataset.vocab_layout import engine_tokenizer_path, load_processor
+
+        self.processor = load_processor(model_path)
+        self.llm = LLM(model=model_path, tokenizer=engine_tokenizer_path(model_path), limit_mm_per_prompt={"image": 1})
         self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, skip_special_tokens=False)
 
     def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:

@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from dataset.vocab_layout import keep_tokenizer_layout
 from finetuning.model_loading import set_use_cache
 
 logger = logging.getLogger(__name__)
@@ -85,5 +86,19 @@ def save_final_model(trainer: Trainer, processor: Any, model_name_or_path: str, 
     trainer.save_model(str(output_dir))
     if trainer.args.should_save:
         copy_legacy_chat_template(model_name_or_path, output_dir)
+        keep_tokenizer_layout(model_name_or_path, output_dir)
         logger.info("saved the final model to %s", output_dir)
     set_use_cache(model, False)
+
+
+class KeepTokenizerLayoutCallback(TrainerCallback):
+    """Rewrites each ``checkpoint-<step>`` tokenizer in the published Rex-Omni layout when the run started
+    from one (``dataset/vocab_layout.py``), so every saved folder reads like the published checkpoint."""
+
+    def __init__(self, model_name_or_path: str) -> None:
+        self.source = model_name_or_path
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if args.should_save and folder.is_dir():
+            keep_tokenizer_layout(self.source, folder)

@@ -7,8 +7,10 @@ import logging
 from typing import Any
 
 import torch
+from transformers import Qwen2_5_VLForConditionalGeneration
+
 from dataset.attention_backend import resolve_attn_implementation
-from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+from dataset.vocab_layout import load_processor as load_processor_with_layout
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +87,20 @@ def load_processor(
     model_max_length: int | None = None,
     cache_dir: str | None = None,
 ) -> Any:
-    """Qwen2.5-VL processor; ``min_pixels``/``max_pixels`` (image area, pixels) override the saved ones."""
+    """Qwen2.5-VL processor; ``min_pixels``/``max_pixels`` (image area, pixels) override the saved ones.
+
+    A tokenizer in the published Rex-Omni layout keeps its saved ids (``dataset/vocab_layout.py``).
+    """
     kwargs: dict[str, Any] = {}
     if min_pixels is not None or max_pixels is not None:
-        base = AutoProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir).image_processor.size
+        from transformers import AutoImageProcessor
+
+        base = AutoImageProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir).size
         kwargs["size"] = {
             "shortest_edge": min_pixels if min_pixels is not None else base["shortest_edge"],
             "longest_edge": max_pixels if max_pixels is not None else base["longest_edge"],
         }
-    processor = AutoProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir, **kwargs)
+    processor = load_processor_with_layout(model_name_or_path, cache_dir=cache_dir, **kwargs)
     processor.tokenizer.padding_side = "right"
     if model_max_length is not None:
         processor.tokenizer.model_max_length = model_max_length

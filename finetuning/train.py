@@ -24,7 +24,7 @@ from transformers import TrainerCallback
 
 from dataset.registry import build
 from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
-from finetuning.checkpoint import resume_checkpoint, save_final_model
+from finetuning.checkpoint import KeepTokenizerLayoutCallback, resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
 from finetuning.trainer import RexOmniTrainer
@@ -140,7 +140,7 @@ def run_training(
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
     coord_ids = None
     if model_args.use_soft_ce_for_coords:
-        from demo.tiny_model import coordinate_token_ids
+        from dataset.vocab_layout import coordinate_token_ids
 
         coord_ids = coordinate_token_ids(processor.tokenizer)
     collator = build_collator(cfg, data_args, processor)
@@ -152,7 +152,7 @@ def run_training(
         eval_dataset=val_dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[DatasetEpochCallback(train_dataset)],
+        callbacks=[DatasetEpochCallback(train_dataset), KeepTokenizerLayoutCallback(path)],
         coord_token_ids=coord_ids,
         coord_sigma=model_args.coord_sigma,
     )

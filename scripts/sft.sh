@@ -94,6 +94,12 @@ args=(
 [[ -n "${MODEL_PATH:-}" ]] && args+=(--model_name_or_path "$MODEL_PATH")
 [[ -n "$DEEPSPEED" ]] && args+=(--deepspeed "$DEEPSPEED")
 
+# Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
+if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then
+    if [[ -n "${MODEL_PATH:-}" ]]; then check_args=("$MODEL_PATH"); else check_args=(--config "$CONFIG"); fi
+    python tools/check_model.py "${check_args[@]}" || exit 2
+fi
+
 echo "[sft] config=$CONFIG output=$OUTPUT_DIR gpus/node=$GPUS_PER_NODE nodes=$NNODES deepspeed=${DEEPSPEED:-none}"
 start=$(date +%s)
 if [[ "$GPUS_PER_NODE" -gt 0 || "$NNODES" -gt 1 ]]; then

@@ -29,3 +29,16 @@ def small_toy_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from demo.toy_data import make_toy_datasets
 
     return make_toy_datasets(str(tmp_path_factory.mktemp("toy")), num_train=12, num_val=4, image_size=64, seed=3)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def published_model_dir() -> Path:
+    """A test-size Rex-Omni in the published checkpoint's file layout, in
+    work_dirs/models/rex-omni-test-published (built in seconds; cached across sessions)."""
+    from demo.tiny_model import build_tiny_rex_omni
+
+    return build_tiny_rex_omni(REPO_ROOT / "work_dirs" / "models" / "rex-omni-test-published", size="test",
+                               layout="published")

@@ -22,10 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 def _load_processor(config: PPOConfig) -> Any:
-    from transformers import AutoProcessor
+    from dataset.vocab_layout import load_processor
 
     model = config.worker.actor.model
-    processor = AutoProcessor.from_pretrained(model.tokenizer_path, trust_remote_code=model.trust_remote_code)
+    processor = load_processor(model.tokenizer_path, trust_remote_code=model.trust_remote_code)
     if config.data.override_chat_template:
         processor.chat_template = config.data.override_chat_template
         processor.tokenizer.chat_template = config.data.override_chat_template

@@ -102,13 +102,21 @@ def load_actor(actor_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
     _set_rng_state(extra["rng"])
 
 
-def save_hf_metadata(hf_dir: Path, model_config: Any, generation_config: Any, processor: Any) -> None:
-    """Rank 0: everything but the weights, so the folder plus merged weights loads with ``from_pretrained``."""
+def save_hf_metadata(hf_dir: Path, model_config: Any, generation_config: Any, processor: Any,
+                     tokenizer_source: str | None = None) -> None:
+    """Rank 0: everything but the weights, so the folder plus merged weights loads with ``from_pretrained``.
+
+    A tokenizer loaded from a published-layout ``tokenizer_source`` is saved in that layout again.
+    """
+    from dataset.vocab_layout import keep_tokenizer_layout
+
     hf_dir.mkdir(parents=True, exist_ok=True)
     model_config.save_pretrained(hf_dir)
     if generation_config is not None:
         generation_config.save_pretrained(hf_dir)
     processor.save_pretrained(hf_dir)
+    if tokenizer_source is not None:
+        keep_tokenizer_layout(tokenizer_source, hf_dir)
 
 
 # ------------------------------------------------------------------------------------------ driver side

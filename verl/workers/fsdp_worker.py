@@ -54,7 +54,7 @@ class FSDPWorker:
 
     def init_model(self, master_addr: str, master_port: int, training_steps: int) -> None:
         """Join the process group; build actor, optimizer, LR schedule, reference and rollout engine."""
-        from transformers import AutoProcessor
+        from dataset.vocab_layout import load_processor
 
         cfg = self.config
         seed = cfg.trainer.seed
@@ -63,8 +63,7 @@ class FSDPWorker:
         random.seed(seed)
         self.mesh = fsdp.init_process_group(self.rank, self.world_size, master_addr, master_port, self.device)
         actor_cfg, model_cfg = cfg.worker.actor, cfg.worker.actor.model
-        self.processor = AutoProcessor.from_pretrained(model_cfg.tokenizer_path,
-                                                       trust_remote_code=model_cfg.trust_remote_code)
+        self.processor = load_processor(model_cfg.tokenizer_path, trust_remote_code=model_cfg.trust_remote_code)
         self.tokenizer = self.processor.tokenizer
         dtype = fsdp.DTYPES[actor_cfg.fsdp.torch_dtype or "fp32"]
         model = fsdp.shard_model(fsdp.build_model(model_cfg, dtype, trainable=True), self.mesh,
@@ -194,7 +193,8 @@ class FSDPWorker:
         if self.rank == 0:
             model = self.actor.model
             checkpoint.save_hf_metadata(actor_dir / "huggingface", model.config,
-                                        getattr(model, "generation_config", None), self.processor)
+                                        getattr(model, "generation_config", None), self.processor,
+                                        tokenizer_source=self.config.worker.actor.model.tokenizer_path)
         dist.barrier()
         self._offload_actor()
 

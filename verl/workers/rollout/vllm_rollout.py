@@ -30,9 +30,11 @@ _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 def engine_kwargs(model_path: str, cfg: Any) -> dict[str, Any]:
     """Keyword arguments of ``vllm.LLM`` for a colocated, sleep-capable engine."""
+    from dataset.vocab_layout import engine_tokenizer_path
+
     return dict(
         model=model_path,
-        tokenizer=model_path,
+        tokenizer=engine_tokenizer_path(model_path),
         dtype=_DTYPES[cfg.dtype],
         seed=cfg.seed,
         max_model_len=cfg.max_model_len or cfg.prompt_length + cfg.response_length,
