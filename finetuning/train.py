@@ -27,6 +27,7 @@ from finetuning.checkpoint import resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
 from finetuning.registry import build
+from finetuning.speed import ThinCheckpointingCallback, apply_speed_options
 from finetuning.trainer import RexOmniTrainer
 
 logger = logging.getLogger("finetuning.train")
@@ -112,17 +113,25 @@ def build_collator(cfg: Config, data_args: DataArguments, processor: Any) -> Any
     return build(collator_cfg, tokenizer=processor.tokenizer)
 
 
+def collator_packs(cfg: Config) -> bool:
+    """Whether the config's collator is the packing one (then data_flatten is implied)."""
+    collator_type = (cfg.get("data_collator") or {}).get("type")
+    return getattr(collator_type, "__name__", str(collator_type)) == FLAT_COLLATOR
+
+
 def warn_if_packing_without_flash(attn_implementation: str, data_flatten: bool) -> bool:
     """Log (and return whether) ``data_flatten`` runs without flash-attention's varlen kernels.
 
-    Packing then masks each sample with a dense block mask over the whole packed row. On an H200 with
+    Packing then masks each sample with a dense block mask over the whole packed row (unless
+    ``packed_attention`` is set; docs/sft-speed.md). On an H200 with
     SDPA the 3B shape ran packed at 0.91x the padded throughput, with 20% less peak memory
     (``bench/results/2026-11-26-gpu_check-h200.json``).
     """
     if not data_flatten or "flash" in (attn_implementation or ""):
         return False
     logger.warning("data_flatten with attn_implementation=%s: packed rows use a dense block mask, which saves "
-                   "memory but is not faster; packing pays off with flash_attention_2", attn_implementation)
+                   "memory but is not faster; packing pays off with flash_attention_2 or --packed_attention",
+                   attn_implementation)
     return True
 
 
@@ -136,6 +145,7 @@ def run_training(
                                training_args.cache_dir)
     model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
                        gradient_checkpointing=training_args.gradient_checkpointing, cache_dir=training_args.cache_dir)
+    apply_speed_options(model, model_args, data_args.data_flatten or collator_packs(cfg))
     apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
     log_trainable_summary(model)
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
@@ -145,7 +155,8 @@ def run_training(
 
         coord_ids = coordinate_token_ids(processor.tokenizer)
     collator = build_collator(cfg, data_args, processor)
-    warn_if_packing_without_flash(model.config._attn_implementation, data_args.data_flatten)
+    if model_args.packed_attention == "off":
+        warn_if_packing_without_flash(model.config._attn_implementation, data_args.data_flatten)
     trainer = RexOmniTrainer(
         model=model,
         args=training_args,
@@ -153,9 +164,11 @@ def run_training(
         eval_dataset=val_dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[DatasetEpochCallback(train_dataset)],
+        callbacks=[DatasetEpochCallback(train_dataset), ThinCheckpointingCallback(model_args.gradient_checkpointing_stride)],
         coord_token_ids=coord_ids,
         coord_sigma=model_args.coord_sigma,
+        linear_ce=model_args.linear_ce,
+        ce_chunk_size=model_args.ce_chunk_size,
     )
     checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
     if checkpoint:
