@@ -6,16 +6,38 @@ and the tests of each module); only kernels, the number of calls and what is kep
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any
 
 import torch
 from transformers import TrainerCallback
 
+from finetuning.model_loading import resolve_attn_implementation
 from finetuning.packed_attention import enable_packed_attention
 from finetuning.vision_attention import enable_batched_window_attention
 
 logger = logging.getLogger(__name__)
+
+
+def check_speed_options(model_args: Any, data_flatten: bool, on_cuda: bool) -> None:
+    """Before loading anything: raise ``ValueError`` naming the flag when a chosen option cannot run here."""
+    from finetuning.packed_attention import check_kernel_available
+
+    if model_args.packed_attention != "off":
+        if not data_flatten:
+            raise ValueError(f"packed_attention={model_args.packed_attention} needs data_flatten True (packed rows)")
+        check_kernel_available(model_args.packed_attention, on_cuda)
+        attn = resolve_attn_implementation(model_args.attn_implementation)
+        if attn != "sdpa":
+            raise ValueError(f"packed_attention={model_args.packed_attention} needs attn_implementation sdpa, got "
+                             f"{attn!r} (flash_attention_2 already attends packed rows per sample)")
+    liger_installed = importlib.util.find_spec("liger_kernel") is not None
+    for flag, value in (("linear_ce", model_args.linear_ce), ("liger", model_args.liger)):
+        if value in ("liger", "on") and not (on_cuda and liger_installed):
+            raise ValueError(f"{flag}={value} needs CUDA and liger-kernel (pip install liger-kernel); "
+                             f"CUDA {'available' if on_cuda else 'missing'}, liger-kernel "
+                             f"{'installed' if liger_installed else 'missing'}")
 
 
 def checkpointed_blocks(model: Any) -> list[torch.nn.Module]:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 import transformers
 from mmengine.config import Config
 from transformers import TrainerCallback
@@ -27,7 +28,7 @@ from finetuning.checkpoint import resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
 from finetuning.registry import build
-from finetuning.speed import ThinCheckpointingCallback, apply_speed_options
+from finetuning.speed import ThinCheckpointingCallback, apply_speed_options, check_speed_options
 from finetuning.trainer import RexOmniTrainer
 
 logger = logging.getLogger("finetuning.train")
@@ -181,7 +182,13 @@ def run_training(
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, training_args, cfg = parse_args(argv)
+    try:
+        model_args, data_args, training_args, cfg = parse_args(argv)
+        check_speed_options(model_args, data_args.data_flatten or collator_packs(cfg),
+                            torch.cuda.is_available() and not training_args.use_cpu)
+    except (ValueError, FileNotFoundError) as exc:  # a wrong flag, value or path: one line, no traceback
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
     setup_logging(training_args)
     log_run_info(argv, model_args, data_args)
     run_training(model_args, data_args, training_args, cfg)

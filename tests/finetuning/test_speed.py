@@ -101,3 +101,23 @@ def test_options_that_cannot_apply_are_refused(data: tuple) -> None:
     with pytest.raises(ValueError, match="data_flatten"):
         apply_speed_options(model, ModelArguments(model_name_or_path="x", tune_mm_llm=True,
                                                   packed_attention="sdpa_split"), data_flatten=False)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (("--packed_attention", "sdpa_split"), "packed_attention=sdpa_split needs data_flatten True"),
+    (("--data_flatten", "True", "--packed_attention", "varlen"), "packed_attention=varlen"),
+    (("--linear_ce", "liger"), "linear_ce=liger needs CUDA and liger-kernel"),
+    (("--ce_chunk_size", "0"), "ce_chunk_size must be >= 1"),
+    (("--data_flatten", "True", "--packed_attention", "sdpa_split", "--attn_implementation", "eager"),
+     "needs attn_implementation sdpa"),
+])
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU refusals")
+def test_train_refuses_impossible_options_in_one_line(tiny_config: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str], flags: tuple,
+                                                      message: str) -> None:
+    from finetuning.train import main
+
+    argv = ["--config", str(tiny_config), "--output_dir", str(tmp_path), "--tune_mm_llm", "True", *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
