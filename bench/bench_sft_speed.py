@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import importlib.util
 import logging
 import os
@@ -44,6 +45,7 @@ class Mode:
 
     packed: bool = False
     gradient_checkpointing: bool = True
+    gradient_checkpointing_stride: int = 1
     packed_attention: str = "off"
     batched_vision_windows: bool = False
     linear_ce: str = "off"
@@ -70,6 +72,8 @@ def all_modes(best_packed: str, liger: bool, compile_blocks: bool) -> dict[str, 
         "compile_blocks": Mode(compile_blocks=True, needs=("compile",)),
         "liger_kernels": Mode(liger=True, needs=("cuda", "liger")),
         "all": Mode(**fast),
+        "all_checkpoint_every_2nd": Mode(**{**fast, "gradient_checkpointing": True,
+                                            "gradient_checkpointing_stride": 2}),
     }
 
 
@@ -144,7 +148,7 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
     """Warm-up and timed optimizer steps of one mode; seconds, tokens/s, MFU, peak GiB, first loss."""
     from dataset.collator import DataCollatorForSupervisedDataset, FlattenedDataCollatorForSupervisedDataset
     from finetuning.arguments import ModelArguments, TrainingArguments
-    from finetuning.speed import apply_speed_options
+    from finetuning.speed import apply_speed_options, thin_gradient_checkpointing
     from finetuning.trainer import RexOmniTrainer
 
     model = build_model(processor, args.dry_run, device, mode.liger)
@@ -161,6 +165,7 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
                              coord_sigma=2.0, linear_ce=mode.linear_ce)
     if mode.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        thin_gradient_checkpointing(model, mode.gradient_checkpointing_stride)
     model.train()
     optimizer = trainer.create_optimizer()
     batch = trainer._prepare_inputs(collator(samples))
@@ -239,7 +244,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["skipped"][name] = f"needs {', '.join(mode.needs)}"
                 continue
             logger.info("mode %s: %s", name, mode)
-            entry = run_mode(mode, processor, samples, coord_ids, args, device, workdir)
+            try:
+                entry = run_mode(mode, processor, samples, coord_ids, args, device, workdir)
+            except Exception as exc:  # noqa: BLE001 -- one failing mode (OOM, a kernel) must not end the run
+                if args.dry_run:
+                    raise
+                results["skipped"][name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+                logger.exception("mode %s failed", name)
+                continue
+            finally:
+                gc.collect()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
             seconds = entry["step_seconds"]["median"]
             entry["tokens_per_s"] = tokens / seconds
             entry["mfu"] = flops / seconds / (peak * 1e12) if peak else None

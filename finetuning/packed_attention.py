@@ -96,7 +96,11 @@ def _varlen_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
         k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
     cu = torch.tensor(bounds, device=q.device, dtype=torch.int32)
     longest = max(b - a for a, b in zip(bounds[:-1], bounds[1:]))
-    kwargs: dict[str, Any] = {"scale": scaling}
+    kwargs: dict[str, Any] = {}
+    if "scale" in params:
+        kwargs["scale"] = scaling
+    elif scaling is not None and abs(scaling - q.shape[-1] ** -0.5) > 1e-12:
+        raise ValueError(f"this torch's varlen_attn has no scale argument; the model needs scale {scaling}")
     if "is_causal" in params:  # torch 2.10-2.11 API; later releases take a window instead
         kwargs["is_causal"] = True
     else:
