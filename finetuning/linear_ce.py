@@ -124,10 +124,14 @@ def capture_output(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
 def forward_hidden_states(model: torch.nn.Module, inner: Any, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
     """Run ``model`` (possibly DDP-wrapped) with no logits; returns the last norm's output and the outputs.
 
-    ``inner`` is the unwrapped Qwen2.5-VL model; ``logits_to_keep`` = no position makes the LM head
-    project nothing, and a hook on the text model's final norm catches the hidden states.
+    ``inner`` is the unwrapped Qwen2.5-VL model (a PEFT wrapper around it works too);
+    ``logits_to_keep`` = no position makes the LM head project nothing, and a hook on the text
+    model's final norm catches the hidden states.
     """
-    norm = inner.model.language_model.norm
+    norms = [m for name, m in inner.named_modules() if name.endswith("language_model.norm")]
+    if len(norms) != 1:
+        raise RuntimeError(f"linear_ce: expected one language_model.norm in {type(inner).__name__}, found {len(norms)}")
+    norm = norms[0]
     keep_none = torch.zeros(0, dtype=torch.long, device=inputs["input_ids"].device)
     with capture_output(norm) as caught:
         outputs = model(**inputs, logits_to_keep=keep_none)

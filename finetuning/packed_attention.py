@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from typing import Any
 
 import torch
@@ -40,6 +41,17 @@ def document_bounds(text_positions: torch.Tensor) -> list[int] | None:
     if starts.numel() == 0:
         return None
     return [0, *starts.tolist(), int(text_positions.numel())]
+
+
+def _bounds_for(position_ids: torch.Tensor) -> list[int] | None:
+    """:func:`document_bounds` of ``position_ids``, computed once per tensor: every decoder layer of a
+    forward gets the same tensor object, and each computation is a device-to-host sync."""
+    cached = _state.get("bounds_of")
+    if cached is not None and cached[0]() is position_ids:
+        return cached[1]
+    bounds = document_bounds(position_ids.reshape(-1))
+    _state["bounds_of"] = (weakref.ref(position_ids), bounds)
+    return bounds
 
 
 def _split_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
@@ -123,7 +135,7 @@ def packed_sdpa_attention(module: torch.nn.Module, query: torch.Tensor, key: tor
     packed_candidate = (attention_mask is None and position_ids is not None and query.shape[0] == 1
                         and getattr(module, "is_causal", False) and query.shape[2] == key.shape[2])
     if packed_candidate:
-        bounds = document_bounds(position_ids.reshape(-1))
+        bounds = _bounds_for(position_ids)
     if bounds is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bench.gpu_check import SampleMaker, build_model, packed_batch, padded_batch
-from finetuning.packed_attention import PACKED_SDPA, document_bounds, enable_packed_attention
+from finetuning.packed_attention import PACKED_SDPA, _bounds_for, document_bounds, enable_packed_attention
 
 TOLERANCE = dict(rtol=1e-4, atol=1e-5)  # fp32; the kernels sum in a different order
 
@@ -17,6 +17,14 @@ TOLERANCE = dict(rtol=1e-4, atol=1e-5)  # fp32; the kernels sum in a different o
 def test_document_bounds_from_restarting_positions() -> None:
     assert document_bounds(torch.tensor([0, 1, 2, 0, 1, 0, 1, 2, 3])) == [0, 3, 5, 9]
     assert document_bounds(torch.tensor([0, 1, 2, 3])) is None
+
+
+def test_bounds_are_per_tensor_not_per_address() -> None:
+    first = torch.tensor([[0, 1, 0, 1, 2]])
+    assert _bounds_for(first) == [0, 2, 5]
+    first[0, 3] = 0  # same object: the cached answer (one forward never edits its position ids)
+    assert _bounds_for(first) == [0, 2, 5]
+    assert _bounds_for(torch.tensor([[0, 1, 2, 0, 1]])) == [0, 3, 5]
 
 
 @pytest.fixture(scope="module")
