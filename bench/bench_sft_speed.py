@@ -132,14 +132,14 @@ def build_model(processor: Any, dry_run: bool, device: torch.device, liger: bool
     from finetuning.model_loading import maybe_apply_liger, set_use_cache
     from finetuning.tiny_model import rex_omni_3b_config, tiny_config
 
-    if liger:
-        maybe_apply_liger("on")
     config = tiny_config("test", processor.tokenizer) if dry_run else rex_omni_3b_config(processor.tokenizer)
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2_5_VLForConditionalGeneration._from_config(
             config, dtype=torch.float32 if dry_run else torch.bfloat16, attn_implementation="sdpa")
     set_use_cache(model, False)
+    if liger:
+        maybe_apply_liger("on", model)
     return model
 
 
