@@ -14,16 +14,23 @@ import torch
 from transformers import TrainerCallback
 
 from finetuning.model_loading import resolve_attn_implementation
-from finetuning.packed_attention import enable_packed_attention
+from finetuning.packed_attention import check_kernel_available, enable_packed_attention
 from finetuning.vision_attention import enable_batched_window_attention
 
 logger = logging.getLogger(__name__)
 
 
 def check_speed_options(model_args: Any, data_flatten: bool, on_cuda: bool) -> None:
-    """Before loading anything: raise ``ValueError`` naming the flag when a chosen option cannot run here."""
-    from finetuning.packed_attention import check_kernel_available
+    """Before loading anything: raise ``ValueError`` naming the flag when a chosen option cannot run here.
 
+    Call after ``TrainingArguments`` exist: they register a DeepSpeed config, which ZeRO-3 rules out.
+    """
+    if model_args.linear_ce != "off":
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        if is_deepspeed_zero3_enabled():  # the LM head weight is partitioned outside the model's forward
+            raise ValueError(f"linear_ce={model_args.linear_ce} does not work with DeepSpeed ZeRO-3; use ZeRO-2 or "
+                             "linear_ce off")
     if model_args.packed_attention != "off":
         if not data_flatten:
             raise ValueError(f"packed_attention={model_args.packed_attention} needs data_flatten True (packed rows)")
@@ -51,12 +58,6 @@ def apply_speed_options(model: Any, model_args: Any, data_flatten: bool) -> None
 
     Raises ``ValueError`` naming the flag when an option cannot apply to this model or machine.
     """
-    if model_args.linear_ce != "off":
-        from transformers.integrations import is_deepspeed_zero3_enabled
-
-        if is_deepspeed_zero3_enabled():  # the LM head weight is partitioned outside the model's forward
-            raise ValueError(f"linear_ce={model_args.linear_ce} does not work with DeepSpeed ZeRO-3; use ZeRO-2 or "
-                             "linear_ce off")
     if model_args.packed_attention != "off":
         if not data_flatten:
             raise ValueError(f"packed_attention={model_args.packed_attention} needs data_flatten True (packed rows)")

@@ -121,3 +121,15 @@ def test_train_refuses_impossible_options_in_one_line(tiny_config: Path, tmp_pat
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_linear_ce_refuses_zero3(monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers.integrations
+
+    from finetuning.speed import check_speed_options
+
+    monkeypatch.setattr(transformers.integrations, "is_deepspeed_zero3_enabled", lambda: True)
+    args = ModelArguments(model_name_or_path="x", tune_mm_llm=True, linear_ce="chunked")
+    with pytest.raises(ValueError, match="ZeRO-3"):
+        check_speed_options(args, data_flatten=False, on_cuda=False)
+    check_speed_options(ModelArguments(model_name_or_path="x", tune_mm_llm=True), data_flatten=False, on_cuda=False)
