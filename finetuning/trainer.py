@@ -92,7 +92,8 @@ class RexOmniTrainer(Trainer):
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         """Model CE by default; soft-CE on coordinate tokens when ``coord_token_ids`` is set; either one
         from hidden states when ``linear_ce`` is on."""
-        if (self.coord_token_ids is None and self.linear_ce == "off") or "labels" not in inputs:
+        linear = self.linear_ce != "off" and model.training  # evaluation keeps the logits for its callers
+        if (self.coord_token_ids is None and not linear) or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs["labels"]
         model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
@@ -100,7 +101,7 @@ class RexOmniTrainer(Trainer):
         # whole accumulated batch only when the model "accepts loss kwargs" (else Trainer divides by
         # the accumulation steps), and scale back up by the process count since DDP averages gradients.
         normaliser = num_items_in_batch if self.model_accepts_loss_kwargs else None
-        if self.linear_ce == "off" or not model.training:  # evaluation keeps the logits for its callers
+        if not linear:
             outputs = model(**model_inputs)
             loss = soft_coordinate_ce(outputs.logits, labels, self.coord_token_ids, self.coord_sigma, normaliser)
         else:

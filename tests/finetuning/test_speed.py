@@ -133,3 +133,19 @@ def test_linear_ce_refuses_zero3(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="ZeRO-3"):
         check_speed_options(args, data_flatten=False, on_cuda=False)
     check_speed_options(ModelArguments(model_name_or_path="x", tune_mm_llm=True), data_flatten=False, on_cuda=False)
+
+
+def test_evaluation_keeps_the_logits_path(data: tuple, tmp_path: Path) -> None:
+    """In eval mode linear_ce computes the loss from logits, with or without coordinate ids."""
+    processor, samples, coord_ids = data
+    model = build_model(processor, dry_run=True, device=torch.device("cpu"), liger=False).eval()
+    batch = DataCollatorForSupervisedDataset(tokenizer=processor.tokenizer)(samples)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    with torch.no_grad():
+        want = model(**batch).loss
+        for ids in (None, coord_ids):
+            trainer = RexOmniTrainer(model=model, args=args, coord_token_ids=ids, linear_ce="chunked")
+            loss, outputs = trainer.compute_loss(model, trainer._prepare_inputs(batch), return_outputs=True)
+            assert outputs.logits.shape[1] == batch["input_ids"].shape[1]
+            if ids is None:
+                torch.testing.assert_close(loss, want, **TOLERANCE)
