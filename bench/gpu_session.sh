@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Everything a lent GPU machine (H100/H200, no DeepSpeed/Ray/mmengine) should prove, in one command:
 #   1. bench/gpu_check.sh: the Rex-Omni-3B shape, random weights, bf16 SFT padded vs packed, GRPO phases.
-#      Then bench/bench_rollout.py: hf rollout generate tokens/s at 16, 128 and 512 sequences (plain,
+#   1b. bench/bench_rollout.py: hf rollout generate tokens/s at 16, 128 and 512 sequences (plain,
 #      static cache, static cache + torch.compile); SKIP_ROLLOUT=1 skips it.
+#   1c. bench/bench_sft_speed.py: the trainer's own path (dataset -> collator -> RexOmniTrainer.compute_loss
+#      -> optimizer) on the 3B shape, stock vs each fast path vs all together: one table (docs/sft-speed.md).
+#      SPEED_ONLY=1 runs only this stage; SPEED_MODES="stock_padded all" limits the modes.
 #   2. the real trainer on CUDA: scripts/sft.sh (torchrun, bf16, packing, gradient checkpointing,
 #      no DeepSpeed) on the demo model + toy grounding data for SHORT_STEPS, then tools/evaluate.py.
 #   3. the CPU demo's recipe (fp32, batch 8, lr 2e-3, soft-CE sigma 3) run LONG_STEPS on the GPU, then
@@ -11,6 +14,7 @@
 # wheels in .whl (installed to /tmp/site when present); fetch them on a machine with an index:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
 #       -d .whl mmengine addict yapf termcolor platformdirs pycocotools
+# (add liger-kernel to that list for the Liger modes of stage 1c; it is pure Python on top of triton.)
 # Logs and metrics go to $OUT (default /tmp/gpu_session). DRY_RUN=1 runs every stage at toy size on
 # the CPU, to check this script before spending device time; SKIP_CHECK=1 skips stage 1.
 set -uo pipefail
@@ -27,18 +31,27 @@ ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-420}"
 status=0
 stage() { echo; echo "[gpu_session] $(date +%T) $*"; }
 
-if [[ "${SKIP_CHECK:-0}" != 1 ]]; then
+if [[ "${SKIP_CHECK:-0}" != 1 && "${SPEED_ONLY:-0}" != 1 ]]; then
 stage "1/3 gpu_check (3B shape)"
 if [[ "$DRY_RUN" == 1 ]]; then check_args=(--dry-run); else check_args=(--steps 3 --warmup 1 --grpo-iters 1 --grpo-warmup 1); fi
 timeout "$CHECK_TIMEOUT" bash bench/gpu_check.sh "${check_args[@]}" || { echo "[gpu_session] gpu_check failed: $?"; status=1; }
 fi
 
-if [[ "${SKIP_ROLLOUT:-0}" != 1 ]]; then
+if [[ "${SKIP_ROLLOUT:-0}" != 1 && "${SPEED_ONLY:-0}" != 1 ]]; then
 stage "1b/3 hf rollout throughput (3B shape)"
 rollout_args=(); [[ "$DRY_RUN" == 1 ]] && rollout_args=(--dry-run)
 timeout "$ROLLOUT_TIMEOUT" python3 -m bench.bench_rollout "${rollout_args[@]}" 2>&1 | tee "$OUT/bench_rollout.log" | tail -12
 [[ "${PIPESTATUS[0]}" == 0 ]] || { echo "[gpu_session] bench_rollout failed"; status=1; }
 fi
+if [[ "${SKIP_SPEED:-0}" != 1 ]]; then
+stage "1c/3 sft speed: the trainer's path, stock vs fast paths (3B shape)"
+if [[ "$DRY_RUN" == 1 ]]; then speed_args=(--dry-run --samples 2 --steps 1 --warmup 0); else
+    speed_args=(--samples "${SPEED_SAMPLES:-8}" --steps "${SPEED_STEPS:-2}" --warmup "${SPEED_WARMUP:-1}"); fi
+[[ -n "${SPEED_MODES:-}" ]] && speed_args+=(--modes $SPEED_MODES)
+timeout "${SPEED_TIMEOUT:-540}" python3 -m bench.bench_sft_speed "${speed_args[@]}" 2>&1 | tee "$OUT/sft_speed.log" \
+    | grep -E '^\||^results:| \| torch ' ; [[ "${PIPESTATUS[0]}" == 0 ]] || { echo "[gpu_session] sft speed failed"; status=1; }
+fi
+[[ "${SPEED_ONLY:-0}" == 1 ]] && { stage "done (status $status)"; exit "$status"; }
 
 stage "toy data + demo model"
 python3 tools/make_toy_data.py >"$OUT/setup.log" 2>&1 && python3 tools/make_tiny_model.py --size demo >>"$OUT/setup.log" 2>&1 \

@@ -20,8 +20,12 @@ import transformers
 from mmengine.config import Config
 from transformers import HfArgumentParser
 
+from finetuning.linear_ce import LINEAR_CE_CHOICES
+from finetuning.packed_attention import PACKED_KERNELS
+
 ATTN_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
 LIGER_CHOICES = ("auto", "on", "off")
+PACKED_ATTENTION_CHOICES = ("off", *PACKED_KERNELS)
 
 
 @dataclass
@@ -51,6 +55,38 @@ class ModelArguments:
         default="auto",
         metadata={"help": "Liger kernels (rope/rms_norm/swiglu); auto = when installed and on GPU.",
                   "choices": list(LIGER_CHOICES)},
+    )
+    # Speed options (docs/sft-speed.md); all off by default, so results equal the stock path.
+    packed_attention: str = field(
+        default="off",
+        metadata={"help": "With data_flatten and sdpa: attend each packed sample alone instead of through a dense "
+                          "block mask. sdpa_split = one causal SDPA call per sample; flex = FlexAttention document "
+                          "mask (trains on CUDA only); varlen = torch.nn.attention.varlen (CUDA, torch >= 2.10); "
+                          "off = transformers' path (flash-attn varlen, or the dense mask with sdpa).",
+                  "choices": list(PACKED_ATTENTION_CHOICES)},
+    )
+    batched_vision_windows: bool = field(
+        default=False,
+        metadata={"help": "Vision tower with sdpa: attend all windows of one length in one batched SDPA call "
+                          "instead of one call per window (same result)."},
+    )
+    linear_ce: str = field(
+        default="off",
+        metadata={"help": "Loss from the final hidden states without the full (tokens x vocab) logits: chunked = "
+                          "torch, chunks of ce_chunk_size rows recomputed in backward; liger = Liger's fused linear "
+                          "CE (CUDA). Works with use_soft_ce_for_coords. off = the model's logits.",
+                  "choices": list(LINEAR_CE_CHOICES)},
+    )
+    ce_chunk_size: int = field(default=1024, metadata={"help": "Rows (supervised tokens) per chunk of linear_ce=chunked."})
+    compile_blocks: bool = field(
+        default=False,
+        metadata={"help": "torch.compile each decoder layer and vision block (regional compilation: one graph per "
+                          "block type, compiled once; HF's --torch_compile compiles the whole model instead)."},
+    )
+    gradient_checkpointing_stride: int = field(
+        default=1,
+        metadata={"help": "With gradient_checkpointing: recompute only every N-th decoder layer and vision block "
+                          "(1 = all, the HF behaviour); larger N trades memory for less recompute."},
     )
 
 
@@ -190,6 +226,15 @@ def validate(model_args: ModelArguments) -> None:
         raise ValueError(f"attn_implementation must be one of {ATTN_CHOICES}, got {model_args.attn_implementation!r}")
     if model_args.liger not in LIGER_CHOICES:
         raise ValueError(f"liger must be one of {LIGER_CHOICES}, got {model_args.liger!r}")
+    if model_args.packed_attention not in PACKED_ATTENTION_CHOICES:
+        raise ValueError(f"packed_attention must be one of {PACKED_ATTENTION_CHOICES}, "
+                         f"got {model_args.packed_attention!r}")
+    if model_args.linear_ce not in LINEAR_CE_CHOICES:
+        raise ValueError(f"linear_ce must be one of {LINEAR_CE_CHOICES}, got {model_args.linear_ce!r}")
+    if model_args.ce_chunk_size < 1:
+        raise ValueError(f"ce_chunk_size must be >= 1 rows, got {model_args.ce_chunk_size}")
+    if model_args.gradient_checkpointing_stride < 1:
+        raise ValueError(f"gradient_checkpointing_stride must be >= 1, got {model_args.gradient_checkpointing_stride}")
     if model_args.coord_sigma <= 0:
         raise ValueError(f"coord_sigma must be > 0 bins, got {model_args.coord_sigma}")
     if not (model_args.tune_mm_vision or model_args.tune_mm_mlp or model_args.tune_mm_llm):

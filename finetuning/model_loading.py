@@ -15,10 +15,12 @@ from dataset.vocab_layout import load_processor as load_processor_with_layout
 logger = logging.getLogger(__name__)
 
 
-def maybe_apply_liger(mode: str = "auto") -> bool:
+def maybe_apply_liger(mode: str = "auto", model: Any = None) -> bool:
     """Patch Qwen2.5-VL with Liger kernels (rope, rms_norm, swiglu; not the fused CE) if wanted and possible.
 
     ``mode``: ``auto`` (when installed and on GPU), ``on`` (required: raises if missing), ``off``.
+    With ``model`` its modules are patched in place too (Liger's class-level patches target names that
+    some transformers releases renamed); ``on`` then raises if no module became a Liger one.
     Liger is imported here only, so machines without it never import it. Returns whether it was applied.
     """
     if mode == "off":
@@ -30,9 +32,19 @@ def maybe_apply_liger(mode: str = "auto") -> bool:
         return False
     from liger_kernel.transformers import apply_liger_kernel_to_qwen2_5_vl
 
-    # Fused linear CE would never materialise logits, which soft-CE and evaluation need.
-    apply_liger_kernel_to_qwen2_5_vl(fused_linear_cross_entropy=False, cross_entropy=False)
-    logger.info("applied Liger kernels to Qwen2.5-VL")
+    # The fused linear CE is --linear_ce liger (finetuning.linear_ce), which also handles soft-CE.
+    kwargs = {"model": model} if model is not None else {}
+    apply_liger_kernel_to_qwen2_5_vl(fused_linear_cross_entropy=False, cross_entropy=False, **kwargs)
+    if model is not None:
+        patched = sum("Liger" in type(m).__name__ or "Liger" in getattr(m.forward, "__qualname__", "")
+                      for m in model.modules())
+        if mode == "on" and patched == 0:
+            raise RuntimeError("liger=on but Liger patched no module of this Qwen2.5-VL (liger-kernel and "
+                               "transformers versions do not match)")
+        log = logger.info if patched else logger.warning
+        log("applied Liger kernels to Qwen2.5-VL: %d modules patched", patched)
+    else:
+        logger.info("applied Liger kernels to Qwen2.5-VL")
     return True
 
 

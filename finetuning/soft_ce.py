@@ -74,7 +74,12 @@ def soft_coordinate_ce(
         correction = target_logit - (q * coord_logits).sum(dim=-1)
         per_token = per_token.index_add(0, positions, correction)
 
-    total = per_token.sum()
+    return normalise_loss(per_token.sum(), int((targets != IGNORE_INDEX).sum()), num_items_in_batch)
+
+
+def normalise_loss(total: torch.Tensor, num_supervised: int,
+                   num_items_in_batch: int | torch.Tensor | None = None) -> torch.Tensor:
+    """``total / num_items_in_batch`` when given (HF accumulation-aware), else the mean over ``num_supervised``."""
     if num_items_in_batch is not None:
         return total / torch.as_tensor(num_items_in_batch, device=total.device, dtype=total.dtype)
-    return total / (targets != IGNORE_INDEX).sum().clamp(min=1).to(total.dtype)
+    return total / max(num_supervised, 1)

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 import transformers
 from mmengine.config import Config
 from transformers import TrainerCallback
@@ -27,6 +28,7 @@ from finetuning.arguments import DataArguments, ModelArguments, TrainingArgument
 from finetuning.checkpoint import KeepTokenizerLayoutCallback, resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
+from finetuning.speed import ThinCheckpointingCallback, apply_speed_options, check_speed_options
 from finetuning.trainer import RexOmniTrainer
 
 logger = logging.getLogger("finetuning.train")
@@ -112,16 +114,23 @@ def build_collator(cfg: Config, data_args: DataArguments, processor: Any) -> Any
     return build(collator_cfg, tokenizer=processor.tokenizer)
 
 
+def collator_packs(cfg: Config) -> bool:
+    """Whether the config's collator is the packing one (then data_flatten is implied)."""
+    collator_type = (cfg.get("data_collator") or {}).get("type")
+    return getattr(collator_type, "__name__", str(collator_type)) == FLAT_COLLATOR
+
+
 def warn_if_packing_without_flash(attn_implementation: str, data_flatten: bool) -> bool:
     """Log (and return whether) ``data_flatten`` runs without flash-attention's varlen kernels.
 
-    Packing then masks each sample with a dense block mask over the whole packed row, which saves
-    memory but not time (docs/benchmarks.md).
+    Packing then masks each sample with a dense block mask over the whole packed row (unless
+    ``packed_attention`` is set; docs/sft-speed.md), which saves memory but not time.
     """
     if not data_flatten or "flash" in (attn_implementation or ""):
         return False
     logger.warning("data_flatten with attn_implementation=%s: packed rows use a dense block mask, which saves "
-                   "memory but is not faster; packing pays off with flash_attention_2", attn_implementation)
+                   "memory but is not faster; packing pays off with flash_attention_2 or --packed_attention",
+                   attn_implementation)
     return True
 
 
@@ -130,11 +139,12 @@ def run_training(
 ) -> RexOmniTrainer:
     """Load, freeze, build data, train (auto-resume) and save; returns the trainer."""
     path = model_args.model_name_or_path
-    maybe_apply_liger(model_args.liger)
     processor = load_processor(path, data_args.min_pixels, data_args.max_pixels, training_args.model_max_length,
                                training_args.cache_dir)
     model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
                        gradient_checkpointing=training_args.gradient_checkpointing, cache_dir=training_args.cache_dir)
+    maybe_apply_liger(model_args.liger, model)
+    apply_speed_options(model, model_args, data_args.data_flatten or collator_packs(cfg))
     apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
     log_trainable_summary(model)
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
@@ -144,7 +154,8 @@ def run_training(
 
         coord_ids = coordinate_token_ids(processor.tokenizer)
     collator = build_collator(cfg, data_args, processor)
-    warn_if_packing_without_flash(model.config._attn_implementation, data_args.data_flatten)
+    if model_args.packed_attention == "off":
+        warn_if_packing_without_flash(model.config._attn_implementation, data_args.data_flatten)
     trainer = RexOmniTrainer(
         model=model,
         args=training_args,
@@ -152,9 +163,12 @@ def run_training(
         eval_dataset=val_dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[DatasetEpochCallback(train_dataset), KeepTokenizerLayoutCallback(path)],
+        callbacks=[DatasetEpochCallback(train_dataset), KeepTokenizerLayoutCallback(path),
+                   ThinCheckpointingCallback(model_args.gradient_checkpointing_stride)],
         coord_token_ids=coord_ids,
         coord_sigma=model_args.coord_sigma,
+        linear_ce=model_args.linear_ce,
+        ce_chunk_size=model_args.ce_chunk_size,
     )
     checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
     if checkpoint:
@@ -167,7 +181,13 @@ def run_training(
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, training_args, cfg = parse_args(argv)
+    try:
+        model_args, data_args, training_args, cfg = parse_args(argv)
+        check_speed_options(model_args, data_args.data_flatten or collator_packs(cfg),
+                            torch.cuda.is_available() and not training_args.use_cpu)
+    except (ValueError, FileNotFoundError) as exc:  # a wrong flag, value or path: one line, no traceback
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
     setup_logging(training_args)
     log_run_info(argv, model_args, data_args)
     run_training(model_args, data_args, training_args, cfg)

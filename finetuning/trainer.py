@@ -1,4 +1,5 @@
-"""RexOmniTrainer: HF Trainer with per-part optimizer groups and the optional soft-CE coordinate loss."""
+"""RexOmniTrainer: HF Trainer with per-part optimizer groups, the optional soft-CE coordinate loss and
+the optional linear CE that never builds the full logits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from torch import nn
 from transformers import Trainer
 
 from dataset.fault_injection import fault_point
+from finetuning.linear_ce import forward_hidden_states, liger_ce_sum, linear_coordinate_ce
 from finetuning.param_groups import build_param_groups
 from finetuning.soft_ce import soft_coordinate_ce
 
@@ -25,14 +27,20 @@ class RexOmniTrainer(Trainer):
       parameters instead, so there the per-part learning rates do not apply.
     * With ``coord_token_ids`` given, ``compute_loss`` uses ``soft_coordinate_ce`` (sigma
       ``coord_sigma`` bins) on the logits instead of the model's own CE.
+    * With ``linear_ce`` ``chunked`` or ``liger``, the same loss comes from the final hidden states
+      (``finetuning.linear_ce``) and the model returns no logits.
     """
 
     def __init__(
-        self, *args: Any, coord_token_ids: list[int] | None = None, coord_sigma: float = 2.0, **kwargs: Any
+        self, *args: Any, coord_token_ids: list[int] | None = None, coord_sigma: float = 2.0,
+        linear_ce: str = "off", ce_chunk_size: int = 1024, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.coord_token_ids = torch.tensor(coord_token_ids, dtype=torch.long) if coord_token_ids else None
         self.coord_sigma = coord_sigma
+        self.linear_ce = linear_ce
+        self.ce_chunk_size = ce_chunk_size
+        self.hard_ce = liger_ce_sum() if linear_ce == "liger" else None
 
     def _save_rng_state(self, output_dir: str) -> None:
         """HF's last step before ``trainer_state.json``; the crash tests pause here to kill a save midway."""
@@ -82,16 +90,25 @@ class RexOmniTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        """Model CE by default; soft-CE on coordinate tokens when ``coord_token_ids`` is set."""
-        if self.coord_token_ids is None or "labels" not in inputs:
+        """Model CE by default; soft-CE on coordinate tokens when ``coord_token_ids`` is set; either one
+        from hidden states when ``linear_ce`` is on."""
+        linear = self.linear_ce != "off" and model.training  # evaluation keeps the logits for its callers
+        if (self.coord_token_ids is None and not linear) or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs["labels"]
-        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
         # Same convention as Trainer.training_step/compute_loss: normalise by the token count of the
         # whole accumulated batch only when the model "accepts loss kwargs" (else Trainer divides by
         # the accumulation steps), and scale back up by the process count since DDP averages gradients.
         normaliser = num_items_in_batch if self.model_accepts_loss_kwargs else None
-        loss = soft_coordinate_ce(outputs.logits, labels, self.coord_token_ids, self.coord_sigma, normaliser)
+        if not linear:
+            outputs = model(**model_inputs)
+            loss = soft_coordinate_ce(outputs.logits, labels, self.coord_token_ids, self.coord_sigma, normaliser)
+        else:
+            inner = self.accelerator.unwrap_model(model)
+            hidden, outputs = forward_hidden_states(model, inner, model_inputs)
+            loss = linear_coordinate_ce(hidden, inner.get_output_embeddings().weight, labels, self.coord_token_ids,
+                                        self.coord_sigma, normaliser, self.hard_ce, self.ce_chunk_size)
         if self.args.average_tokens_across_devices and normaliser is not None:
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss

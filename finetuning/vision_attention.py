@@ -8,8 +8,8 @@ are full; edge windows come in a few sizes) and each group is attended in one ba
 result equals the per-window loop (``tests/finetuning/test_vision_attention.py``).
 
 Status: measured only on the CPU, where it cut SDPA calls 15x (450 to 30 in an 8-block tower) but not
-time (compute dominates there). ``bench/gpu_check.py`` times it against the stock path on the next lent
-GPU; until that shows a gain, the trainer does not switch it on. Flash-attention is left alone.
+time (compute dominates there). ``--batched_vision_windows True`` switches it on; it stays off by
+default until ``bench/bench_sft_speed.py`` shows a gain on a GPU. Flash-attention is left alone.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from finetuning.packed_attention import PACKED_SDPA
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def enable_batched_window_attention(model: Any) -> int:
     for module in model.modules():
         if not isinstance(module, Qwen2_5_VLVisionAttention) or getattr(module, _PATCHED_FLAG, False):
             continue
-        if module.config._attn_implementation != "sdpa":
+        if module.config._attn_implementation not in ("sdpa", PACKED_SDPA):  # the latter is SDPA for the tower
             continue
         module.forward = types.MethodType(_batched_forward, module)
         setattr(module, _PATCHED_FLAG, True)
