@@ -171,14 +171,6 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
     optimizer = trainer.create_optimizer()
     batch = trainer._prepare_inputs(collator(samples))
 
-    def step() -> float:
-        loss = trainer.compute_loss(model, batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
-
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -186,7 +178,12 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
     for i in range(args.warmup + args.steps):
         _sync(device)
         start = time.perf_counter()
-        loss = step()
+        loss = trainer.compute_loss(model, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = float(loss.detach())
         _sync(device)
         first_loss = loss if first_loss is None else first_loss
         if i >= args.warmup:
