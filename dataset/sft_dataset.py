@@ -25,6 +25,7 @@ from dataset.chat import ChatEncoder, EncodedText
 from dataset.mrope import MRopeIndexer
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.task_fns import EmptySampleError, TaskSample
+from dataset.task_fns.original_style import accept_original_style
 from dataset.tsv import TsvFormatError, TsvReader
 from finetuning.registry import BUILDER
 
@@ -90,17 +91,20 @@ def _resolve(obj: Any) -> Any:
 
 
 def build_task_fn(task_fn: Any) -> Any:
-    """A task function from a config dict (built with BUILDER) or an already-built callable."""
+    """A task function from a config dict (built with BUILDER) or an already-built callable.
+
+    Original-style functions, ``fn(example, width, height)``, are wrapped to the current call shape.
+    """
     if task_fn is None:
         raise ValueError("task_fn is required: a GroundingTaskFn/PointingTaskFn or its config dict")
     if isinstance(task_fn, dict):
         cfg = dict(task_fn)
         cfg["type"] = _resolve(cfg.get("type"))
-        return BUILDER.build(cfg)
+        return accept_original_style(BUILDER.build(cfg))
     task_fn = _resolve(task_fn)
     if not callable(task_fn):
         raise TypeError(f"task_fn must be callable or a config dict, got {type(task_fn).__name__}")
-    return task_fn
+    return accept_original_style(task_fn)
 
 
 @BUILDER.register_module()

@@ -27,6 +27,7 @@ from dataset.annotations import AnnotationError, parse_annotation
 from dataset.mrope import MRopeIndexer
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.task_fns import EmptySampleError
+from dataset.task_fns.original_style import accept_original_style
 from dataset.tsv import TsvFormatError, TsvReader
 from finetuning.registry import BUILDER, build
 
@@ -100,7 +101,7 @@ class TSVRLHFDataset(Dataset):
         self.reader = TsvReader(image_tsv_file, anno_tsv_file, anno_idx_file)
         self.processor = processor
         self.tokenizer = tokenizer if tokenizer is not None else processor.tokenizer
-        self.task_fn = build(task_fn)
+        self.task_fn = accept_original_style(build(task_fn))
         self.min_pixels, self.max_pixels = min_pixels, max_pixels
         self.dataset_name, self.reward_name = dataset_name, reward_name
         self.template = _load_template(format_prompt)
