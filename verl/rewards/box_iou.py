@@ -32,14 +32,18 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     No +1 pixel convention; 0 where the union is 0. Returns ``(n, m)``.
     """
-    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0.0, None) * np.clip(iy1 - iy0, 0.0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
+    ax0, ay0, ax1, ay1 = a.T[:, :, None]
+    bx0, by0, bx1, by1 = b.T[:, None, :]
+    # In-place steps: at tens of boxes the cost is numpy calls and temporaries, not arithmetic.
+    inter = np.minimum(ax1, bx1)
+    inter -= np.maximum(ax0, bx0)
+    np.maximum(inter, 0.0, out=inter)
+    ih = np.minimum(ay1, by1)
+    ih -= np.maximum(ay0, by0)
+    np.maximum(ih, 0.0, out=ih)
+    inter *= ih
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0)
+    union -= inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 

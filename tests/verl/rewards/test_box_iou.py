@@ -35,6 +35,23 @@ def test_worked_example_with_999_decoding() -> None:
                    "recall": row["recall"], "format_ok": 1.0}
 
 
+def test_spaces_inside_bin_tokens_score_like_plain_tokens() -> None:
+    gt = make_gt({"dog": {"boxes": [[10, 20, 100, 200]]}}, size=(640, 480))
+    plain = score(answer(("dog", [(15, 41, 156, 416)])), gt)["overall"]
+    spaced = "<|object_ref_start|>dog<|object_ref_end|><|box_start|>< 15 >< 41 > < 156 ><416 ><|box_end|>"
+    assert score(spaced, gt)["overall"] == plain > 0.99
+
+
+def test_boxes_written_without_commas_count_as_consecutive_boxes() -> None:
+    # As the original reward: 8 bins without a comma are two boxes (chunked by 4).
+    gt = make_gt({"dog": {"boxes": [[0, 0, 320, 240], [320, 240, 640, 480]]}}, size=(640, 480))
+    run = "<|object_ref_start|>dog<|object_ref_end|><|box_start|><0><0><499><499><499><499><999><999><|box_end|>"
+    row = score(run, gt)
+    assert row["precision"] == row["recall"] == pytest.approx(1.0, abs=0.01)
+    odd = run.replace("<999><999><|box_end|>", "<999><999><1><2><|box_end|>")  # 10 bins: not boxes
+    assert score(odd, gt)["overall"] == 0.0
+
+
 def test_empty_gt_and_no_prediction_is_one() -> None:
     gt = make_gt({"dog": {"boxes": [], "points": [], "masks": []}})
     assert score(answer(("dog", None)), gt)["overall"] == 1.0
