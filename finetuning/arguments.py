@@ -20,7 +20,20 @@ import transformers
 from mmengine.config import Config
 from transformers import HfArgumentParser
 
+from dataset.config_checks import missing_data_paths
+
 ATTN_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
+
+
+class UsageError(ValueError):
+    """A user mistake (flag, config key or value, missing path): reported in one line, exit code 2."""
+
+
+class OneLineArgumentParser(HfArgumentParser):
+    """``HfArgumentParser`` whose errors raise ``UsageError`` instead of printing the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see --help)")
 LIGER_CHOICES = ("auto", "on", "off")
 
 
@@ -129,7 +142,7 @@ ARG_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
 def build_parser() -> HfArgumentParser:
     """The parser for every flag (HF TrainingArguments included)."""
-    return HfArgumentParser(
+    return OneLineArgumentParser(
         ARG_CLASSES,
         description="Rex-Omni SFT. Flags given here override the same keys in --config, which override defaults.",
     )
@@ -151,8 +164,11 @@ def explicit_flags(argv: list[str]) -> dict[str, Any]:
 def load_config(path: str) -> Config:
     """Load an mmengine Python config; its imports are executed, so ``type=`` holds real classes."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--config {path!r} does not exist")
-    return Config.fromfile(path, lazy_import=False)
+        raise UsageError(f"--config {path}: no such file (e.g. configs/sft.py)")
+    try:
+        return Config.fromfile(path, lazy_import=False)
+    except (SyntaxError, ImportError, NameError, KeyError) as exc:  # the config file's own mistakes
+        raise UsageError(f"--config {path}: cannot load it: {type(exc).__name__}: {exc}") from exc
 
 
 def merge_values(
@@ -164,12 +180,8 @@ def merge_values(
     return merged
 
 
-def parse_args(
-    argv: list[str] | None = None,
-) -> tuple[ModelArguments, DataArguments, TrainingArguments, Config]:
-    """Parse ``argv`` (default ``sys.argv[1:]``), load ``--config`` and merge; returns the three arg objects + cfg."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+def merged_values(argv: list[str]) -> tuple[dict[str, Any], Config]:
+    """Explicit flags over config keys (with ``config`` and ``output_dir`` filled), and the config."""
     cli = explicit_flags(argv)
     config_path = cli.get("config", TrainingArguments.config)
     cfg = load_config(config_path)
@@ -177,20 +189,70 @@ def parse_args(
     merged = merge_values(dict(cfg.items()), cli, names)
     merged["config"] = config_path
     merged.setdefault("output_dir", str(Path("work_dirs") / Path(config_path).stem))
-    model_args, data_args, training_args = parser.parse_dict(merged)
+    return merged, cfg
+
+
+def check_args(argv: list[str]) -> tuple[dict[str, Any], Config]:
+    """Every check that needs no process group: flags, config, model and data paths, model/data values.
+
+    Raises ``UsageError`` naming the first problem. ``sft.sh`` runs it once before ``torchrun``.
+    """
+    merged, cfg = merged_values(argv)
+    parser = OneLineArgumentParser((ModelArguments, DataArguments))
+    try:
+        model_args, _ = parser.parse_dict(merged, allow_extra_keys=True)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
     validate(model_args)
+    check_model_path(model_args.model_name_or_path, merged.get("cache_dir"))  # type: ignore[arg-type]
+    missing = missing_data_paths(cfg)
+    if missing:
+        raise UsageError(f"--config {merged['config']}: data file not found: {missing[0]}"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return merged, cfg
+
+
+def check_model_path(path: str, cache_dir: str | None = None) -> None:
+    """A local folder with ``config.json``, or a hub id already in the cache (scripts run offline)."""
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise UsageError(f"model_name_or_path {path}: folder has no config.json (not a Hugging Face model)")
+        return
+    if path.count("/") == 1 and not path.startswith((".", "/", "work_dirs")):
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(path, "config.json", cache_dir=cache_dir), str):
+            return
+        raise UsageError(f"model_name_or_path {path}: not a local folder and not in the Hugging Face cache "
+                         f"(download it first: huggingface-cli download {path})")
+    raise UsageError(f"model_name_or_path {path}: no such directory")
+
+
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, TrainingArguments, Config]:
+    """Parse ``argv`` (default ``sys.argv[1:]``), load ``--config`` and merge; returns the three arg objects + cfg.
+
+    Raises ``UsageError`` for a user mistake (see :func:`check_args`), before any process group starts.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    merged, cfg = check_args(argv)
+    try:
+        model_args, data_args, training_args = build_parser().parse_dict(merged)
+    except (ValueError, TypeError) as exc:  # HF TrainingArguments' own value checks
+        raise UsageError(str(exc).splitlines()[0]) from exc
     return model_args, data_args, training_args, cfg
 
 
 def validate(model_args: ModelArguments) -> None:
     """Fail early, naming the key, on values that cannot work."""
     if not model_args.model_name_or_path:
-        raise ValueError("model_name_or_path is not set: give --model_name_or_path or a model_name_or_path config key")
+        raise UsageError("model_name_or_path is not set: give --model_name_or_path or a model_name_or_path config key")
     if model_args.attn_implementation not in ATTN_CHOICES:
-        raise ValueError(f"attn_implementation must be one of {ATTN_CHOICES}, got {model_args.attn_implementation!r}")
+        raise UsageError(f"attn_implementation must be one of {ATTN_CHOICES}, got {model_args.attn_implementation!r}")
     if model_args.liger not in LIGER_CHOICES:
-        raise ValueError(f"liger must be one of {LIGER_CHOICES}, got {model_args.liger!r}")
+        raise UsageError(f"liger must be one of {LIGER_CHOICES}, got {model_args.liger!r}")
     if model_args.coord_sigma <= 0:
-        raise ValueError(f"coord_sigma must be > 0 bins, got {model_args.coord_sigma}")
+        raise UsageError(f"coord_sigma must be > 0 bins, got {model_args.coord_sigma}")
     if not (model_args.tune_mm_vision or model_args.tune_mm_mlp or model_args.tune_mm_llm):
-        raise ValueError("nothing to train: set at least one of tune_mm_vision, tune_mm_mlp, tune_mm_llm to True")
+        raise UsageError("nothing to train: set at least one of tune_mm_vision, tune_mm_mlp, tune_mm_llm to True")

@@ -22,7 +22,7 @@ import transformers
 from mmengine.config import Config
 from transformers import TrainerCallback
 
-from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
+from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, UsageError, parse_args
 from finetuning.checkpoint import resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
@@ -135,7 +135,7 @@ def run_training(
     processor = load_processor(path, data_args.min_pixels, data_args.max_pixels, training_args.model_max_length,
                                training_args.cache_dir)
     model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
-                       gradient_checkpointing=training_args.gradient_checkpointing, cache_dir=training_args.cache_dir)
+                       gradient_checkpointing=training_args.activation_checkpointing, cache_dir=training_args.cache_dir)
     apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
     log_trainable_summary(model)
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
@@ -168,7 +168,11 @@ def run_training(
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, training_args, cfg = parse_args(argv)
+    try:
+        model_args, data_args, training_args, cfg = parse_args(argv)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     setup_logging(training_args)
     log_run_info(argv, model_args, data_args)
     run_training(model_args, data_args, training_args, cfg)

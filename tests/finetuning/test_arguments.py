@@ -24,18 +24,27 @@ def test_help_lists_every_flag() -> None:
         assert flag in text, flag
 
 
+def _model(tmp_path: Path, name: str) -> str:
+    """A folder that passes the model-path check (config.json present)."""
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    return str(folder)
+
+
 def _config(tmp_path: Path) -> Path:
     path = tmp_path / "cfg.py"
-    path.write_text('model_name_or_path = "from-config"\nmin_pixels = 3136\nlearning_rate = 0.5\n'
-                    'train_dataset = dict(type="x")\n')
+    path.write_text(f'model_name_or_path = "{_model(tmp_path, "from-config")}"\nmin_pixels = 3136\n'
+                    'learning_rate = 0.5\ntrain_dataset = dict(type="x")\n')
     return path
 
 
 def test_cli_overrides_config_and_config_overrides_defaults(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
-    model, data, train, loaded = parse_args(["--config", str(cfg), "--model_name_or_path", "from-cli",
+    from_cli = _model(tmp_path, "from-cli")
+    model, data, train, loaded = parse_args(["--config", str(cfg), "--model_name_or_path", from_cli,
                                             "--tune_mm_llm", "True", "--output_dir", str(tmp_path / "o")])
-    assert model.model_name_or_path == "from-cli"  # CLI wins
+    assert model.model_name_or_path == from_cli  # CLI wins
     assert train.learning_rate == 0.5 and data.min_pixels == 3136  # config beats defaults
     assert train.weight_decay == 0.0 and data.max_pixels is None  # defaults
     assert loaded.train_dataset["type"] == "x"
