@@ -14,6 +14,7 @@ import logging
 import sys
 
 from dataset.convert import DEFAULT_JPEG_QUALITY, ConversionError, convert_jsonl_to_tsv
+from tools.cli import OneLineArgumentParser
 
 
 def _quality(text: str) -> int:
@@ -27,9 +28,9 @@ def _quality(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineArgumentParser:
     """Command-line flags (the original tool's five plus workers, quality and strictness)."""
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         description="Convert JSONL ({'image_name': str, 'annotation': object} per line) and images "
         "into the images.tsv / annotations.tsv / annotations.tsv.lineidx triple. Images are re-encoded "
         "as RGB JPEG. Bad lines are skipped and listed at the end.",
@@ -59,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the conversion; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    parser.require_file("--json_file", args.json_file)
+    parser.require_dir("--image_root_path", args.image_root_path)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         stats = convert_jsonl_to_tsv(

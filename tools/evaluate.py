@@ -8,18 +8,18 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 
 from finetuning.evaluation import TASK_REWARDS, run_evaluation, task_fn_from_config
 from finetuning.generation import BACKENDS, make_generator
+from tools.cli import OneLineArgumentParser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineArgumentParser:
     """Command-line flags."""
-    p = argparse.ArgumentParser(description="Run a Rex-Omni model on a TSV split, parse its answers with "
+    p = OneLineArgumentParser(description="Run a Rex-Omni model on a TSV split, parse its answers with "
                                 "dataset.grammar and score them with the GRPO reward functions.")
     p.add_argument("--model", required=True, help="HF model folder (a train.py output_dir or checkpoint-*)")
     p.add_argument("--split", required=True,
@@ -43,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    parser.require_dir("--model", args.model)
+    parser.require_file("--split", f"{args.split}.annotations.tsv")
+    parser.require_file("--config", args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:  # a bad config fails before the model loads
         task_fn = task_fn_from_config(args.config, args.task) if args.config else None

@@ -87,7 +87,9 @@ def test_convert_cli_rejects_bad_quality_in_one_line(tmp_path: Path, value: str)
     result = subprocess.run([sys.executable, str(REPO / "tools" / "convert_json_data_to_tsv.py"), *args],
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].endswith(f"--jpeg_quality: must be an integer in 1..100, got '{value}'")
+    assert result.stderr.strip().splitlines() == [
+        f"convert_json_data_to_tsv.py: error: argument --jpeg_quality: must be an integer in 1..100, got '{value}' "
+        "(see --help)"]
 
 
 def test_make_toy_data_presets_fill_only_the_flags_not_given() -> None:
