@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import accumulate, chain
+
 import numpy as np
 
 from dataset.grammar import ParsedGroup, dequantize_box, dequantize_point
@@ -21,13 +23,13 @@ def _bins(groups: list[ParsedGroup], kind: str, size: int) -> tuple[list[str], l
             if len(run) % size == 0:
                 flat.extend(run)
     counts = [len(b) // size for b in per_phrase.values()]
-    every = [b for bins in per_phrase.values() for b in bins] if len(per_phrase) > 1 else next(
-        iter(per_phrase.values()), [])
+    every = list(chain.from_iterable(per_phrase.values()))
     return list(per_phrase), counts, np.array(every, dtype=np.float64).reshape(-1, size)
 
 
 def _split(phrases: list[str], counts: list[int], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return dict(zip(phrases, np.split(rows, np.cumsum(counts)[:-1]))) if phrases else {}
+    ends = list(accumulate(counts))
+    return {p: rows[end - n:end] for p, n, end in zip(phrases, counts, ends)}
 
 
 def predicted_boxes(groups: list[ParsedGroup], width: float, height: float) -> dict[str, np.ndarray]:
