@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from reward_helpers import answer, make_gt
 
-from bench.bench_rewards import loop_box_iou, make_sample
+from bench.bench_rewards import loop_box_iou, make_sample, original_box_iou
 from dataset.grammar import quantize_box
 from verl.configs.reward_func import compute_score
 
@@ -124,6 +124,17 @@ def test_vectorised_equals_loop_reference() -> None:
             f1, p, r = loop_box_iou(text, gt)
             assert abs(row["overall"] - f1) <= 1e-9 and abs(row["precision"] - p) <= 1e-9
             assert abs(row["recall"] - r) <= 1e-9
+
+
+def test_bench_reimplementation_of_the_original_agrees_up_to_its_1000_decoding() -> None:
+    # The benchmark's baseline must score like ours; only bin/1000 vs bin/999 separates them.
+    rng = random.Random(5)
+    for n in (1, 10, 100):
+        text, gt = make_sample("box_iou", n, rng)
+        assert abs(score(text, gt)["overall"] - original_box_iou(text, gt)) < 0.01
+    gt = make_gt({"dog": {"boxes": [[0, 0, 320, 240], [320, 240, 640, 480]]}}, size=(640, 480))
+    run = "<|object_ref_start|>dog<|object_ref_end|><|box_start|>< 0 ><0><499><499><499><499><999><999><|box_end|>"
+    assert abs(score(run, gt)["overall"] - original_box_iou(run, gt)) < 0.01
 
 
 def _brute_one_to_one(pred: list[list[int]], ref: list[list[int]]) -> float:
