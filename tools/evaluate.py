@@ -45,15 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     """Evaluate; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    parser.require_dir("--model", args.model)
-    parser.require_file("--split", f"{args.split}.annotations.tsv")
-    parser.require_file("--config", args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:  # a bad config fails before the model loads
         task_fn = task_fn_from_config(args.config, args.task) if args.config else None
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
+    parser.require_dir("--model", args.model)
+    parser.require_file("--split", f"{args.split}.annotations.tsv")
     generator = make_generator(args.model, args.backend, args.max_new_tokens)
     output_dir = args.output_dir or os.path.join(args.model, "eval")
     metrics = run_evaluation(generator, args.split, args.task, output_dir, batch_size=args.batch_size,
