@@ -21,7 +21,7 @@ import numpy as np
 from dataset.grammar import ParsedGroup
 from verl.rewards.assignment import max_weight_matching
 from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.predictions import count, predicted_boxes
+from verl.rewards.predictions import corner_ordered, count, predicted_box_array, split_rows
 from verl.rewards.registry import RewardResult, empty_case, f1_result, register_reward
 
 MATCHINGS = ("best", "one_to_one")
@@ -47,20 +47,18 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def _ordered(arr: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.minimum(arr[:, :2], arr[:, 2:]), np.maximum(arr[:, :2], arr[:, 2:])], 1)
-
-
 @register_reward("box_iou")
 def box_iou_reward(groups: list[ParsedGroup], gt: GroundTruth, matching: str = "best") -> RewardResult:
     """Score parsed ``groups`` against ``gt``'s boxes; see the module docstring for the definition."""
     if matching not in MATCHINGS:
         raise ValueError(f"box_iou matching must be one of {MATCHINGS}, got {matching!r}")
-    gt_boxes = {p: _ordered(b) for p, b in gt.targets("boxes").items()}
-    preds = {}
-    for phrase, boxes in predicted_boxes(groups, gt.width, gt.height).items():
-        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        preds[phrase] = boxes[area > 0]
+    gt_boxes = {p: corner_ordered(b) for p, b in gt.targets("boxes").items()}
+    phrases, counts, boxes = predicted_box_array(groups, gt.width, gt.height)
+    keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0
+    if not keep.all():  # drop zero-area predictions, once for all phrases
+        counts = np.bincount(np.repeat(np.arange(len(phrases)), counts)[keep], minlength=len(phrases)).tolist()
+        boxes = boxes[keep]
+    preds = split_rows(phrases, counts, boxes)
     num_gt, num_pred = count(gt_boxes), count(preds)
     edge = empty_case(num_gt, num_pred)
     if edge is not None:

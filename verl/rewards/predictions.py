@@ -6,7 +6,7 @@ from itertools import accumulate, chain
 
 import numpy as np
 
-from dataset.grammar import ParsedGroup, dequantize_box, dequantize_point
+from dataset.grammar import ParsedGroup, dequantize, dequantize_point
 
 
 def _bins(groups: list[ParsedGroup], kind: str, size: int) -> tuple[list[str], list[int], np.ndarray]:
@@ -27,9 +27,25 @@ def _bins(groups: list[ParsedGroup], kind: str, size: int) -> tuple[list[str], l
     return list(per_phrase), counts, np.array(every, dtype=np.float64).reshape(-1, size)
 
 
-def _split(phrases: list[str], counts: list[int], rows: np.ndarray) -> dict[str, np.ndarray]:
+def split_rows(phrases: list[str], counts: list[int], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Phrase -> its ``counts[i]`` consecutive rows of ``rows`` (views, no copies)."""
     ends = list(accumulate(counts))
     return {p: rows[end - n:end] for p, n, end in zip(phrases, counts, ends)}
+
+
+def corner_ordered(boxes: np.ndarray) -> np.ndarray:
+    """``(n, 4)`` xyxy boxes with x0 <= x1 and y0 <= y1 (one sort of each corner pair)."""
+    return np.sort(boxes.reshape(-1, 2, 2), axis=1).reshape(-1, 4)
+
+
+def predicted_box_array(groups: list[ParsedGroup], width: float, height: float) -> tuple[list[str], list[int],
+                                                                                        np.ndarray]:
+    """Phrases in first-seen order, their box counts, and all their pixel boxes as one ``(n, 4)`` array
+    (corners ordered); :func:`predicted_boxes` splits it per phrase."""
+    phrases, counts, bins = _bins(groups, "box", 4)
+    # The codec's dequantize on arrays: one formula for training, rewards and drawing.
+    sides = np.array([width, height, width, height], dtype=np.float64)
+    return phrases, counts, corner_ordered(dequantize(bins, sides))
 
 
 def predicted_boxes(groups: list[ParsedGroup], width: float, height: float) -> dict[str, np.ndarray]:
@@ -38,18 +54,14 @@ def predicted_boxes(groups: list[ParsedGroup], width: float, height: float) -> d
     Every phrase the model named gets an entry, possibly empty (``None`` answers); a phrase
     written twice has its items merged.
     """
-    phrases, counts, bins = _bins(groups, "box", 4)
-    # dequantize_box works column-wise on arrays: one codec for training, rewards and drawing.
-    x0, y0, x1, y1 = dequantize_box(bins.T, width, height)
-    boxes = np.stack([np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1)], 1)
-    return _split(phrases, counts, boxes)
+    return split_rows(*predicted_box_array(groups, width, height))
 
 
 def predicted_points(groups: list[ParsedGroup], width: float, height: float) -> dict[str, np.ndarray]:
     """Phrase -> ``(n, 2)`` (x, y) pixel points; every named phrase gets an entry."""
     phrases, counts, bins = _bins(groups, "point", 2)
     x, y = dequantize_point(bins.T, width, height)
-    return _split(phrases, counts, np.stack([x, y], 1))
+    return split_rows(phrases, counts, np.stack([x, y], 1))
 
 
 def count(arrays: dict[str, np.ndarray]) -> int:
