@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,13 @@ def test_default_output_dir_and_warmup_ratio(tmp_path: Path) -> None:
 def test_invalid_values_name_the_key(tmp_path: Path, extra: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_args(["--config", str(_config(tmp_path)), "--output_dir", str(tmp_path / "o"), *extra])
+
+
+def test_activation_checkpointing_flag_sets_checkpointing_without_a_deprecation_warning(tmp_path: Path) -> None:
+    # sft.sh passes --activation_checkpointing; transformers 5 warns on the older --gradient_checkpointing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        _, _, train, _ = parse_args(["--config", str(_config(tmp_path)), "--tune_mm_llm", "True",
+                                     "--output_dir", str(tmp_path / "o"), "--activation_checkpointing", "True"])
+    assert train.activation_checkpointing is True
+    assert "--activation_checkpointing" in (Path(__file__).resolve().parents[2] / "scripts" / "sft.sh").read_text()
