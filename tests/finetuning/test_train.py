@@ -42,7 +42,7 @@ def test_plain_training_learns_and_saves(
 
 @pytest.mark.parametrize(
     "extra",
-    [("--data_flatten", "True"), ("--gradient_checkpointing", "True"), ("--use_soft_ce_for_coords", "True")],
+    [("--data_flatten", "True"), ("--activation_checkpointing", "True"), ("--use_soft_ce_for_coords", "True")],
     ids=["data_flatten", "gradient_checkpointing", "soft_ce"],
 )
 def test_training_variants_learn(
