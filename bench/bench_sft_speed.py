@@ -90,12 +90,11 @@ def available(needs: tuple[str, ...], device: torch.device) -> bool:
 
 def build_data(workdir: str, dry_run: bool, num_samples: int) -> tuple[Any, list[dict[str, torch.Tensor]]]:
     """Toy tokenizer/processor and ``num_samples`` dataset items (half per image size), in dataset order."""
-    from dataset.toy_data import make_toy_datasets
-    from finetuning.tiny_model import build_processor, build_tokenizer
-
     from dataset.sft_dataset import GroundingTSVDataset
     from dataset.task_fns import GroundingTaskFn
     from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY
+    from demo.tiny_model import build_processor, build_tokenizer
+    from demo.toy_data import make_toy_datasets
 
     sizes = IMAGE_SIZES["dry" if dry_run else "full"]
     max_pixels = max(w * h for w, h in sizes) + 28 * 28
@@ -128,9 +127,9 @@ def sample_stats(samples: list[dict[str, torch.Tensor]], coord_ids: list[int]) -
 
 def build_model(processor: Any, dry_run: bool, device: torch.device, liger: bool) -> Any:
     """Same random weights every call: the 3B shape in bf16, or the test-size model in fp32 (``dry_run``)."""
-    from finetuning.tiny_model import rex_omni_3b_config, tiny_config
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    from demo.tiny_model import rex_omni_3b_config, tiny_config
     from finetuning.model_loading import maybe_apply_liger, set_use_cache
 
     config = tiny_config("test", processor.tokenizer) if dry_run else rex_omni_3b_config(processor.tokenizer)
@@ -203,8 +202,9 @@ def _sync(device: torch.device) -> None:
 
 def model_flops(processor: Any, samples: list[dict[str, torch.Tensor]], dry_run: bool) -> float:
     """Model FLOPs of one step over ``samples`` (``bench.gpu_check.step_flops``; shapes only, on meta)."""
-    from finetuning.tiny_model import rex_omni_3b_config, tiny_config
     from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from demo.tiny_model import rex_omni_3b_config, tiny_config
 
     config = tiny_config("test", processor.tokenizer) if dry_run else rex_omni_3b_config(processor.tokenizer)
     with torch.device("meta"):
@@ -215,7 +215,7 @@ def model_flops(processor: Any, samples: list[dict[str, torch.Tensor]], dry_run:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every mode available here on the same samples; returns the results (see :func:`table`)."""
-    from finetuning.tiny_model import coordinate_token_ids
+    from demo.tiny_model import coordinate_token_ids
 
     device = torch.device("cpu" if args.dry_run or not torch.cuda.is_available() else "cuda")
     with tempfile.TemporaryDirectory() as workdir:

@@ -20,9 +20,12 @@ from tqdm import tqdm
 
 from dataset.tsv import TsvWriter, encode_image
 
-__all__ = ["ConversionError", "ConvertStats", "convert_jsonl_to_tsv", "ordered_map"]
+__all__ = ["DEFAULT_JPEG_QUALITY", "ConversionError", "ConvertStats", "convert_jsonl_to_tsv", "ordered_map"]
 
 logger = logging.getLogger(__name__)
+
+# PIL's default JPEG quality: ``save(format="JPEG")`` without ``quality`` writes these exact bytes.
+DEFAULT_JPEG_QUALITY = 75
 
 # Errors that mean "this image file is bad" (skip the line); anything else is a crash.
 _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -116,7 +119,7 @@ def convert_jsonl_to_tsv(
     ann_tsv: str,
     lineidx: str,
     num_workers: int = 1,
-    jpeg_quality: int = 95,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     strict: bool = False,
     progress: bool = True,
 ) -> ConvertStats:
@@ -127,7 +130,8 @@ def convert_jsonl_to_tsv(
         image_root: folder that ``image_name`` is relative to.
         image_tsv, ann_tsv, lineidx: output paths (written atomically).
         num_workers: processes encoding images; output is byte-identical for any value.
-        jpeg_quality: JPEG quality (1-95) of the re-encoded images.
+        jpeg_quality: JPEG quality (1-100) of the re-encoded images; the default 75 is PIL's own
+            default, so the bytes match the original converter's.
         strict: raise ``ConversionError`` (and write nothing) if any line is bad.
         progress: show a tqdm bar.
 

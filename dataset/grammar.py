@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 NUM_BINS = 1000
 MAX_BIN = NUM_BINS - 1
@@ -30,9 +30,14 @@ NEGATIVE = "None"
 GROUP_SEPARATOR = ", "
 ITEM_SEPARATOR = ","
 
-# One bin token. Digits only, so matching is linear; over-long numbers are clamped below.
-_BIN_PATTERN = re.compile(r"<(\d+)>")
-_MAX_DIGITS = 6
+# One bin token, spaces allowed inside (``< 740 >``, written by larger Qwen2.5-VL models). Leading
+# zeros are skipped and at most 6 digits kept (int() refuses over 4300), so any longer number is
+# still over 999 and clamps to it. Digits and spaces only, so matching stays linear.
+_BIN_PATTERN = re.compile(r"<\s*0*(\d{1,6})\d*\s*>")
+# Fast path for well-formed bodies (what a trained model writes): comma-separated boxes or points,
+# recognised by their shape once the digits are deleted (str.translate runs at memcpy speed).
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+_ITEM_SHAPES = (("box", 4, "<><><><>,"), ("point", 2, "<><>,"))
 
 
 def quantize(coord: float, length: float) -> int:
@@ -89,39 +94,84 @@ def compose_answer(groups: Iterable[tuple[str, Sequence[Sequence[int]] | None]])
     return GROUP_SEPARATOR.join(compose_group(phrase, items) for phrase, items in groups)
 
 
-@dataclass(frozen=True)
-class ParsedItem:
+class ParsedItem(NamedTuple):
     """One coordinate item: ``box`` (4 bins), ``point`` (2) or ``polygon`` (even count > 4)."""
 
     kind: str
     bins: tuple[int, ...]
 
 
-@dataclass
 class ParsedGroup:
-    """One phrase group as the model wrote it."""
+    """One phrase group as the model wrote it: ``phrase``, ``items`` and ``negative`` (``None``).
 
-    phrase: str
-    items: list[ParsedItem] = field(default_factory=list)
-    negative: bool = False
+    ``uniform`` is ``(kind, all bins in order)`` when every item has that kind; the items are then
+    built only when asked for, and rewards read the bins without walking the items.
+    """
+
+    __slots__ = ("phrase", "negative", "uniform", "_items")
+
+    def __init__(self, phrase: str, items: list[ParsedItem] | None = None, negative: bool = False,
+                 uniform: tuple[str, list[int]] | None = None) -> None:
+        self.phrase, self.negative, self.uniform = phrase, negative, uniform
+        self._items = items if items is not None or uniform is not None else []
+
+    @property
+    def items(self) -> list[ParsedItem]:
+        """The coordinate items in answer order."""
+        if self._items is None:
+            kind, bins = self.uniform  # type: ignore[misc]
+            it = iter(bins)
+            self._items = [ParsedItem(kind, item) for item in zip(*[it] * (4 if kind == "box" else 2))]
+        return self._items
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ParsedGroup):
+            return NotImplemented
+        return (self.phrase, self.items, self.negative) == (other.phrase, other.items, other.negative)
+
+    def __repr__(self) -> str:
+        return f"ParsedGroup(phrase={self.phrase!r}, items={self.items!r}, negative={self.negative!r})"
 
     def of_kind(self, kind: str) -> list[tuple[int, ...]]:
         """Bins of the items of one kind (``box``, ``point`` or ``polygon``)."""
         return [item.bins for item in self.items if item.kind == kind]
 
+    def flat_bins(self, kind: str) -> list[int]:
+        """The bins of every item of one kind, concatenated in order."""
+        if self.uniform is not None:
+            return self.uniform[1] if self.uniform[0] == kind else []
+        return [b for item in self.items if item.kind == kind for b in item.bins]
 
-def _bin_value(digits: str) -> int:
-    # int() refuses strings over 4300 digits; anything over 6 digits is far out of range anyway.
-    if len(digits) > _MAX_DIGITS:
-        return MAX_BIN
-    return min(int(digits), MAX_BIN)
+
+def _uniform_bins(body: str) -> tuple[str, list[int]] | None:
+    """``(kind, bins)`` of a well-formed all-box or all-point body, else ``None``.
+
+    Well-formed: items of 4 (or 2) bins of 1-3 digits, joined by bare commas. With the digits
+    deleted such a body is the item shape repeated, and splitting at the brackets leaves digits only.
+    """
+    shape = body.translate(_NO_DIGITS) + ","
+    for kind, size, item in _ITEM_SHAPES:
+        count = len(shape) // len(item)
+        if count and shape == item * count:
+            digits = body.replace(">,<", "><")[1:-1].split("><")
+            if len(digits) == count * size and max(map(len, digits)) <= 3 and all(map(str.isdigit, digits)):
+                return kind, list(map(int, digits))
+            return None
+    return None
 
 
 def parse_items(body: str) -> list[ParsedItem]:
-    """Parse a group body such as ``"<1><2><3><4>,<5><6>"``; malformed or truncated items are dropped."""
+    """Parse a group body such as ``"<1><2><3><4>,<5><6>"``; malformed or truncated items are dropped.
+
+    Items are split at commas; a chunk of 2 bins is a point, 4 a box, an even count over 4 a
+    polygon (or, for the rewards, a run of boxes written without commas).
+    """
+    uniform = _uniform_bins(body)
+    if uniform is not None:
+        return ParsedGroup("", uniform=uniform).items
     items = []
     for chunk in body.split(ITEM_SEPARATOR):
-        bins = tuple(_bin_value(d) for d in _BIN_PATTERN.findall(chunk))
+        bins = tuple(min(int(d), MAX_BIN) for d in _BIN_PATTERN.findall(chunk))
         count = len(bins)
         if count == 2:
             items.append(ParsedItem("point", bins))
@@ -186,5 +236,9 @@ def parse_answer(text: str) -> list[ParsedGroup]:
             pos = body_end + len(BOX_END)
         body = text[body_start:body_end]
         negative = body.strip() == NEGATIVE
-        groups.append(ParsedGroup(phrase, [] if negative else parse_items(body), negative))
+        uniform = None if negative else _uniform_bins(body)
+        if uniform is not None:
+            groups.append(ParsedGroup(phrase, uniform=uniform))
+        else:
+            groups.append(ParsedGroup(phrase, [] if negative else parse_items(body), negative))
     return groups

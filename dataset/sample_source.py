@@ -20,6 +20,7 @@ from PIL import Image
 from dataset.annotations import BOX_FORMATS, AnnotationError, ObjectAnnotation, parse_annotation
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.task_fns import EmptySampleError, TaskSample
+from dataset.task_fns.original_style import accept_original_style
 from dataset.tsv import TsvFormatError, TsvReader
 
 __all__ = ["DEFAULT_MAX_RETRIES", "MIN_IMAGE_SIDE", "SampleSource", "SourceSample", "reward_ground_truth"]
@@ -61,7 +62,8 @@ class SampleSource:
     Args:
         reader: the TSV triple, or anything with ``len()``, ``read(line) -> (image, annotation)`` and
             ``ann_tsv`` (a name for messages).
-        task_fn: ``task_fn(objects, width, height, rng) -> TaskSample`` (``dataset.task_fns``).
+        task_fn: ``task_fn(objects, width, height, rng) -> TaskSample`` (``dataset.task_fns``), or an
+            original-style ``fn(example, width, height)`` (wrapped by ``accept_original_style``).
         name: the dataset name; part of the RNG seed and of every error message.
         lines: TSV line numbers in use (default: all), e.g. from ``select_indices``.
         seed: base of the per-sample RNG; equal on every rank.
@@ -79,7 +81,7 @@ class SampleSource:
             raise ValueError(f"{name}: box format must be one of {BOX_FORMATS}, got {box_format!r}")
         if max_retries < 1:
             raise ValueError(f"{name}: max_retries must be >= 1, got {max_retries}")
-        self.reader, self.task_fn, self.name = reader, task_fn, name
+        self.reader, self.task_fn, self.name = reader, accept_original_style(task_fn), name
         self.lines = np.arange(len(reader), dtype=np.int64) if lines is None else lines
         self.seed, self.box_format, self.reward_name = int(seed), box_format, reward_name
         self.max_retries = max_retries

@@ -88,7 +88,10 @@ def _resolve(obj: Any) -> Any:
 
 
 def build_task_fn(task_fn: Any) -> Any:
-    """A task function from a config dict (built with BUILDER) or an already-built callable."""
+    """A task function from a config dict (built with BUILDER) or an already-built callable.
+
+    Original-style functions, ``fn(example, width, height)``, are wrapped to the current call shape.
+    """
     if task_fn is None:
         raise ValueError("task_fn is required: a GroundingTaskFn/PointingTaskFn or its config dict")
     if isinstance(task_fn, dict):

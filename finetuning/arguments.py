@@ -8,6 +8,7 @@ override the command line.)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import sys
@@ -20,10 +21,22 @@ import transformers
 from mmengine.config import Config
 from transformers import HfArgumentParser
 
+from dataset.config_checks import missing_data_paths
 from finetuning.linear_ce import LINEAR_CE_CHOICES
 from finetuning.packed_attention import PACKED_KERNELS
 
 ATTN_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
+
+
+class UsageError(ValueError):
+    """A user mistake (flag, config key or value, missing path): reported in one line, exit code 2."""
+
+
+class OneLineArgumentParser(HfArgumentParser):
+    """``HfArgumentParser`` whose errors raise ``UsageError`` instead of printing the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see --help)")
 LIGER_CHOICES = ("auto", "on", "off")
 PACKED_ATTENTION_CHOICES = ("off", *PACKED_KERNELS)
 
@@ -103,6 +116,12 @@ class DataArguments:
     max_pixels: int | None = field(default=None, metadata={"help": "Processor max image area in pixels (config key)."})
 
 
+# transformers renamed gradient_checkpointing to activation_checkpointing (the old name warns); older
+# 5.x releases only know the old one. Either way the flag is --activation_checkpointing here.
+NATIVE_ACTIVATION_CHECKPOINTING = "activation_checkpointing" in {
+    f.name for f in dataclasses.fields(transformers.TrainingArguments)}
+
+
 @dataclass
 class TrainingArguments(transformers.TrainingArguments):
     """HF TrainingArguments plus the Rex-Omni extras."""
@@ -122,8 +141,14 @@ class TrainingArguments(transformers.TrainingArguments):
         metadata={"help": "Fraction of the training steps spent warming up, in [0, 1); sets warmup_steps "
                           "(transformers 5 folded the ratio into warmup_steps)."},
     )
+    if not NATIVE_ACTIVATION_CHECKPOINTING:  # transformers < 5.2x names it gradient_checkpointing only
+        activation_checkpointing: bool = field(
+            default=False, metadata={"help": "Recompute activations in backward (gradient checkpointing)."})
 
     def __post_init__(self) -> None:
+        if not NATIVE_ACTIVATION_CHECKPOINTING:
+            self.gradient_checkpointing = self.activation_checkpointing = (
+                bool(self.activation_checkpointing) or bool(self.gradient_checkpointing))
         if self.warmup_ratio is not None:
             if not 0.0 <= self.warmup_ratio < 1.0:
                 raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
@@ -165,7 +190,7 @@ ARG_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
 def build_parser() -> HfArgumentParser:
     """The parser for every flag (HF TrainingArguments included)."""
-    return HfArgumentParser(
+    return OneLineArgumentParser(
         ARG_CLASSES,
         description="Rex-Omni SFT. Flags given here override the same keys in --config, which override defaults.",
     )
@@ -187,8 +212,11 @@ def explicit_flags(argv: list[str]) -> dict[str, Any]:
 def load_config(path: str) -> Config:
     """Load an mmengine Python config; its imports are executed, so ``type=`` holds real classes."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--config {path!r} does not exist")
-    return Config.fromfile(path, lazy_import=False)
+        raise UsageError(f"--config {path}: no such file (e.g. configs/sft.py)")
+    try:
+        return Config.fromfile(path, lazy_import=False)
+    except (SyntaxError, ImportError, NameError, KeyError) as exc:  # the config file's own mistakes
+        raise UsageError(f"--config {path}: cannot load it: {type(exc).__name__}: {exc}") from exc
 
 
 def merge_values(
@@ -200,12 +228,8 @@ def merge_values(
     return merged
 
 
-def parse_args(
-    argv: list[str] | None = None,
-) -> tuple[ModelArguments, DataArguments, TrainingArguments, Config]:
-    """Parse ``argv`` (default ``sys.argv[1:]``), load ``--config`` and merge; returns the three arg objects + cfg."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+def merged_values(argv: list[str]) -> tuple[dict[str, Any], Config]:
+    """Explicit flags over config keys (with ``config`` and ``output_dir`` filled), and the config."""
     cli = explicit_flags(argv)
     config_path = cli.get("config", TrainingArguments.config)
     cfg = load_config(config_path)
@@ -213,29 +237,79 @@ def parse_args(
     merged = merge_values(dict(cfg.items()), cli, names)
     merged["config"] = config_path
     merged.setdefault("output_dir", str(Path("work_dirs") / Path(config_path).stem))
-    model_args, data_args, training_args = parser.parse_dict(merged)
+    return merged, cfg
+
+
+def check_args(argv: list[str]) -> tuple[dict[str, Any], Config]:
+    """Every check that needs no process group: flags, config, model and data paths, model/data values.
+
+    Raises ``UsageError`` naming the first problem. ``sft.sh`` runs it once before ``torchrun``.
+    """
+    merged, cfg = merged_values(argv)
+    parser = OneLineArgumentParser((ModelArguments, DataArguments))
+    try:
+        model_args, _ = parser.parse_dict(merged, allow_extra_keys=True)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
     validate(model_args)
+    check_model_path(model_args.model_name_or_path, merged.get("cache_dir"))  # type: ignore[arg-type]
+    missing = missing_data_paths(cfg)
+    if missing:
+        raise UsageError(f"--config {merged['config']}: data file not found: {missing[0]}"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return merged, cfg
+
+
+def check_model_path(path: str, cache_dir: str | None = None) -> None:
+    """A local folder with ``config.json``, or a hub id already in the cache (scripts run offline)."""
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise UsageError(f"model_name_or_path {path}: folder has no config.json (not a Hugging Face model)")
+        return
+    if path.count("/") == 1 and not path.startswith((".", "/", "work_dirs")):
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(path, "config.json", cache_dir=cache_dir), str):
+            return
+        raise UsageError(f"model_name_or_path {path}: not a local folder and not in the Hugging Face cache "
+                         f"(download it first: huggingface-cli download {path})")
+    raise UsageError(f"model_name_or_path {path}: no such directory")
+
+
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, TrainingArguments, Config]:
+    """Parse ``argv`` (default ``sys.argv[1:]``), load ``--config`` and merge; returns the three arg objects + cfg.
+
+    Raises ``UsageError`` for a user mistake (see :func:`check_args`), before any process group starts.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    merged, cfg = check_args(argv)
+    try:
+        model_args, data_args, training_args = build_parser().parse_dict(merged)
+    except (ValueError, TypeError) as exc:  # HF TrainingArguments' own value checks
+        raise UsageError(str(exc).splitlines()[0]) from exc
     return model_args, data_args, training_args, cfg
 
 
 def validate(model_args: ModelArguments) -> None:
     """Fail early, naming the key, on values that cannot work."""
     if not model_args.model_name_or_path:
-        raise ValueError("model_name_or_path is not set: give --model_name_or_path or a model_name_or_path config key")
+        raise UsageError("model_name_or_path is not set: give --model_name_or_path or a model_name_or_path config key")
     if model_args.attn_implementation not in ATTN_CHOICES:
-        raise ValueError(f"attn_implementation must be one of {ATTN_CHOICES}, got {model_args.attn_implementation!r}")
+        raise UsageError(f"attn_implementation must be one of {ATTN_CHOICES}, got {model_args.attn_implementation!r}")
     if model_args.liger not in LIGER_CHOICES:
-        raise ValueError(f"liger must be one of {LIGER_CHOICES}, got {model_args.liger!r}")
+        raise UsageError(f"liger must be one of {LIGER_CHOICES}, got {model_args.liger!r}")
     if model_args.packed_attention not in PACKED_ATTENTION_CHOICES:
-        raise ValueError(f"packed_attention must be one of {PACKED_ATTENTION_CHOICES}, "
+        raise UsageError(f"packed_attention must be one of {PACKED_ATTENTION_CHOICES}, "
                          f"got {model_args.packed_attention!r}")
     if model_args.linear_ce not in LINEAR_CE_CHOICES:
-        raise ValueError(f"linear_ce must be one of {LINEAR_CE_CHOICES}, got {model_args.linear_ce!r}")
+        raise UsageError(f"linear_ce must be one of {LINEAR_CE_CHOICES}, got {model_args.linear_ce!r}")
     if model_args.ce_chunk_size < 1:
-        raise ValueError(f"ce_chunk_size must be >= 1 rows, got {model_args.ce_chunk_size}")
+        raise UsageError(f"ce_chunk_size must be >= 1 rows, got {model_args.ce_chunk_size}")
     if model_args.gradient_checkpointing_stride < 1:
-        raise ValueError(f"gradient_checkpointing_stride must be >= 1, got {model_args.gradient_checkpointing_stride}")
+        raise UsageError(f"gradient_checkpointing_stride must be >= 1, got {model_args.gradient_checkpointing_stride}")
     if model_args.coord_sigma <= 0:
-        raise ValueError(f"coord_sigma must be > 0 bins, got {model_args.coord_sigma}")
+        raise UsageError(f"coord_sigma must be > 0 bins, got {model_args.coord_sigma}")
     if not (model_args.tune_mm_vision or model_args.tune_mm_mlp or model_args.tune_mm_llm):
-        raise ValueError("nothing to train: set at least one of tune_mm_vision, tune_mm_mlp, tune_mm_llm to True")
+        raise UsageError("nothing to train: set at least one of tune_mm_vision, tune_mm_mlp, tune_mm_llm to True")

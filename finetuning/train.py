@@ -142,7 +142,7 @@ def run_training(
     processor = load_processor(path, data_args.min_pixels, data_args.max_pixels, training_args.model_max_length,
                                training_args.cache_dir)
     model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
-                       gradient_checkpointing=training_args.gradient_checkpointing, cache_dir=training_args.cache_dir)
+                       gradient_checkpointing=training_args.activation_checkpointing, cache_dir=training_args.cache_dir)
     maybe_apply_liger(model_args.liger, model)
     apply_speed_options(model, model_args, data_args.data_flatten or collator_packs(cfg))
     apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)

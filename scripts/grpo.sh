@@ -141,6 +141,8 @@ args=(
     trainer.save_freq="$SAVE_FREQ"
 )
 
+# A bad key, value or data file is one line and exit 2 here, before Ray starts.
+python3 -m verl.trainer.main --check "${args[@]}" "$@"
 echo "[grpo] model=$MODEL_PATH config=$CONFIG output=$OUTPUT_PATH device=$DEVICE nodes=$NNODES workers/node=$N_GPUS"
 start=$(date +%s)
 set -x

@@ -87,12 +87,15 @@ args=(
     --learning_rate "$LR" --mm_projector_lr "$MM_PROJECTOR_LR" --vision_tower_lr "$VISION_TOWER_LR"
     --optim adamw_torch --warmup_ratio "$WARMUP_RATIO" --weight_decay "${WEIGHT_DECAY:-0.01}" --max_grad_norm 1
     --lr_scheduler_type "$LR_SCHEDULER" --logging_steps 1 --model_max_length "$MODEL_MAX_LENGTH"
-    --gradient_checkpointing "$GRADIENT_CHECKPOINTING" --dataloader_num_workers "$NUM_WORKERS"
+    --activation_checkpointing "$GRADIENT_CHECKPOINTING" --dataloader_num_workers "$NUM_WORKERS"
     --run_name "$RUN_NAME" --report_to "$REPORT_TO" --seed "${SEED:-42}"
     "${DEMO_ARGS[@]}"
 )
 [[ -n "${MODEL_PATH:-}" ]] && args+=(--model_name_or_path "$MODEL_PATH")
 [[ -n "$DEEPSPEED" ]] && args+=(--deepspeed "$DEEPSPEED")
+
+# A mistake (flag, config, model or data path, value) is one line and exit 2, before any rank starts.
+python -m finetuning.check_args "${args[@]}" "$@"
 
 # Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
 if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then

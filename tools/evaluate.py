@@ -10,7 +10,6 @@ Examples::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -20,11 +19,12 @@ from evaluation.evaluate import TASK_REWARDS, run_evaluation, task_fn_from_confi
 from evaluation.generation import BACKENDS, make_generator
 from evaluation.official_predictions import PredictionFileError, read_predictions, score_records
 from evaluation.sources import open_split
+from tools.cli import OneLineArgumentParser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineArgumentParser:
     """Command-line flags."""
-    p = argparse.ArgumentParser(description="Run a Rex-Omni model on a split (TSV or COCO JSON), parse its answers "
+    p = OneLineArgumentParser(description="Run a Rex-Omni model on a split (TSV or COCO JSON), parse its answers "
                                 "with dataset.grammar and score them with the GRPO reward functions and Rex-Omni's "
                                 "evaluation protocol (protocol_*: P/R/F1 at IoU 0.5..0.95, mean F1, point in mask "
                                 "and box); or score an existing predictions JSONL (--predictions).")
@@ -91,7 +91,8 @@ def score_predictions_file(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.predictions:
         return score_predictions_file(args)
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
+    parser.require_dir("--model", args.model)
+    parser.require_file("--split", f"{args.split}.annotations.tsv")
     generator = make_generator(args.model, args.backend, args.max_new_tokens)
     output_dir = args.output_dir or os.path.join(args.model, "eval")
     metrics = run_evaluation(generator, args.split, args.task, output_dir, batch_size=args.batch_size,

@@ -11,11 +11,12 @@ import logging
 import time
 
 from demo.tiny_model import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, LAYOUTS, SIZES, build_tiny_rex_omni
+from tools.cli import OneLineArgumentParser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse command-line arguments."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(

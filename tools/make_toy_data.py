@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from demo.toy_data import MAX_OBJECTS, NEGATIVE_PROB, SIZE_RANGE, make_toy_datasets
+from tools.cli import OneLineArgumentParser
 
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(num_train=2048, num_val=64, image_size=(112, 112), negative_rate=0.0, max_objects=1,
@@ -49,9 +50,9 @@ def _preset_help(key: str) -> str:
     return "; ".join(f"{name}: {values[key]}" for name, values in PRESETS.items())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineArgumentParser:
     """Command-line flags; scene flags default to None and are filled from ``--preset``."""
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         description="Write deterministic synthetic toy datasets: toy_{grounding,pointing}_{train,val} TSV "
         "triples and jsonl/toy_grounding_train.jsonl with images for trying the converter. Scene flags "
         "default to the chosen --preset's values (shown per flag)."

@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from tools.cli import OneLineArgumentParser
 from verl.checkpoint_merge import DTYPES, CheckpointMergeError, merge_checkpoint, upload_to_hub
 
 logger = logging.getLogger("merge_rl_checkpoints_to_hg_version")
@@ -20,7 +21,7 @@ logger = logging.getLogger("merge_rl_checkpoints_to_hg_version")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse command-line arguments."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--local_dir", required=True,
         help="the checkpoint's actor folder, global_step_<N>/actor (holds dcp/ and huggingface/)")
@@ -41,7 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "default: no upload (huggingface_hub is imported only when this is set)")
     parser.add_argument(
         "--private", action="store_true", help="with --hf_upload_path: create the Hub repo as private")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    parser.require_dir("--local_dir", args.local_dir)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

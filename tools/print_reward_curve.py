@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tools.cli import OneLineArgumentParser
 from verl.trainer.reward_curve import format_curve, load_metrics
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("metrics", help="metrics.jsonl written by the GRPO trainer (in trainer.save_checkpoint_path)")
     parser.add_argument("--key", default="reward/overall", help="metric to summarise (default: reward/overall)")
     parser.add_argument("--fraction", type=float, default=0.2, help="window size as a fraction of the steps")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from demo.quickstart_report import quickstart_report
+from tools.cli import OneLineArgumentParser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = OneLineArgumentParser(description=__doc__)
     parser.add_argument("--work_dirs", default="work_dirs",
                         help="folder holding eval/<stage>/metrics.json and grpo/metrics.jsonl (default: work_dirs)")
     args = parser.parse_args(argv)

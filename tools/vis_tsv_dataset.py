@@ -13,6 +13,7 @@ import logging
 import sys
 
 from dataset.visualize import visualize_tsv
+from tools.cli import OneLineArgumentParser
 
 
 def _int_list(text: str) -> list[int]:
@@ -22,9 +23,9 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineArgumentParser:
     """Command-line flags."""
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         description="Visualise a TSV triple: boxes, points and masks with their phrases (one colour per "
         "phrase) and a legend listing negatives. Writes <output_dir>/<index:06d>.png per sample."
     )
@@ -44,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Draw the samples; returns 0, or 1 if no sample could be drawn."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag in ("img_tsv_file", "ann_tsv_file", "ann_lineidx_file"):
+        parser.require_file(f"--{flag}", getattr(args, flag))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stats = visualize_tsv(
         args.img_tsv_file,

@@ -146,7 +146,7 @@ class PhraseTaskFn(ABC):
             else:
                 positives.setdefault(phrase, []).append((self.quantize(geometry, width, height), obj))
         for items in positives.values():
-            items.sort(key=lambda item: item[0][:2])  # by x0 bin, then y0 bin; stable on ties
+            items.sort(key=lambda item: item[0][0])  # by x0 bin only; stable, so ties keep file order
         return positives, [p for p in negatives if p not in present], annotated, num_dropped
 
     def _sample_negatives(self, annotated: set[str], rng: random.Random) -> list[str]:

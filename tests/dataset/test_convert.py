@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -32,7 +33,7 @@ def test_roundtrip_every_line(jsonl_dataset, triple_paths: TsvPaths, triple_chec
         image, got = reader.read(i)
         assert got == ann
         with Image.open(root / name) as src:
-            expected = Image.open(io.BytesIO(encode_image(src, "JPEG", 95))).convert("RGB")
+            expected = Image.open(io.BytesIO(encode_image(src, "JPEG", 75))).convert("RGB")
         assert image.size == expected.size
         assert np.array_equal(np.asarray(image), np.asarray(expected)), name
 
@@ -45,6 +46,19 @@ def test_parallel_output_is_byte_identical(jsonl_dataset, tmp_path: Path) -> Non
         _convert(jsonl, root, paths, num_workers=workers)
         outputs.append([Path(p).read_bytes() for p in paths])
     assert outputs[0] == outputs[1]
+
+
+def test_default_output_is_byte_identical_to_plain_pil_encode(jsonl_dataset, triple_paths: TsvPaths) -> None:
+    # The original converter stores Image.open(p).convert("RGB") saved as JPEG with PIL's defaults.
+    jsonl, root, records = jsonl_dataset
+    _convert(jsonl, root, triple_paths)
+    lines = Path(triple_paths.image_tsv).read_bytes().splitlines()
+    assert len(lines) == len(records)
+    for line, (name, _) in zip(lines, records):
+        buf = io.BytesIO()
+        with Image.open(root / name) as src:
+            src.convert("RGB").save(buf, format="JPEG")
+        assert base64.b64decode(line.split(b"\t")[1]) == buf.getvalue(), name
 
 
 def test_jpeg_quality_changes_images(jsonl_dataset, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 import time
 
 import pytest
@@ -111,6 +112,49 @@ def test_parse_items_chunk_kinds() -> None:
         ("polygon", 6),
         ("polygon", 8),
     ]
+
+
+def test_parse_tolerates_spaces_inside_bin_tokens() -> None:
+    # Larger Qwen2.5-VL models write "< 740 >"; the original reward removed those spaces too.
+    groups = parse_answer(f"{OBJ_START}a{OBJ_END}{BOX_START}< 740 ><12 > < 3><4>,<5>< 6 >{BOX_END}")
+    assert groups[0].items == [("box", (740, 12, 3, 4)), ("point", (5, 6))]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<1><2><3><4>,<5><6><7><8>", [("box", (1, 2, 3, 4)), ("box", (5, 6, 7, 8))]),  # the fast path
+        ("<1><2>,<3><4>", [("point", (1, 2)), ("point", (3, 4))]),
+        ("<0015><2><3><4>", [("box", (15, 2, 3, 4))]),  # leading zeros: the general path
+        ("<1234><2><3><4>", [("box", (999, 2, 3, 4))]),  # over 999 clamps
+        ("<1><><3><4>", []),  # an empty bin: 3 numbers, dropped
+        ("<1><2><3><4>,", [("box", (1, 2, 3, 4))]),  # trailing comma
+        ("<1><2><3><4>5", [("box", (1, 2, 3, 4))]),  # stray digits outside a bin
+    ],
+)
+def test_parse_items_well_formed_and_odd_bodies(body: str, expected: list) -> None:
+    assert [(i.kind, i.bins) for i in parse_items(body)] == expected
+    group = parse_answer(f"{OBJ_START}a{OBJ_END}{BOX_START}{body}{BOX_END}")[0]
+    assert [(i.kind, i.bins) for i in group.items] == expected
+    assert group.flat_bins("box") == [b for kind, bins in expected if kind == "box" for b in bins]
+
+
+def _reference_items(body: str) -> list[tuple[str, tuple[int, ...]]]:
+    """The released parser's rule, written independently: split at commas, classify by bin count."""
+    out = []
+    for chunk in body.split(","):
+        bins = tuple(min(int(d), MAX_BIN) for d in re.findall(r"<\s*(\d+)\s*>", chunk))
+        kind = {2: "point", 4: "box"}.get(len(bins), "polygon" if len(bins) > 4 and len(bins) % 2 == 0 else None)
+        if kind:
+            out.append((kind, bins))
+    return out
+
+
+@given(st.text(alphabet="<>,0123 ", max_size=60) | st.lists(
+    st.lists(st.integers(0, 999), min_size=2, max_size=4), max_size=5).map(
+    lambda items: ",".join(format_bins(i) for i in items)))
+def test_parse_items_matches_the_reference_rule(body: str) -> None:
+    assert [(i.kind, i.bins) for i in parse_items(body)] == _reference_items(body)
 
 
 def test_parse_without_final_box_end() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,27 @@ def test_help_lists_every_flag() -> None:
         assert flag in text, flag
 
 
+def _model(tmp_path: Path, name: str) -> str:
+    """A folder that passes the model-path check (config.json present)."""
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    return str(folder)
+
+
 def _config(tmp_path: Path) -> Path:
     path = tmp_path / "cfg.py"
-    path.write_text('model_name_or_path = "from-config"\nmin_pixels = 3136\nlearning_rate = 0.5\n'
-                    'train_dataset = dict(type="x")\n')
+    path.write_text(f'model_name_or_path = "{_model(tmp_path, "from-config")}"\nmin_pixels = 3136\n'
+                    'learning_rate = 0.5\ntrain_dataset = dict(type="x")\n')
     return path
 
 
 def test_cli_overrides_config_and_config_overrides_defaults(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
-    model, data, train, loaded = parse_args(["--config", str(cfg), "--model_name_or_path", "from-cli",
+    from_cli = _model(tmp_path, "from-cli")
+    model, data, train, loaded = parse_args(["--config", str(cfg), "--model_name_or_path", from_cli,
                                             "--tune_mm_llm", "True", "--output_dir", str(tmp_path / "o")])
-    assert model.model_name_or_path == "from-cli"  # CLI wins
+    assert model.model_name_or_path == from_cli  # CLI wins
     assert train.learning_rate == 0.5 and data.min_pixels == 3136  # config beats defaults
     assert train.weight_decay == 0.0 and data.max_pixels is None  # defaults
     assert loaded.train_dataset["type"] == "x"
@@ -58,3 +68,13 @@ def test_default_output_dir_and_warmup_ratio(tmp_path: Path) -> None:
 def test_invalid_values_name_the_key(tmp_path: Path, extra: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_args(["--config", str(_config(tmp_path)), "--output_dir", str(tmp_path / "o"), *extra])
+
+
+def test_activation_checkpointing_flag_sets_checkpointing_without_a_deprecation_warning(tmp_path: Path) -> None:
+    # sft.sh passes --activation_checkpointing; transformers 5 warns on the older --gradient_checkpointing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        _, _, train, _ = parse_args(["--config", str(_config(tmp_path)), "--tune_mm_llm", "True",
+                                     "--output_dir", str(tmp_path / "o"), "--activation_checkpointing", "True"])
+    assert train.activation_checkpointing is True
+    assert "--activation_checkpointing" in (Path(__file__).resolve().parents[2] / "scripts" / "sft.sh").read_text()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from finetuning.tiny_model import coordinate_token_ids
 
 from bench.bench_sft_speed import Mode, build_data, build_model
 from dataset.collator import DataCollatorForSupervisedDataset, FlattenedDataCollatorForSupervisedDataset
+from demo.tiny_model import coordinate_token_ids
 from finetuning.arguments import ModelArguments, TrainingArguments
 from finetuning.speed import apply_speed_options, compile_blocks, thin_gradient_checkpointing
 from finetuning.trainer import RexOmniTrainer

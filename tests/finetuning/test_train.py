@@ -42,9 +42,9 @@ def test_plain_training_learns_and_saves(
 
 @pytest.mark.parametrize(
     "extra",
-    [("--data_flatten", "True"), ("--gradient_checkpointing", "True"), ("--use_soft_ce_for_coords", "True"),
+    [("--data_flatten", "True"), ("--activation_checkpointing", "True"), ("--use_soft_ce_for_coords", "True"),
      ("--data_flatten", "True", "--packed_attention", "sdpa_split", "--batched_vision_windows", "True",
-      "--linear_ce", "chunked", "--use_soft_ce_for_coords", "True", "--gradient_checkpointing", "True",
+      "--linear_ce", "chunked", "--use_soft_ce_for_coords", "True", "--activation_checkpointing", "True",
       "--gradient_checkpointing_stride", "2")],
     ids=["data_flatten", "gradient_checkpointing", "soft_ce", "speed_options"],
 )

@@ -81,6 +81,17 @@ def test_convert_cli_strict_exit_code(toy: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "strict").exists() or not any((tmp_path / "strict").iterdir())
 
 
+@pytest.mark.parametrize("value", ["0", "101", "high"])
+def test_convert_cli_rejects_bad_quality_in_one_line(tmp_path: Path, value: str) -> None:
+    args = _convert_args(tmp_path / "x.jsonl", tmp_path, tmp_path / "out", "--jpeg_quality", value)
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "convert_json_data_to_tsv.py"), *args],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"convert_json_data_to_tsv.py: error: argument --jpeg_quality: must be an integer in 1..100, got '{value}' "
+        "(see --help)"]
+
+
 def test_make_toy_data_presets_fill_only_the_flags_not_given() -> None:
     demo = make_toy_data.resolve_arguments(make_toy_data.build_parser().parse_args([]))
     assert demo == make_toy_data.PRESETS["demo"] and demo["background"] == "coded"

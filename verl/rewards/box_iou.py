@@ -21,7 +21,7 @@ import numpy as np
 from dataset.grammar import ParsedGroup
 from verl.rewards.assignment import max_weight_matching
 from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.predictions import count, predicted_boxes
+from verl.rewards.predictions import corner_ordered, count, predicted_box_array, split_rows
 from verl.rewards.registry import RewardResult, empty_case, f1_result, register_reward
 
 MATCHINGS = ("best", "one_to_one")
@@ -32,19 +32,19 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     No +1 pixel convention; 0 where the union is 0. Returns ``(n, m)``.
     """
-    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0.0, None) * np.clip(iy1 - iy0, 0.0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
+    ax0, ay0, ax1, ay1 = a.T[:, :, None]
+    bx0, by0, bx1, by1 = b.T[:, None, :]
+    # In-place steps: at tens of boxes the cost is numpy calls and temporaries, not arithmetic.
+    inter = np.minimum(ax1, bx1)
+    inter -= np.maximum(ax0, bx0)
+    np.maximum(inter, 0.0, out=inter)
+    ih = np.minimum(ay1, by1)
+    ih -= np.maximum(ay0, by0)
+    np.maximum(ih, 0.0, out=ih)
+    inter *= ih
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0)
+    union -= inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def _ordered(arr: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.minimum(arr[:, :2], arr[:, 2:]), np.maximum(arr[:, :2], arr[:, 2:])], 1)
 
 
 @register_reward("box_iou")
@@ -52,11 +52,13 @@ def box_iou_reward(groups: list[ParsedGroup], gt: GroundTruth, matching: str = "
     """Score parsed ``groups`` against ``gt``'s boxes; see the module docstring for the definition."""
     if matching not in MATCHINGS:
         raise ValueError(f"box_iou matching must be one of {MATCHINGS}, got {matching!r}")
-    gt_boxes = {p: _ordered(b) for p, b in gt.targets("boxes").items()}
-    preds = {}
-    for phrase, boxes in predicted_boxes(groups, gt.width, gt.height).items():
-        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        preds[phrase] = boxes[area > 0]
+    gt_boxes = {p: corner_ordered(b) for p, b in gt.targets("boxes").items()}
+    phrases, counts, boxes = predicted_box_array(groups, gt.width, gt.height)
+    keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0
+    if not keep.all():  # drop zero-area predictions, once for all phrases
+        counts = np.bincount(np.repeat(np.arange(len(phrases)), counts)[keep], minlength=len(phrases)).tolist()
+        boxes = boxes[keep]
+    preds = split_rows(phrases, counts, boxes)
     num_gt, num_pred = count(gt_boxes), count(preds)
     edge = empty_case(num_gt, num_pred)
     if edge is not None:

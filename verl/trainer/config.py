@@ -213,11 +213,30 @@ class PPOConfig:
 # ----------------------------------------------------------------------------------------------- loading
 
 
+def normalize_cli(argv: list[str]) -> list[str]:
+    """Accept the flag spellings of the original README too: ``--data.config_path=x`` and
+    ``--data.config_path x`` both become ``data.config_path=x``."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg.startswith("--") and len(arg) > 2:
+            key = arg[2:]
+            if "=" not in key:
+                value = next(args, None)
+                if value is None:
+                    raise ConfigError(f"bad argument {arg!r}: no value follows it (e.g. {arg}=...)")
+                key = f"{key}={value}"
+            arg = key
+        out.append(arg)
+    return out
+
+
 def load_config(argv: list[str]) -> PPOConfig:
     """Build a finalized ``PPOConfig`` from ``["config=x.yaml", "a.b=1", ...]`` (YAML first, CLI on top)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    argv = normalize_cli(argv)
     for arg in argv:
         if "=" not in arg or arg.startswith("-"):
             raise ConfigError(f"bad argument {arg!r}: expected key=value (e.g. worker.rollout.n=8)")

@@ -5,6 +5,10 @@
 
 Connects to ``RAY_ADDRESS`` when set, else starts a private local Ray cluster; builds the data loaders
 and reward manager on this driver process and ``nnodes x n_gpus_per_node`` FSDP workers on Ray.
+
+A user mistake (unknown key, bad value, missing file) is one line on stderr and exit code 2, before Ray
+starts. ``--check`` as the first argument runs only those checks (``scripts/grpo.sh`` does, before it
+launches).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import sys
 from typing import Any
 
-from verl.trainer.config import PPOConfig, load_config, resolve_device
+from verl.trainer.config import ConfigError, PPOConfig, load_config, resolve_device
 
 __all__ = ["build_trainer", "main", "run"]
 
@@ -92,10 +96,38 @@ def run(config: PPOConfig) -> list[dict[str, float]]:
         shutdown_ray()
 
 
-def main(argv: list[str] | None = None) -> None:
+def check_data_files(config: PPOConfig) -> None:
+    """Every TSV file named by ``data.config_path`` exists; raises ``ConfigError`` naming the first missing one."""
+    from mmengine.config import Config
+
+    from dataset.config_checks import missing_data_paths
+
+    try:
+        data_cfg = Config.fromfile(config.data.config_path)
+    except (SyntaxError, ImportError, NameError, KeyError) as exc:
+        raise ConfigError(f"data.config_path {config.data.config_path}: cannot load it: {exc}") from exc
+    missing = missing_data_paths(data_cfg)
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ConfigError(f"data.config_path {config.data.config_path}: data file not found: {missing[0]}{more}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check the configuration, then train (unless ``--check`` comes first); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    check_only = bool(argv) and argv[0] == "--check"
+    try:
+        config = load_config(argv[1:] if check_only else argv)
+        check_data_files(config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if check_only:
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(load_config(list(sys.argv[1:] if argv is None else argv)))
+    run(config)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

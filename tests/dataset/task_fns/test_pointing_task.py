@@ -33,10 +33,11 @@ def test_points_sorted_and_negatives() -> None:
     ]
     sample = make_fn()(objects, W, H, random.Random(1))
     groups = {g.phrase: g for g in parse_answer(sample.answer)}
-    assert groups["a"].of_kind("point") == [(15, 208), (15, 832), (936, 20)]
+    # Sorted by x only; the two x=10 points keep file order (y 400 before y 100).
+    assert groups["a"].of_kind("point") == [(15, 832), (15, 208), (936, 20)]
     assert [i.kind for i in groups["a"].items] == ["point"] * 3
     assert groups["b"].negative
-    assert sample.ground_truth["a"]["points"] == [[10.0, 100.0], [10.0, 400.0], [600.0, 10.0]]
+    assert sample.ground_truth["a"]["points"] == [[10.0, 400.0], [10.0, 100.0], [600.0, 10.0]]
 
 
 def test_ground_truth_carries_boxes_and_masks_for_point_rewards() -> None:

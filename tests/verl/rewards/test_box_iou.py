@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from reward_helpers import answer, make_gt
 
-from bench.bench_rewards import loop_box_iou, make_sample
+from bench.bench_rewards import loop_box_iou, make_sample, original_box_iou
 from dataset.grammar import quantize_box
 from verl.configs.reward_func import compute_score
 
@@ -33,6 +33,23 @@ def test_worked_example_with_999_decoding() -> None:
     assert row["overall"] == pytest.approx(0.9927, abs=1e-4)  # the /1000 original gave 0.9903
     assert row == {"overall": row["box_iou"], "box_iou": row["box_iou"], "precision": row["precision"],
                    "recall": row["recall"], "format_ok": 1.0}
+
+
+def test_spaces_inside_bin_tokens_score_like_plain_tokens() -> None:
+    gt = make_gt({"dog": {"boxes": [[10, 20, 100, 200]]}}, size=(640, 480))
+    plain = score(answer(("dog", [(15, 41, 156, 416)])), gt)["overall"]
+    spaced = "<|object_ref_start|>dog<|object_ref_end|><|box_start|>< 15 >< 41 > < 156 ><416 ><|box_end|>"
+    assert score(spaced, gt)["overall"] == plain > 0.99
+
+
+def test_boxes_written_without_commas_count_as_consecutive_boxes() -> None:
+    # As the original reward: 8 bins without a comma are two boxes (chunked by 4).
+    gt = make_gt({"dog": {"boxes": [[0, 0, 320, 240], [320, 240, 640, 480]]}}, size=(640, 480))
+    run = "<|object_ref_start|>dog<|object_ref_end|><|box_start|><0><0><499><499><499><499><999><999><|box_end|>"
+    row = score(run, gt)
+    assert row["precision"] == row["recall"] == pytest.approx(1.0, abs=0.01)
+    odd = run.replace("<999><999><|box_end|>", "<999><999><1><2><|box_end|>")  # 10 bins: not boxes
+    assert score(odd, gt)["overall"] == 0.0
 
 
 def test_empty_gt_and_no_prediction_is_one() -> None:
@@ -107,6 +124,17 @@ def test_vectorised_equals_loop_reference() -> None:
             f1, p, r = loop_box_iou(text, gt)
             assert abs(row["overall"] - f1) <= 1e-9 and abs(row["precision"] - p) <= 1e-9
             assert abs(row["recall"] - r) <= 1e-9
+
+
+def test_bench_reimplementation_of_the_original_agrees_up_to_its_1000_decoding() -> None:
+    # The benchmark's baseline must score like ours; only bin/1000 vs bin/999 separates them.
+    rng = random.Random(5)
+    for n in (1, 10, 100):
+        text, gt = make_sample("box_iou", n, rng)
+        assert abs(score(text, gt)["overall"] - original_box_iou(text, gt)) < 0.01
+    gt = make_gt({"dog": {"boxes": [[0, 0, 320, 240], [320, 240, 640, 480]]}}, size=(640, 480))
+    run = "<|object_ref_start|>dog<|object_ref_end|><|box_start|>< 0 ><0><499><499><499><499><999><999><|box_end|>"
+    assert abs(score(run, gt)["overall"] - original_box_iou(run, gt)) < 0.01
 
 
 def _brute_one_to_one(pred: list[list[int]], ref: list[list[int]]) -> float:
