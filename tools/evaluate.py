@@ -10,6 +10,7 @@ Examples::
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
