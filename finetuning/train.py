@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 import transformers
 from mmengine.config import Config
 from transformers import TrainerCallback
@@ -134,9 +135,20 @@ def run_training(
     maybe_apply_liger(model_args.liger)
     processor = load_processor(path, data_args.min_pixels, data_args.max_pixels, training_args.model_max_length,
                                training_args.cache_dir)
+    quantization = None
+    if model_args.lora_enable and model_args.bits < 16:
+        from finetuning.lora import quantization_config
+
+        quantization = quantization_config(model_args.bits, torch.bfloat16 if training_args.bf16 else torch.float32)
     model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
-                       gradient_checkpointing=training_args.gradient_checkpointing, cache_dir=training_args.cache_dir)
-    apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
+                       gradient_checkpointing=training_args.gradient_checkpointing, cache_dir=training_args.cache_dir,
+                       quantization_config=quantization)
+    if model_args.lora_enable:
+        from finetuning.lora import wrap_for_training
+
+        model = wrap_for_training(model, model_args, processor.tokenizer, training_args.gradient_checkpointing)
+    else:
+        apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
     log_trainable_summary(model)
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
     coord_ids = None
@@ -168,7 +180,11 @@ def run_training(
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, training_args, cfg = parse_args(argv)
+    try:
+        model_args, data_args, training_args, cfg = parse_args(argv)
+    except (ValueError, FileNotFoundError) as exc:  # a user mistake in a flag or config key
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     setup_logging(training_args)
     log_run_info(argv, model_args, data_args)
     run_training(model_args, data_args, training_args, cfg)
