@@ -8,7 +8,8 @@ Adapters go on the linear layers of the parts that ask for them:
 
 A part with adapters keeps its base weights frozen; a part without adapters follows its
 ``tune_mm_*`` flag as in full finetuning (e.g. ``lora_merger False --tune_mm_mlp True`` trains the
-merger fully next to LLM adapters). ``lora_coord_tokens`` additionally trains the rows of the
+merger fully next to LLM adapters). Such fully trained modules go into peft's ``modules_to_save``, so
+adapter checkpoints hold them and resume and merge restore them. ``lora_coord_tokens`` additionally trains the rows of the
 coordinate tokens ``<0>``..``<999>`` (and of the box/ref markers) in the tied embedding / lm_head
 through peft's ``trainable_token_indices``: a few hundred thousand values instead of the whole
 embedding. Off by default, because Rex-Omni's coordinate rows are already trained; a randomly
@@ -20,6 +21,7 @@ peft is imported here only; bitsandbytes (``bits`` 4 or 8) only when QLoRA is as
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,8 +104,26 @@ def coordinate_and_marker_ids(tokenizer: Any) -> list[int]:
     return sorted(set(ids))
 
 
-def build_lora_config(model: nn.Module, settings: LoraSettings, token_ids: list[int] | None = None) -> Any:
-    """A ``peft.LoraConfig`` for ``model``; ``token_ids`` are embedding rows to train as well."""
+def full_train_modules(model: nn.Module, parts: set[str]) -> list[str]:
+    """Names of the modules that train fully (peft ``modules_to_save``: saved and resumed with the adapter).
+
+    ``merger``: the merger module; ``vision``: the patch embedding and each block (the block list itself
+    cannot be wrapped, it is iterated, not called). The LLM always carries adapters, so never here.
+    """
+    names = []
+    for name, _ in model.named_modules():
+        if "merger" in parts and name.endswith("visual.merger"):
+            names.append(name)
+        elif "vision" in parts and (name.endswith("visual.patch_embed") or re.search(r"visual\.blocks\.\d+$", name)):
+            names.append(name)
+    return names
+
+
+def build_lora_config(
+    model: nn.Module, settings: LoraSettings, token_ids: list[int] | None = None, full_parts: set[str] | None = None
+) -> Any:
+    """A ``peft.LoraConfig`` for ``model``; ``token_ids`` are embedding rows to train as well, ``full_parts``
+    the parts (``vision``, ``merger``) without adapters that train fully."""
     from peft import LoraConfig
 
     trainable_tokens = {"embed_tokens": token_ids} if token_ids else None
@@ -113,6 +133,7 @@ def build_lora_config(model: nn.Module, settings: LoraSettings, token_ids: list[
         lora_dropout=settings.dropout,
         target_modules=select_target_modules(model, settings),
         trainable_token_indices=trainable_tokens,
+        modules_to_save=full_train_modules(model, full_parts or set()) or None,
         bias="none",
     )
 
@@ -126,14 +147,16 @@ def apply_lora(
     """
     from peft import get_peft_model
 
-    peft_model = get_peft_model(model, build_lora_config(model, settings, token_ids))
-    set_lora_trainable(peft_model, lora_parts(settings), tune_flags)
+    adapted = lora_parts(settings)
+    full_parts = {part for part, tune in tune_flags.items() if tune and part not in adapted}
+    peft_model = get_peft_model(model, build_lora_config(model, settings, token_ids, full_parts))
+    set_lora_trainable(peft_model, adapted, tune_flags)
     return peft_model
 
 
 def is_adapter_param(name: str) -> bool:
-    """True for parameters peft added and trains: LoRA factors and trainable token rows."""
-    return ".lora_" in name or ".trainable_tokens_delta." in name
+    """True for parameters peft added and trains: LoRA factors, trainable token rows, full-train copies."""
+    return ".lora_" in name or ".trainable_tokens_delta." in name or ".modules_to_save." in name
 
 
 def set_lora_trainable(model: nn.Module, adapted_parts: set[str], tune_flags: dict[str, bool]) -> None:
