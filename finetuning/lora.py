@@ -221,8 +221,16 @@ def settings_from_args(model_args: Any) -> LoraSettings:
     )
 
 
-def wrap_for_training(model: nn.Module, model_args: Any, tokenizer: Any, gradient_checkpointing: bool) -> nn.Module:
-    """Apply the ``--lora_*`` / ``--bits`` flags to a loaded model; returns the ``PeftModel`` to train."""
+def wrap_for_training(
+    model: nn.Module, model_args: Any, tokenizer: Any, gradient_checkpointing: bool, seed: int
+) -> nn.Module:
+    """Apply the ``--lora_*`` / ``--bits`` flags to a loaded model; returns the ``PeftModel`` to train.
+
+    ``seed`` seeds the random LoRA A factors, so a run (and its resumed continuation) is reproducible.
+    """
+    from transformers import set_seed
+
+    set_seed(seed)
     settings = settings_from_args(model_args)
     if model_args.bits < 16:
         model = prepare_quantized(model, gradient_checkpointing)

@@ -146,7 +146,8 @@ def run_training(
     if model_args.lora_enable:
         from finetuning.lora import wrap_for_training
 
-        model = wrap_for_training(model, model_args, processor.tokenizer, training_args.gradient_checkpointing)
+        model = wrap_for_training(model, model_args, processor.tokenizer, training_args.gradient_checkpointing,
+                                  training_args.seed)
     else:
         apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
     log_trainable_summary(model)
