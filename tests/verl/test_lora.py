@@ -64,11 +64,18 @@ def test_grpo_with_a_lora_actor_on_two_ray_workers(make_config, tmp_path: Path, 
         # The reference is the base (adapters off): before the first update actor == reference, so KL = 0.
         assert metrics["actor/kl_loss"] == pytest.approx(0.0, abs=1e-6)
         trainer.fit()
+        saved = workers.call_all("weights_digest", "actor")[0]  # fit ends with the step-2 checkpoint
         rollout1 = workers.call_all("weights_digest", "rollout")
         assert rollout1[0] == rollout1[1] and rollout1[0] != rollout0
         changed = {k for k in rollout0 if rollout0[k] != rollout1[0][k]}
         assert changed and all(k.endswith(".weight") for k in changed)
         assert not any("lora" in k or "base_layer" in k for k in rollout1[0])  # plain HF names
+        # Resume: one more update moves the adapter; loading the (adapter-only) checkpoint restores it.
+        _, raw = trainer.train_loader.next_batch()
+        trainer.train_step(raw)
+        assert workers.call_all("weights_digest", "actor")[0] != saved
+        workers.call_all("load_checkpoint", str(tmp_path / "ckpt" / "global_step_2"))
+        assert workers.call_all("weights_digest", "actor") == [saved, saved]
     finally:
         if trainer is not None:
             trainer.reward.close()
