@@ -101,6 +101,34 @@ class ModelArguments:
         metadata={"help": "With gradient_checkpointing: recompute only every N-th decoder layer and vision block "
                           "(1 = all, the HF behaviour); larger N trades memory for less recompute."},
     )
+    lora_enable: bool = field(
+        default=False,
+        metadata={"help": "Train LoRA adapters (peft) on the LLM's linear layers instead of full weights; "
+                          "checkpoints hold the adapter only (tools/merge_lora.py makes a full model)."},
+    )
+    lora_r: int = field(default=64, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=128, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input, in [0, 1)."})
+    lora_target_modules: str = field(
+        default="all-linear",
+        metadata={"help": "'all-linear' or comma-separated leaf names (q_proj,v_proj,qkv,...) to adapt."},
+    )
+    lora_vision: bool = field(
+        default=False, metadata={"help": "Also put adapters on the vision blocks (their base weights freeze)."}
+    )
+    lora_merger: bool = field(
+        default=False, metadata={"help": "Also put adapters on the merger (its base weights freeze)."}
+    )
+    lora_coord_tokens: bool = field(
+        default=False,
+        metadata={"help": "Also train the embedding / tied lm_head rows of <0>..<999> and the box markers "
+                          "(needed for a randomly initialised model; Rex-Omni's rows are trained already)."},
+    )
+    bits: int = field(
+        default=16,
+        metadata={"help": "Base weight precision with lora_enable: 16 (bf16/fp32), 8 or 4 (QLoRA through "
+                          "bitsandbytes, CUDA only).", "choices": [4, 8, 16]},
+    )
 
 
 @dataclass
@@ -311,5 +339,13 @@ def validate(model_args: ModelArguments) -> None:
         raise UsageError(f"gradient_checkpointing_stride must be >= 1, got {model_args.gradient_checkpointing_stride}")
     if model_args.coord_sigma <= 0:
         raise UsageError(f"coord_sigma must be > 0 bins, got {model_args.coord_sigma}")
+    if model_args.bits != 16 and not model_args.lora_enable:
+        raise UsageError(f"bits={model_args.bits} quantises the frozen base weights: it needs lora_enable True")
+    if model_args.lora_enable:
+        from finetuning.lora import check_bits, settings_from_args
+
+        settings_from_args(model_args).validate()
+        check_bits(model_args.bits)
+        return
     if not (model_args.tune_mm_vision or model_args.tune_mm_mlp or model_args.tune_mm_llm):
         raise UsageError("nothing to train: set at least one of tune_mm_vision, tune_mm_mlp, tune_mm_llm to True")

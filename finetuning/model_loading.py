@@ -54,8 +54,10 @@ def load_model(
     attn_implementation: str = "auto",
     gradient_checkpointing: bool = False,
     cache_dir: str | None = None,
+    quantization_config: Any = None,
 ) -> Qwen2_5_VLForConditionalGeneration:
-    """Load the model for training (``use_cache`` off).
+    """Load the model for training (``use_cache`` off); ``quantization_config`` (bitsandbytes, QLoRA)
+    loads the weights quantised onto this process's GPU.
 
     With DeepSpeed ZeRO-3, build ``TrainingArguments(deepspeed=...)`` *before* calling this: it
     registers the DeepSpeed config globally and initialises the process group, so
@@ -63,8 +65,11 @@ def load_model(
     """
     attn = resolve_attn_implementation(attn_implementation)
     dtype = torch.bfloat16 if bf16 else torch.float32
+    extra: dict[str, Any] = {}
+    if quantization_config is not None:
+        extra = {"quantization_config": quantization_config, "device_map": {"": torch.cuda.current_device()}}
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-        model_name_or_path, attn_implementation=attn, dtype=dtype, cache_dir=cache_dir
+        model_name_or_path, attn_implementation=attn, dtype=dtype, cache_dir=cache_dir, **extra
     )
     keep_used_weight_conversions(model)
     set_use_cache(model, False)

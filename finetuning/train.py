@@ -141,11 +141,23 @@ def run_training(
     path = model_args.model_name_or_path
     processor = load_processor(path, data_args.min_pixels, data_args.max_pixels, training_args.model_max_length,
                                training_args.cache_dir)
+    quantization = None
+    if model_args.lora_enable and model_args.bits < 16:
+        from finetuning.lora import quantization_config
+
+        quantization = quantization_config(model_args.bits, torch.bfloat16 if training_args.bf16 else torch.float32)
     model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
-                       gradient_checkpointing=training_args.activation_checkpointing, cache_dir=training_args.cache_dir)
+                       gradient_checkpointing=training_args.activation_checkpointing, cache_dir=training_args.cache_dir,
+                       quantization_config=quantization)
     maybe_apply_liger(model_args.liger, model)
     apply_speed_options(model, model_args, data_args.data_flatten or collator_packs(cfg))
-    apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
+    if model_args.lora_enable:
+        from finetuning.lora import wrap_for_training
+
+        model = wrap_for_training(model, model_args, processor.tokenizer, training_args.activation_checkpointing,
+                                  training_args.seed)
+    else:
+        apply_freezing(model, model_args.tune_mm_vision, model_args.tune_mm_mlp, model_args.tune_mm_llm)
     log_trainable_summary(model)
     train_dataset, val_dataset = build_datasets(cfg, processor, model.config, training_args)
     coord_ids = None

@@ -18,6 +18,11 @@ from finetuning.soft_ce import soft_coordinate_ce
 logger = logging.getLogger(__name__)
 
 
+def is_peft(model: nn.Module) -> bool:
+    """True for a peft-wrapped model (checked by attribute, so peft need not be installed)."""
+    return hasattr(model, "peft_config") and hasattr(model, "base_model")
+
+
 class RexOmniTrainer(Trainer):
     """``transformers.Trainer`` with two changes, both opt-in through arguments.
 
@@ -76,7 +81,8 @@ class RexOmniTrainer(Trainer):
         in strictly. (DeepSpeed and FSDP resume through their own checkpoint files.)
         """
         model = self.model if model is None else model
-        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(model, "config"):
+        # A PeftModel resumes from its adapter files (Trainer's own path loads them with load_adapter).
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(model, "config") or is_peft(model):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
         logger.info("loading model weights from %s", resume_from_checkpoint)
         loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)

@@ -10,6 +10,8 @@
 # complete HF folder, else the demo model; the toy data and demo model are built when missing.
 # Re-running with the same OUTPUT_PATH resumes from its last checkpoint. At the end the final checkpoint is
 # merged into a Hugging Face folder, $OUTPUT_PATH/latest_hf, and the reward curve is printed.
+# LORA=1 trains a LoRA actor (LORA_R, LORA_ALPHA, LORA_TARGETS, LORA_VISION, LORA_MERGER; docs/lora.md);
+# latest_hf is then the adapter merged into MODEL_PATH.
 source "$(dirname "$0")/setup_env.sh"
 
 die() { echo "[grpo] error: $*" >&2; exit 2; }
@@ -47,7 +49,7 @@ if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
     MICRO_UPDATE="${MICRO_UPDATE:-8}"
     MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-16}"
     MAX_STEPS="${MAX_STEPS:-20}"
-    LR="${LR:-5e-5}"
+    LR="${LR:-$([[ "${LORA:-0}" == 1 ]] && echo 5e-4 || echo 5e-5)}"
     KL_COEF="${KL_COEF:-1e-3}"
     TEMPERATURE="${TEMPERATURE:-1.0}"
     MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-1024}"
@@ -68,7 +70,7 @@ else
     MICRO_UPDATE="${MICRO_UPDATE:-4}"
     MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
     MAX_STEPS="${MAX_STEPS:-null}"
-    LR="${LR:-1e-6}"
+    LR="${LR:-$([[ "${LORA:-0}" == 1 ]] && echo 1e-5 || echo 1e-6)}"
     KL_COEF="${KL_COEF:-1e-2}"
     TEMPERATURE="${TEMPERATURE:-1.0}"
     MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-4096}"
@@ -140,6 +142,11 @@ args=(
     trainer.save_checkpoint_path="$OUTPUT_PATH"
     trainer.save_freq="$SAVE_FREQ"
 )
+if [[ "${LORA:-0}" == 1 ]]; then  # LoRA actor: reference = adapters off, rollouts get merged weights
+    args+=(worker.actor.lora.enable=true worker.actor.lora.r="${LORA_R:-64}" worker.actor.lora.alpha="${LORA_ALPHA:-128}"
+           worker.actor.lora.target_modules="${LORA_TARGETS:-all-linear}" worker.actor.lora.vision="${LORA_VISION:-false}"
+           worker.actor.lora.merger="${LORA_MERGER:-false}")
+fi
 
 # A bad key, value or data file is one line and exit 2 here, before Ray starts.
 python3 -m verl.trainer.main --check "${args[@]}" "$@"

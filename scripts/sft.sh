@@ -9,6 +9,10 @@
 # on the held-out split (work_dirs/sft_demo/eval/metrics.json). CONFIG=configs/sft_pointing.py
 # does the same on the toy pointing data (work_dirs/sft_demo_pointing). With a CONFIG of your own
 # toy data, EVAL_SPLIT names its held-out TSV prefix (default work_dirs/toy_data/toy_<task>_val).
+#
+# LORA=1 trains LoRA adapters (peft) instead of full weights: LORA_R, LORA_ALPHA, LORA_VISION,
+# LORA_MERGER, LORA_TARGETS, BITS (4/8 = QLoRA, CUDA only) tune them (docs/lora.md). Checkpoints
+# hold the adapter only; the CPU demo merges it into OUTPUT_DIR/merged before evaluating.
 source "$(dirname "$0")/setup_env.sh"
 
 GPUS_PER_NODE="${GPUS_PER_NODE:-$(detect_gpus)}"
@@ -32,6 +36,7 @@ if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then
     # default toy data): a Gaussian soft target (sigma in bins) teaches the coordinate tokens' order.
     demo_dir=work_dirs/sft_demo
     [[ "$DEMO_TASK" == grounding ]] || demo_dir="${demo_dir}_$DEMO_TASK"
+    [[ "${LORA:-0}" == 1 ]] && demo_dir="${demo_dir}_lora"
     OUTPUT_DIR="${OUTPUT_DIR:-$demo_dir}"
     DEEPSPEED="${DEEPSPEED:-}"
     BF16="${BF16:-False}"
@@ -39,7 +44,7 @@ if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then
     GRAD_ACCUM="${GRAD_ACCUM:-1}"
     EPOCHS="${EPOCHS:-3}"
     MAX_STEPS="${MAX_STEPS:-600}"
-    LR="${LR:-1e-3}"
+    LR="${LR:-$([[ "${LORA:-0}" == 1 ]] && echo 2e-3 || echo 1e-3)}"
     MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-1e-3}"
     VISION_TOWER_LR="${VISION_TOWER_LR:-1e-3}"
     WARMUP_RATIO="${WARMUP_RATIO:-0.05}"
@@ -50,6 +55,8 @@ if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then
     MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-1024}"
     REPORT_TO="${REPORT_TO:-tensorboard}"
     DEMO_ARGS=(--use_soft_ce_for_coords "${SOFT_CE:-True}" --coord_sigma "${COORD_SIGMA:-3}")
+    # The demo model is randomly initialised: its coordinate-token rows must train next to the adapters.
+    [[ "${LORA:-0}" == 1 ]] && DEMO_ARGS+=(--lora_coord_tokens "${LORA_COORD_TOKENS:-True}")
 else
     CPU_DEMO=0
     OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft}"
@@ -59,7 +66,7 @@ else
     GRAD_ACCUM="${GRAD_ACCUM:-4}"
     EPOCHS="${EPOCHS:-1}"
     MAX_STEPS="${MAX_STEPS:--1}"
-    LR="${LR:-2e-5}"
+    LR="${LR:-$([[ "${LORA:-0}" == 1 ]] && echo 2e-4 || echo 2e-5)}"
     MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-2e-5}"
     VISION_TOWER_LR="${VISION_TOWER_LR:-2e-6}"
     WARMUP_RATIO="${WARMUP_RATIO:-0.03}"
@@ -91,6 +98,11 @@ args=(
     --run_name "$RUN_NAME" --report_to "$REPORT_TO" --seed "${SEED:-42}"
     "${DEMO_ARGS[@]}"
 )
+if [[ "${LORA:-0}" == 1 ]]; then
+    args+=(--lora_enable True --lora_r "${LORA_R:-64}" --lora_alpha "${LORA_ALPHA:-128}"
+           --lora_dropout "${LORA_DROPOUT:-0.05}" --lora_target_modules "${LORA_TARGETS:-all-linear}"
+           --lora_vision "${LORA_VISION:-True}" --lora_merger "${LORA_MERGER:-True}" --bits "${BITS:-16}")
+fi
 [[ -n "${MODEL_PATH:-}" ]] && args+=(--model_name_or_path "$MODEL_PATH")
 [[ -n "$DEEPSPEED" ]] && args+=(--deepspeed "$DEEPSPEED")
 
@@ -116,7 +128,12 @@ echo "[sft] training took $(( $(date +%s) - start )) s"
 
 if [[ "$CPU_DEMO" -eq 1 && "${EVAL:-1}" -eq 1 ]]; then
     EVAL_SPLIT="${EVAL_SPLIT:-work_dirs/toy_data/toy_${DEMO_TASK}_val}"  # a TSV prefix; set it with your own CONFIG
-    python tools/evaluate.py --model "$OUTPUT_DIR" --split "$EVAL_SPLIT" \
+    EVAL_MODEL="$OUTPUT_DIR"
+    if [[ "${LORA:-0}" == 1 ]]; then
+        EVAL_MODEL="$OUTPUT_DIR/merged"
+        python tools/merge_lora.py --adapter "$OUTPUT_DIR" --output "$EVAL_MODEL"  # base: the adapter's own
+    fi
+    python tools/evaluate.py --model "$EVAL_MODEL" --split "$EVAL_SPLIT" \
         --task "$DEMO_TASK" --config "$CONFIG" --output_dir "$OUTPUT_DIR/eval" --batch_size 16
     echo "[sft] demo finished in $(( $(date +%s) - start )) s; metrics: $OUTPUT_DIR/eval/metrics.json"
 fi

@@ -27,8 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the checkpoint's actor folder, global_step_<N>/actor (holds dcp/ and huggingface/)")
     parser.add_argument(
         "--output_dir", default=None,
-        help="where to write the HF model folder (default: <local_dir>/huggingface, completed in place); "
-        "an existing folder keeps its non-weight files, its old weight files are replaced")
+        help="where to write the HF model folder (default: <local_dir>/huggingface, completed in place; "
+        "<local_dir>/huggingface_merged for a LoRA checkpoint, whose adapter is merged into its base "
+        "model); an existing folder keeps its non-weight files, its old weight files are replaced")
     parser.add_argument(
         "--dtype", choices=sorted(DTYPES), default=None,
         help="dtype of the written floating-point weights (default: the dtype in config.json, "

@@ -8,6 +8,7 @@ them against the architecture built from ``config.json`` on the meta device, and
 ``save_pretrained`` (which maps module names to HF's on-disk names and drops tied duplicates).
 
 DCP model keys are the model's module FQNs (FSDP2 keeps them), so no name translation happens here.
+A LoRA actor's checkpoint (``huggingface/adapter_config.json``) is merged from its adapter instead.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ MODEL_KEY = "model"  # top-level key of the model state dict inside the DCP chec
 HF_SUBDIR = "huggingface"
 DCP_SUBDIR = "dcp"
 _WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json")
+LORA_ADAPTER_CONFIG = "adapter_config.json"  # in huggingface/: the checkpoint of a LoRA actor (verl.workers.lora)
 _CHUNK_BYTES = 1 << 30  # read at most ~1 GiB (stored dtype) per DCP load call
 
 
@@ -236,6 +238,8 @@ def merge_checkpoint(local_dir: str | os.PathLike[str], output_dir: str | os.Pat
     """
     local_dir = Path(local_dir)
     dcp_dir, hf_dir = _check_layout(local_dir)
+    if (hf_dir / LORA_ADAPTER_CONFIG).is_file():
+        return merge_lora_checkpoint(hf_dir, local_dir, output_dir, dtype)
     output_dir = Path(output_dir) if output_dir is not None else hf_dir
     specs = read_model_specs(dcp_dir)
     torch_dtype = resolve_dtype(dtype, json.loads((hf_dir / "config.json").read_text()), specs)
@@ -265,6 +269,22 @@ def merge_checkpoint(local_dir: str | os.PathLike[str], output_dir: str | os.Pat
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("merged %d tensors from %s into %s (%s)", len(expected), dcp_dir, output_dir, torch_dtype)
     return output_dir
+
+
+def merge_lora_checkpoint(hf_dir: Path, local_dir: Path, output_dir: str | os.PathLike[str] | None,
+                          dtype: str | None) -> Path:
+    """A LoRA actor checkpoint: fold ``hf_dir``'s adapter into the base model it names.
+
+    The output defaults to ``local_dir/huggingface_merged``: a folder holding both the adapter files and
+    full weights would be read as an adapter by peft-aware loaders.
+    """
+    from finetuning.lora_merge import LoraMergeError, merge_lora
+
+    output = Path(output_dir) if output_dir is not None else local_dir / f"{HF_SUBDIR}_merged"
+    try:
+        return merge_lora(hf_dir, output, dtype=DTYPES[dtype] if dtype else None, overwrite=True)
+    except LoraMergeError as exc:
+        raise CheckpointMergeError(str(exc)) from exc
 
 
 def upload_to_hub(folder: Path, repo_id: str, private: bool = False) -> str:

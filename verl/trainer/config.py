@@ -21,7 +21,7 @@ from typing import Any, Literal
 from verl.trainer.config_schema import ConfigError, build_dataclass, dataclass_to_dict, derived
 
 __all__ = [
-    "ActorConfig", "AlgorithmConfig", "ConfigError", "DataConfig", "FSDPConfig", "ModelConfig",
+    "ActorConfig", "AlgorithmConfig", "ConfigError", "DataConfig", "FSDPConfig", "LoraConfig", "ModelConfig",
     "OffloadConfig", "OptimConfig", "PPOConfig", "RefConfig", "RewardConfig", "RolloutConfig",
     "TrainerConfig", "WorkerConfig", "config_to_dict", "finalize_config", "load_config",
     "resolve_device", "resolve_rollout_name",
@@ -103,6 +103,17 @@ class OffloadConfig:
 
 
 @dataclass
+class LoraConfig:
+    enable: bool = False  # train LoRA adapters (peft) instead of full weights; the reference = adapters off
+    r: int = 64  # LoRA rank
+    alpha: int = 128  # LoRA scaling numerator (scale = alpha / r)
+    dropout: float = 0.0  # dropout on the LoRA input (0 keeps old/new log-probs of one rollout identical)
+    target_modules: str = "all-linear"  # "all-linear" or comma-separated leaf names (q_proj,v_proj,qkv)
+    vision: bool = False  # also adapt the vision blocks
+    merger: bool = False  # also adapt the vision-language merger
+
+
+@dataclass
 class ActorConfig:
     global_batch_size: int = 32  # prompts per optimizer step (x rollout.n sequences)
     micro_batch_size_per_device_for_update: int = 4  # sequences per forward/backward
@@ -120,6 +131,7 @@ class ActorConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     fsdp: FSDPConfig = field(default_factory=FSDPConfig)
     offload: OffloadConfig = field(default_factory=OffloadConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
     disable_kl: bool = derived("algorithm.disable_kl", False)
     use_kl_loss: bool = derived("algorithm.use_kl_loss", True)
     kl_penalty: KlPenalty = derived("algorithm.kl_penalty", "low_var_kl")

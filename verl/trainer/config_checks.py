@@ -48,6 +48,13 @@ def validate_config(cfg: PPOConfig) -> None:
     _validate_ranges(cfg)
     _validate_batch_sizes(cfg)
     _reject_unsupported(cfg)
+    if actor.lora.enable:
+        from verl.workers.lora import lora_settings
+
+        try:
+            lora_settings(actor.lora).validate(prefix="worker.actor.lora.")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
 
 def _validate_ranges(cfg: PPOConfig) -> None:

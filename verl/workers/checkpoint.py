@@ -77,10 +77,14 @@ def _as_tuple(value: Any) -> Any:
 
 
 def save_actor(actor_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               scheduler: Any, rank: int) -> None:
-    """Collective: every rank writes its shards (DCP) and its extra state."""
+               scheduler: Any, rank: int, trainable_only: bool = False) -> None:
+    """Collective: every rank writes its shards (DCP) and its extra state.
+
+    ``trainable_only`` (LoRA) leaves the frozen base weights out: they stay in ``model_path``.
+    """
     actor_dir.mkdir(parents=True, exist_ok=True)
-    model_sd, optim_sd = get_state_dict(model, optimizer, options=StateDictOptions(cpu_offload=False))
+    options = StateDictOptions(cpu_offload=False, ignore_frozen_params=trainable_only)
+    model_sd, optim_sd = get_state_dict(model, optimizer, options=options)
     dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(actor_dir / "dcp"))
     fault_point("save_actor", rank)  # crash tests: die between the shards and the rest of the checkpoint
     extra = {"lr_scheduler": scheduler.state_dict(), "rng": _rng_state()}
@@ -88,12 +92,14 @@ def save_actor(actor_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
 
 
 def load_actor(actor_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               scheduler: Any, rank: int) -> None:
+               scheduler: Any, rank: int, trainable_only: bool = False) -> None:
     """Collective inverse of :func:`save_actor` (the world size may differ for model/optimizer)."""
-    model_sd, optim_sd = get_state_dict(model, optimizer)
+    options = StateDictOptions(ignore_frozen_params=trainable_only, strict=not trainable_only)
+    model_sd, optim_sd = get_state_dict(model, optimizer, options=options)
     state = {"model": model_sd, "optim": optim_sd}
     dcp.load(state, checkpoint_id=str(actor_dir / "dcp"))
-    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
+                   options=options)
     extra_path = actor_dir / f"extra_state_rank_{rank}.pt"
     if not extra_path.exists():
         extra_path = actor_dir / "extra_state_rank_0.pt"  # different world size: share rank 0's state

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -42,8 +42,11 @@ def init_process_group(rank: int, world_size: int, master_addr: str, master_port
     return init_device_mesh(device, (world_size,), mesh_dim_names=("fsdp",))
 
 
-def build_model(model_cfg: ModelConfig, dtype: torch.dtype, trainable: bool) -> torch.nn.Module:
-    """Load the HF vision-language model on CPU in ``dtype`` (eager/sdpa attention), ready to shard."""
+def build_model(model_cfg: ModelConfig, dtype: torch.dtype, trainable: bool, lora: Any = None) -> torch.nn.Module:
+    """Load the HF vision-language model on CPU in ``dtype`` (eager/sdpa attention), ready to shard.
+
+    With ``lora.enable`` (``worker.actor.lora``) the trainable model comes back wrapped in peft adapters.
+    """
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     config = AutoConfig.from_pretrained(model_cfg.model_path, trust_remote_code=model_cfg.trust_remote_code,
@@ -64,6 +67,10 @@ def build_model(model_cfg: ModelConfig, dtype: torch.dtype, trainable: bool) -> 
             model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if lora is not None and lora.enable:
+        from verl.workers.lora import attach_lora
+
+        model = attach_lora(model, lora)
     return model
 
 
@@ -87,13 +94,17 @@ def shard_model(model: torch.nn.Module, mesh: DeviceMesh, fsdp_cfg: FSDPConfig, 
     return model
 
 
-def iter_full_state_dict(model: torch.nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
-    """``(name, full tensor)`` for every entry of the state dict, all-gathered one tensor at a time.
+def iter_full_state_dict(model: torch.nn.Module, dtype: torch.dtype | None = None,
+                         keep: Callable[[str], bool] | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """``(name, full tensor)`` for every entry of the state dict (those ``keep`` accepts, when given),
+    all-gathered one tensor at a time.
 
     Every rank must consume the whole iterator (each DTensor gather is a collective). Names are the
     HF names (FSDP2 keeps FQNs), so vLLM's ``load_weights`` and an HF copy both accept them.
     """
     for name, tensor in model.state_dict().items():
+        if keep is not None and not keep(name):
+            continue
         full = tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
         yield name, full.to(dtype) if dtype is not None and full.is_floating_point() else full
 

@@ -66,8 +66,9 @@ class FSDPWorker:
         self.processor = load_processor(model_cfg.tokenizer_path, trust_remote_code=model_cfg.trust_remote_code)
         self.tokenizer = self.processor.tokenizer
         dtype = fsdp.DTYPES[actor_cfg.fsdp.torch_dtype or "fp32"]
-        model = fsdp.shard_model(fsdp.build_model(model_cfg, dtype, trainable=True), self.mesh,
+        model = fsdp.shard_model(fsdp.build_model(model_cfg, dtype, trainable=True, lora=actor_cfg.lora), self.mesh,
                                  actor_cfg.fsdp, self.device)
+        self.lora = actor_cfg.lora.enable
         optim_cfg = actor_cfg.optim
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=optim_cfg.lr, betas=optim_cfg.betas,
@@ -78,7 +79,7 @@ class FSDPWorker:
                                                   optim_cfg.min_lr_ratio)
         self.actor = Actor(model, actor_cfg, self.device, optimizer, scheduler, dp_group=self.mesh.get_group())
         self.ref: Actor | None = None
-        if not cfg.algorithm.disable_kl:
+        if not cfg.algorithm.disable_kl and not self.lora:  # a LoRA actor is its own reference (adapters off)
             ref_cfg = cfg.worker.ref
             ref_dtype = fsdp.DTYPES[ref_cfg.fsdp.torch_dtype or ("bf16" if self.device == "cuda" else "fp32")]
             ref_model = fsdp.shard_model(fsdp.build_model(model_cfg, ref_dtype, trainable=False), self.mesh,
@@ -90,7 +91,8 @@ class FSDPWorker:
         self.eos_ids = {self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
                         self.tokenizer.convert_tokens_to_ids("<|endoftext|>")}
         self._offload_actor()
-        logger.info("worker ready: device=%s rollout=%s ref=%s", self.device, self.rollout_name, self.ref is not None)
+        logger.info("worker ready: device=%s rollout=%s ref=%s", self.device, self.rollout_name,
+                    "actor without adapters" if self.lora else self.ref is not None)
 
     # ---------------------------------------------------------------------------------- offload
     def _offload_actor(self) -> None:
@@ -118,8 +120,18 @@ class FSDPWorker:
         self._load_actor()
         self.rollout.wake_up()
         dtype = None if self.device == "cpu" else fsdp.DTYPES[self.config.worker.rollout.dtype]
-        self.rollout.load_weights(fsdp.iter_full_state_dict(self.actor.model, dtype))
+        self.rollout.load_weights(self._rollout_weights(dtype))
         self._offload_actor()
+
+    def _rollout_weights(self, dtype: torch.dtype | None) -> Any:
+        """The actor's full weights under HF names; a LoRA actor's come merged (``W + scale * B @ A``)."""
+        if not self.lora:
+            return fsdp.iter_full_state_dict(self.actor.model, dtype)
+        from verl.workers.lora import merged_weights
+
+        lora_cfg = self.config.worker.actor.lora
+        merged = merged_weights(fsdp.iter_full_state_dict(self.actor.model), lora_cfg.alpha / lora_cfg.r)
+        return ((n, t.to(dtype) if dtype is not None and t.is_floating_point() else t) for n, t in merged)
 
     def generate_sequences(self, prompts: Batch) -> Batch:
         """Sync weights, sample ``n`` responses per prompt, return the training columns (B*n rows)."""
@@ -166,11 +178,19 @@ class FSDPWorker:
 
     def compute_ref_log_probs(self, batch: Batch) -> Batch:
         """``ref_log_probs`` (B, R) under the frozen reference."""
-        if self.ref is None:
+        if self.ref is None and not (self.lora and not self.config.algorithm.disable_kl):
             raise RuntimeError("no reference model (algorithm.disable_kl is true)")
         temperature = float(batch.meta.get("temperature", self.config.worker.rollout.temperature))
         micro = self.config.worker.ref.micro_batch_size_per_device_for_experience
-        log_probs, _ = self.ref.compute_log_probs(batch, temperature, micro)
+        if self.lora:
+            from verl.workers.lora import reference_mode
+
+            self._load_actor()
+            with reference_mode(self.actor.model):
+                log_probs, _ = self.actor.compute_log_probs(batch, temperature, micro)
+            self._offload_actor()
+        else:
+            log_probs, _ = self.ref.compute_log_probs(batch, temperature, micro)
         return Batch({"ref_log_probs": log_probs})
 
     def update_actor(self, batch: Batch) -> dict[str, float]:
@@ -189,12 +209,22 @@ class FSDPWorker:
         """Collective: sharded model/optimizer + scheduler/RNG under ``path/actor``; HF metadata on rank 0."""
         actor_dir = Path(path) / "actor"
         self._load_actor(with_optimizer=True)
-        checkpoint.save_actor(actor_dir, self.actor.model, self.actor.optimizer, self.actor.scheduler, self.rank)
+        checkpoint.save_actor(actor_dir, self.actor.model, self.actor.optimizer, self.actor.scheduler, self.rank,
+                              trainable_only=self.lora)
+        adapter = None
+        if self.lora:  # collective gather of the adapter tensors, written by rank 0
+            from verl.workers.lora import adapter_state
+
+            adapter = adapter_state(fsdp.iter_full_state_dict(self.actor.model, keep=lambda n: ".lora_" in n))
         if self.rank == 0:
             model = self.actor.model
             checkpoint.save_hf_metadata(actor_dir / "huggingface", model.config,
                                         getattr(model, "generation_config", None), self.processor,
                                         tokenizer_source=self.config.worker.actor.model.tokenizer_path)
+            if adapter is not None:
+                from verl.workers.lora import save_adapter
+
+                save_adapter(actor_dir / "huggingface", model, adapter, self.config.worker.actor.model.model_path)
         dist.barrier()
         self._offload_actor()
 
@@ -202,7 +232,7 @@ class FSDPWorker:
         """Collective inverse of :meth:`save_checkpoint`."""
         self._load_actor(with_optimizer=True)
         checkpoint.load_actor(Path(path) / "actor", self.actor.model, self.actor.optimizer,
-                              self.actor.scheduler, self.rank)
+                              self.actor.scheduler, self.rank, trainable_only=self.lora)
         dist.barrier()
         self._offload_actor()
 
