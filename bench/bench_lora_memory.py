@@ -62,7 +62,7 @@ def count_3b() -> dict[str, Any]:
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from finetuning.lora import LoraSettings, apply_lora, count_parameters
+    from modeling.lora import LoraSettings, apply_lora, count_parameters
 
     out = {}
     for name, settings in (("full", None), ("lora_r64_llm", dict(r=64, alpha=128)),
@@ -85,8 +85,8 @@ def run_mode(mode: str) -> dict[str, Any]:
 
     from bench.bench_sft_step import build_datasets, collate_both, mixed_samples
     from finetuning.freezing import apply_freezing
-    from finetuning.lora import LoraSettings, apply_lora, coordinate_and_marker_ids, count_parameters
     from finetuning.model_loading import load_model
+    from modeling.lora import LoraSettings, apply_lora, coordinate_and_marker_ids, count_parameters
 
     torch.manual_seed(0)
     processor = AutoProcessor.from_pretrained(MODEL_DIR)

@@ -32,8 +32,8 @@ class HFGenerator:
                  dtype: torch.dtype | None = None) -> None:
         from transformers import Qwen2_5_VLForConditionalGeneration
 
-        from dataset.attention_backend import resolve_attn_implementation
         from dataset.vocab_layout import load_processor
+        from modeling.attention_backend import resolve_attn_implementation
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)

@@ -342,7 +342,7 @@ def validate(model_args: ModelArguments) -> None:
     if model_args.bits != 16 and not model_args.lora_enable:
         raise UsageError(f"bits={model_args.bits} quantises the frozen base weights: it needs lora_enable True")
     if model_args.lora_enable:
-        from finetuning.lora import check_bits, settings_from_args
+        from modeling.lora import check_bits, settings_from_args
 
         settings_from_args(model_args).validate()
         check_bits(model_args.bits)

@@ -20,19 +20,9 @@ from collections import defaultdict
 
 from torch import nn
 
+from modeling.parts import PARTS, part_of
+
 logger = logging.getLogger(__name__)
-
-PARTS = ("vision", "merger", "llm")
-
-
-def part_of(name: str) -> str:
-    """The part (``vision``, ``merger`` or ``llm``) a parameter name belongs to."""
-    if "visual.merger." in name or name.startswith("merger."):
-        return "merger"
-    if "visual." in name:
-        return "vision"
-    return "llm"
-
 
 def apply_freezing(model: nn.Module, tune_mm_vision: bool, tune_mm_mlp: bool, tune_mm_llm: bool) -> None:
     """Set ``requires_grad`` on every parameter from the flag of its part."""

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from dataset.attention_backend import resolve_attn_implementation
 from dataset.vocab_layout import load_processor as load_processor_with_layout
+from modeling.attention_backend import resolve_attn_implementation
 
 logger = logging.getLogger(__name__)
 

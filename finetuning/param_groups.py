@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from finetuning.freezing import part_of
+from modeling.parts import part_of
 
 
 def no_decay_names(model: nn.Module) -> set[str]:

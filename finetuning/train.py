@@ -143,7 +143,7 @@ def run_training(
                                training_args.cache_dir)
     quantization = None
     if model_args.lora_enable and model_args.bits < 16:
-        from finetuning.lora import quantization_config
+        from modeling.lora import quantization_config
 
         quantization = quantization_config(model_args.bits, torch.bfloat16 if training_args.bf16 else torch.float32)
     model = load_model(path, bf16=training_args.bf16, attn_implementation=model_args.attn_implementation,
@@ -152,7 +152,7 @@ def run_training(
     maybe_apply_liger(model_args.liger, model)
     apply_speed_options(model, model_args, data_args.data_flatten or collator_packs(cfg))
     if model_args.lora_enable:
-        from finetuning.lora import wrap_for_training
+        from modeling.lora import wrap_for_training
 
         model = wrap_for_training(model, model_args, processor.tokenizer, training_args.activation_checkpointing,
                                   training_args.seed)

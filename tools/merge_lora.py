@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from finetuning.lora_merge import LoraMergeError, merge_lora
+from modeling.lora_merge import LoraMergeError, merge_lora
 
 DTYPES = ("bf16", "fp16", "fp32")
 

@@ -12,8 +12,8 @@ import torch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 from finetuning.arguments import parse_args
-from finetuning.freezing import part_of
-from finetuning.lora import LoraSettings, apply_lora, coordinate_and_marker_ids, select_target_modules
+from modeling.lora import LoraSettings, apply_lora, coordinate_and_marker_ids, select_target_modules
+from modeling.parts import part_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Test model: 2 decoder layers x 7 projections, 2 vision blocks x (qkv, proj, gate, up, down), merger mlp.0/mlp.2.

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-from finetuning.lora import LoraSettings, apply_lora, coordinate_and_marker_ids
+from modeling.lora import LoraSettings, apply_lora, coordinate_and_marker_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INPUT_IDS = [[1, 5, 17, 42, 99, 7, 3, 250]]

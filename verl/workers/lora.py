@@ -1,6 +1,6 @@
 """LoRA actor for GRPO (``worker.actor.lora``): adapters, merged weights for the rollout, adapter saves.
 
-* The actor is a peft ``PeftModel`` (adapters chosen as in SFT, :mod:`finetuning.lora`); the base
+* The actor is a peft ``PeftModel`` (adapters chosen as in SFT, :mod:`modeling.lora`); the base
   weights freeze, the FSDP2 shards hold both.
 * The reference policy is the same model with its adapters disabled, so no second copy is loaded.
 * The rollout engine (HF copy or vLLM) gets merged weights ``W + (alpha / r) * B @ A`` under the
@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from finetuning.lora import LoraSettings, apply_lora
+from modeling.lora import LoraSettings, apply_lora
 
 __all__ = ["PEFT_PREFIX", "attach_lora", "is_lora_model", "lora_settings", "merged_weights", "reference_mode",
            "save_adapter"]

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from finetuning.freezing import part_of
+from modeling.parts import part_of
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def select_target_modules(model: nn.Module, settings: LoraSettings) -> list[str]
 
 def coordinate_and_marker_ids(tokenizer: Any) -> list[int]:
     """Token ids of ``<0>``..``<999>`` and of the answer markers (the rows ``lora_coord_tokens`` trains)."""
-    from finetuning.tiny_model import coordinate_token_ids
+    from dataset.vocab_layout import coordinate_token_ids
 
     ids = list(coordinate_token_ids(tokenizer)) + [tokenizer.convert_tokens_to_ids(t) for t in MARKER_TOKENS]
     return sorted(set(ids))
