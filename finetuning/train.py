@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         check_speed_options(model_args, data_args.data_flatten or collator_packs(cfg),
                             torch.cuda.is_available() and not training_args.use_cpu)
     except (ValueError, FileNotFoundError) as exc:  # a wrong flag, value or path: one line, no traceback
-        print(f"train.py: error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging(training_args)
     log_run_info(argv, model_args, data_args)

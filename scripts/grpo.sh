@@ -96,11 +96,6 @@ else
     die "MODEL_PATH=$MODEL_PATH: no such directory"
 fi
 
-# Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
-if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then
-    python tools/check_model.py "$MODEL_PATH" || exit 2
-fi
-
 mkdir -p "$OUTPUT_PATH"
 OUTPUT_PATH="$(cd "$OUTPUT_PATH" && pwd)"
 # Reward debug log (seed: DEBUG_MODE=true, LOG_PATH=$OUTPUT_PATH/log.txt); absolute, so Ray workers agree.
@@ -150,6 +145,10 @@ fi
 
 # A bad key, value or data file is one line and exit 2 here, before Ray starts.
 python3 -m verl.trainer.main --check "${args[@]}" "$@"
+# Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
+if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then
+    python tools/check_model.py "$MODEL_PATH" || exit 2
+fi
 echo "[grpo] model=$MODEL_PATH config=$CONFIG output=$OUTPUT_PATH device=$DEVICE nodes=$NNODES workers/node=$N_GPUS"
 start=$(date +%s)
 set -x

@@ -100,14 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model or not args.split:
         print("evaluate.py: error: give --model and --split, or --predictions FILE", file=sys.stderr)
         return 2
-    try:  # a bad config or split fails before the model loads
+    try:  # a bad config fails first, then a missing model or split, all before the model loads
         task_fn = task_fn_from_config(args.config, args.task) if args.config else None
-        open_split(args.split, args.image_root)
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
     parser.require_dir("--model", args.model)
-    parser.require_file("--split", f"{args.split}.annotations.tsv")
+    try:
+        open_split(args.split, args.image_root)
+    except (OSError, ValueError) as exc:
+        print(f"evaluate.py: error: {exc}", file=sys.stderr)
+        return 2
     generator = make_generator(args.model, args.backend, args.max_new_tokens)
     output_dir = args.output_dir or os.path.join(args.model, "eval")
     metrics = run_evaluation(generator, args.split, args.task, output_dir, batch_size=args.batch_size,

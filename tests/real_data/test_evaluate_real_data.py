@@ -91,9 +91,9 @@ def test_tsv_and_coco_json_score_alike_and_the_file_rescores(real_sources: dict[
 def test_cli_split_mistakes_exit_2_before_the_model(real_sources: dict[str, Any], tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     json_split = str(real_sources["root"] / "coco.json")
-    assert main(["--model", str(tmp_path / "none"), "--split", json_split]) == 2
+    assert main(["--model", str(tmp_path), "--split", json_split]) == 2
     assert "give --image_root" in capsys.readouterr().err
-    assert main(["--model", str(tmp_path / "none"), "--split", str(tmp_path / "nope")]) == 2
+    assert main(["--model", str(tmp_path), "--split", str(tmp_path / "nope")]) == 2
     assert "not a TSV prefix or COCO JSON" in capsys.readouterr().err
     assert main(["--split", json_split]) == 2
     assert "give --model and --split, or --predictions FILE" in capsys.readouterr().err

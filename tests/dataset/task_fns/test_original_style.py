@@ -7,7 +7,7 @@ import random
 import pytest
 
 from dataset.annotations import ObjectAnnotation
-from dataset.sft_dataset import build_task_fn
+from dataset.sample_source import SampleSource
 from dataset.task_fns import EmptySampleError, GroundingTaskFn
 from dataset.task_fns.original_style import OriginalStyleTaskFn, is_original_style
 
@@ -37,8 +37,15 @@ def test_original_shape_is_detected_and_current_shape_is_not() -> None:
     assert not is_original_style(lambda *args: None)
 
 
-def test_original_style_function_runs_through_the_dataset_builder() -> None:
-    fn = build_task_fn(OriginalGroundingStyle())
+class _NoLines:
+    ann_tsv = "none"
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_original_style_function_runs_through_the_sample_path() -> None:
+    fn = SampleSource(_NoLines(), OriginalGroundingStyle(), "x").task_fn
     assert isinstance(fn, OriginalStyleTaskFn)
     objects = [ObjectAnnotation("cat_toy", box=(10, 20, 100, 200)), ObjectAnnotation("dog"),
                ObjectAnnotation("cat_toy", box=(0, 0, 640, 480))]
