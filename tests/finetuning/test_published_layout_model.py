@@ -69,14 +69,22 @@ def test_engine_tokenizer_folder_loads_with_the_saved_ids(published_model_dir: P
 
 
 @pytest.mark.parametrize("script", ["sft.sh", "grpo.sh"])
-def test_launch_scripts_stop_on_a_bad_model(script: str, published_model_dir: Path, tmp_path: Path) -> None:
+def test_launch_scripts_stop_on_a_bad_model(script: str, published_model_dir: Path, tmp_path: Path,
+                                            tiny_config: Path, toy_dir: Path) -> None:
     """Both launchers run tools/check_model.py before training and stop with its one-line reason."""
+    from demo.toy_data_config import write_toy_data_config
+
+    config = tiny_config
+    if script == "grpo.sh":  # the data must exist, or the argument check stops first
+        config = tmp_path / "grpo_data.py"
+        write_toy_data_config(config, toy_dir)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text((published_model_dir / "config.json").read_text())
     (bad / "model.safetensors").write_bytes(b"")
     env = {**os.environ, "REX_SKIP_INSTALL": "1", "MODEL_PATH": str(bad), "OUTPUT_DIR": str(tmp_path / "out"),
-           "OUTPUT_PATH": str(tmp_path / "out"), "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
+           "OUTPUT_PATH": str(tmp_path / "out"), "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "",
+           "CONFIG": str(config)}
     result = subprocess.run(["bash", f"scripts/{script}"], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2, result.stdout + result.stderr
