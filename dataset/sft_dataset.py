@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from dataset.annotations import BOX_FORMATS, AnnotationError, ObjectAnnotation, parse_annotation
-from dataset.chat import ChatEncoder, EncodedText
+from dataset.chat import DEFAULT_SYSTEM_MESSAGE, ChatEncoder, EncodedText
 from dataset.mrope import MRopeIndexer
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.task_fns import EmptySampleError, TaskSample
@@ -38,7 +38,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
 MIN_IMAGE_SIDE = 28  # pixels; smaller images are skipped (as in the original)
 DEFAULT_MAX_RETRIES = 20
 # Torch intra-op threads for the image processor. Its tensors are small (one image), so thread

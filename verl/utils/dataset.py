@@ -1,10 +1,11 @@
 """``TSVRLHFDataset``: GRPO prompts and reward ground truths from a TSV triple.
 
 One sample = one image and the question drawn by the same task function as SFT (the answer is
-discarded). The prompt is the chat-template rendering of ``<image>\\n{question}`` after
-``format_prompt`` (a jinja2 template over ``{{ content }}`` = the question). The ground truth follows
-the reward schema (DESIGN.md): ``{"reward_name", "dataset_name", "image_size": [W, H], "answer":
-{cleaned phrase: {"boxes", "points", "masks"}}}`` in pixels of the original image.
+discarded). The prompt is ``dataset.chat.render_prompt`` (the same ``<image>\\n{question}`` turn as
+SFT and evaluation) of the question after ``format_prompt`` (a jinja2 template over ``{{ content }}`` =
+the question). The ground truth follows the reward schema: ``{"reward_name", "dataset_name",
+"image_size": [W, H], "answer": {cleaned phrase: {"boxes", "points", "masks"}}}`` in pixels of the
+original image.
 
 Samples are returned unpadded; :class:`RLHFCollator` left-pads a batch to its longest prompt.
 """
@@ -24,6 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from dataset.annotations import AnnotationError, parse_annotation
+from dataset.chat import DEFAULT_SYSTEM_MESSAGE, render_prompt
 from dataset.mrope import MRopeIndexer
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.task_fns import EmptySampleError
@@ -74,6 +76,7 @@ class TSVRLHFDataset(Dataset):
         filter_overlong_prompts: skip (and count) longer prompts; otherwise raise ``ValueError``.
         seed: base of the per-sample RNG ``random.Random(sample_seed(seed, epoch, index))``.
         box_format: ``bbox`` format in the annotations (``xyxy`` or ``xywh``).
+        system_message: text of the system turn (as the SFT dataset's).
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class TSVRLHFDataset(Dataset):
         filter_overlong_prompts: bool = True,
         seed: int = 1,
         box_format: str = "xyxy",
+        system_message: str = DEFAULT_SYSTEM_MESSAGE,
     ) -> None:
         if processor is None or task_fn is None:
             raise ValueError("TSVRLHFDataset needs a processor (injected by the data loader) and a task_fn")
@@ -107,6 +111,7 @@ class TSVRLHFDataset(Dataset):
         self.max_prompt_length = max_prompt_length
         self.filter_overlong_prompts = filter_overlong_prompts
         self.seed, self.epoch, self.box_format = seed, 0, box_format
+        self.system_message = system_message
         image_token = getattr(processor, "image_token", "<|image_pad|>")
         merge_size = getattr(processor.image_processor, "merge_size", 2)
         self.mrope = MRopeIndexer(None, self.tokenizer.convert_tokens_to_ids(image_token), merge_size)
@@ -161,8 +166,7 @@ class TSVRLHFDataset(Dataset):
 
     def encode_prompt(self, image: Image.Image, question: str) -> dict[str, Any]:
         """Tokens (expanded image pads), M-RoPE positions and processor outputs of one prompt."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n" + question}]}]
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        text = render_prompt(self.processor, question, self.system_message)
         inputs = self.processor(images=[image], text=[text], add_special_tokens=False, return_tensors="pt")
         input_ids = inputs["input_ids"][0]
         if len(input_ids) > self.max_prompt_length:
