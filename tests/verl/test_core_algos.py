@@ -122,6 +122,14 @@ def test_agg_loss_normalizer(mode, expected):
     assert ca.agg_loss(LOSS, MASK, mode, normalizer=8).item() == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("token-mean", 4.0), ("seq-mean-token-sum", 2.0), ("seq-mean-token-mean", 2.0)])
+def test_loss_normalizer_counts_tokens_or_non_empty_rows(mode, expected):
+    assert ca.loss_normalizer(MASK, mode).item() == expected
+    # the local denominators of agg_loss are these counts
+    assert ca.agg_loss(LOSS, MASK, mode).item() == pytest.approx(ca.agg_loss(LOSS, MASK, mode, expected).item())
+
+
 def test_agg_loss_unknown_mode():
     with pytest.raises(ValueError, match="token-mean"):
         ca.agg_loss(LOSS, MASK, "sum")

@@ -19,7 +19,7 @@ import torch
 __all__ = [
     "ADV_ESTIMATORS", "AGG_MODES", "KL_PENALTIES", "agg_loss", "apply_kl_penalty", "build_lr_scheduler",
     "compute_advantage", "compute_kl", "compute_policy_loss", "entropy_from_logits", "group_filter_mask",
-    "log_probs_from_logits", "lr_lambda", "masked_mean", "resolve_warmup_steps",
+    "log_probs_from_logits", "loss_normalizer", "lr_lambda", "masked_mean", "resolve_warmup_steps",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,12 +165,24 @@ def _seq_mean_token_mean(loss_mat: torch.Tensor, mask: torch.Tensor, normalizer:
     return per_seq.sum() / denominator
 
 
+def loss_normalizer(mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """The denominator ``agg_loss`` uses for ``mode`` on ``mask`` (B, R): a 0-d float tensor.
+
+    Valid tokens for token-mean, sequences with at least one valid token for the seq-* modes. Counts add up
+    over micro-batches and ranks, so the sum over a whole mini-batch gives its exact mean.
+    """
+    _lookup(AGG_MODES, mode, "loss_agg_mode")
+    if mode == "token-mean":
+        return mask.sum().float()
+    return (mask.sum(dim=-1) > 0).sum().float()
+
+
 def agg_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: float | None = None) -> torch.Tensor:
     """Reduce a (B, R) per-token loss to a scalar with ``mode`` (a key of ``AGG_MODES``).
 
     Rows whose mask is all zero (e.g. padding rows) count in no denominator. ``normalizer`` replaces the
-    local denominator (valid tokens for token-mean, valid sequences for the seq-* modes): pass the count
-    over the whole mini-batch to get an exact mini-batch mean when summing micro-batch losses.
+    local denominator (``loss_normalizer``): pass the count over the whole mini-batch (all micro-batches,
+    all ranks) to get an exact mini-batch mean when summing micro-batch losses.
     """
     return _lookup(AGG_MODES, mode, "loss_agg_mode")(loss_mat, mask.to(loss_mat.dtype), normalizer)
 

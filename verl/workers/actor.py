@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch.distributed.tensor import DTensor
 
 from verl.protocol import Batch
@@ -60,13 +61,17 @@ class Actor:
         cfg: the actor config (batch sizes, clipping, KL loss, loss aggregation).
         device: "cuda" or "cpu".
         optimizer, scheduler: only for the trainable actor.
+        dp_group: the data-parallel group whose gradients FSDP averages (None = the default group when
+            torch.distributed is initialised, else this process alone).
     """
 
     def __init__(self, model: torch.nn.Module, cfg: ActorConfig, device: str,
                  optimizer: torch.optim.Optimizer | None = None,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                 dp_group: dist.ProcessGroup | None = None) -> None:
         self.model, self.cfg, self.device = model, cfg, device
         self.optimizer, self.scheduler = optimizer, scheduler
+        self.dp_group = dp_group
 
     @torch.no_grad()
     def compute_log_probs(self, batch: Batch, temperature: float, micro_batch_size: int,
@@ -81,11 +86,19 @@ class Actor:
                 entropies.append(ent.cpu())
         return torch.cat(log_probs), (torch.cat(entropies) if with_entropy else None)
 
+    def _dp_size(self) -> int:
+        return dist.get_world_size(self.dp_group) if dist.is_initialized() else 1
+
     def _normalizer(self, mini: Batch) -> float:
-        mask = mini["response_mask"]
-        if self.cfg.loss_agg_mode == "token-mean":
-            return float(mask.sum().clamp(min=1))
-        return float((mask.sum(-1) > 0).sum().clamp(min=1))
+        """The loss denominator of the whole mini-batch: this rank's count summed over the dp group.
+
+        Each rank holds only its share of the mini-batch; dividing by the local count would weigh a rank's
+        tokens (or sequences) by how many it happens to have.
+        """
+        count = core_algos.loss_normalizer(mini["response_mask"], self.cfg.loss_agg_mode).to(self.device)
+        if self._dp_size() > 1:
+            dist.all_reduce(count, op=dist.ReduceOp.SUM, group=self.dp_group)
+        return float(count.clamp(min=1))
 
     def _micro_loss(self, micro: Batch, temperature: float, normalizer: float) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
@@ -117,6 +130,26 @@ class Actor:
             self.scheduler.step()
         return {"actor/grad_norm": norm, "actor/lr": lr, "actor/skipped_steps": float(not math.isfinite(norm))}
 
+    def backward_mini_batch(self, mini: Batch, temperature: float) -> dict[str, list[float]]:
+        """Accumulate the gradient of ``mini`` (this rank's share of one mini-batch), micro-batch by micro-batch.
+
+        Each rank's loss is ``sum of its terms / mini-batch normaliser * dp size``: FSDP averages gradients over
+        the dp group, so the averaged gradient is that of the whole mini-batch's loss, whatever the split.
+        Returns per-micro-batch metrics; ``actor/pg_loss`` is this rank's share times the dp size, so its mean
+        over ranks is the mini-batch loss.
+        """
+        normalizer = self._normalizer(mini) / self._dp_size()
+        metrics: dict[str, list[float]] = defaultdict(list)
+        pg_loss = 0.0
+        for micro in mini.split(self.cfg.micro_batch_size_per_device_for_update):
+            loss, micro_metrics = self._micro_loss(micro, temperature, normalizer)
+            loss.backward()
+            pg_loss += micro_metrics.pop("actor/pg_loss")
+            for key, value in micro_metrics.items():
+                metrics[key].append(value)
+        metrics["actor/pg_loss"].append(pg_loss)
+        return metrics
+
     def update(self, batch: Batch, temperature: float, mini_batch_size: int) -> dict[str, float]:
         """PPO epochs over mini-batches of ``mini_batch_size`` rows (one optimizer step each).
 
@@ -125,18 +158,10 @@ class Actor:
         """
         self.model.train()
         sums: dict[str, list[float]] = defaultdict(list)
-        micro_size = self.cfg.micro_batch_size_per_device_for_update
         for _ in range(self.cfg.ppo_epochs):
             for mini in batch.split(mini_batch_size):
-                normalizer = self._normalizer(mini)
-                pg_loss = 0.0
-                for micro in mini.split(micro_size):
-                    loss, metrics = self._micro_loss(micro, temperature, normalizer)
-                    loss.backward()
-                    pg_loss += metrics.pop("actor/pg_loss")
-                    for key, value in metrics.items():
-                        sums[key].append(value)
-                sums["actor/pg_loss"].append(pg_loss)
+                for key, values in self.backward_mini_batch(mini, temperature).items():
+                    sums[key].extend(values)
                 for key, value in self._optimizer_step().items():
                     sums[key].append(value)
         return {key: sum(values) / len(values) for key, values in sums.items()}

@@ -77,7 +77,7 @@ class FSDPWorker:
         warmup = core_algos.resolve_warmup_steps(optim_cfg.lr_warmup_steps, optim_cfg.lr_warmup_ratio, updates)
         scheduler = core_algos.build_lr_scheduler(optimizer, updates, warmup, optim_cfg.lr_scheduler_type,
                                                   optim_cfg.min_lr_ratio)
-        self.actor = Actor(model, actor_cfg, self.device, optimizer, scheduler)
+        self.actor = Actor(model, actor_cfg, self.device, optimizer, scheduler, dp_group=self.mesh.get_group())
         self.ref: Actor | None = None
         if not cfg.algorithm.disable_kl:
             ref_cfg = cfg.worker.ref
