@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from dataset.annotations import BOX_FORMATS
-from dataset.chat import ChatEncoder, EncodedText
+from dataset.chat import DEFAULT_SYSTEM_MESSAGE, ChatEncoder, EncodedText
 from dataset.mrope import MRopeIndexer
 from dataset.registry import BUILDER
 from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource
@@ -39,7 +39,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
 # Torch intra-op threads for the image processor. Its tensors are small (one image), so thread
 # hand-offs cost more than they save and stall on a loaded machine. DataLoader workers already use 1.
 IMAGE_PROCESSOR_THREADS = 1

@@ -1,14 +1,19 @@
-"""Batched answer generation for evaluation: HF ``generate`` (left padding) or vLLM when installed."""
+"""Batched answer generation for evaluation: HF ``generate`` (left padding) or vLLM when installed.
+
+Prompts are ``dataset.chat.render_prompt``: the format SFT and GRPO train on.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 from PIL import Image
+
+from dataset.chat import render_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +22,6 @@ BACKENDS = ("auto", "hf", "vllm")
 
 class Generator(Protocol):
     def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]: ...
-
-
-def chat_prompt(processor: Any, question: str) -> str:
-    """The model's chat template applied to one image + question turn, ending in the assistant prefix."""
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 class HFGenerator:
@@ -47,7 +46,7 @@ class HFGenerator:
     @torch.inference_mode()
     def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
         """Decoded answers (special tokens kept, cut at the end-of-turn)."""
-        prompts = [chat_prompt(self.processor, q) for q in questions]
+        prompts = [render_prompt(self.processor, q) for q in questions]
         inputs = self.processor(text=prompts, images=list(images), padding=True, padding_side="left",
                                 return_tensors="pt").to(self.device)
         out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, use_cache=True)
@@ -69,7 +68,7 @@ class VLLMGenerator:
 
     def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
         """Decoded answers, special tokens kept."""
-        requests = [{"prompt": chat_prompt(self.processor, q), "multi_modal_data": {"image": img}}
+        requests = [{"prompt": render_prompt(self.processor, q), "multi_modal_data": {"image": img}}
                     for img, q in zip(images, questions)]
         return [o.outputs[0].text for o in self.llm.generate(requests, self.params, use_tqdm=False)]
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The embedded default, end to end on whatever machine this is (a 2-core CPU is enough):
 #   toy data + demo model -> visualise -> evaluate -> SFT -> evaluate -> GRPO -> evaluate.
-# Set QUICKSTART_STAGES to a subset of "data,vis,eval_before,sft,eval_sft,grpo,eval_grpo" to run fewer.
+# Set QUICKSTART_STAGES to a subset of "data,vis,eval_before,sft,eval_sft,grpo,eval_grpo" to run fewer;
+# SFT_STEPS sets the SFT length; scripts/grpo.sh's CPU block holds the GRPO stage's settings.
 # Each run trains from scratch: earlier SFT/GRPO outputs are moved to <dir>.prev-<time> first (their
 # checkpoints would otherwise be resumed, even if the demo model was rebuilt since). QUICKSTART_RESUME=1
 # keeps them and resumes instead, e.g. after an interrupted run.
@@ -14,6 +15,7 @@ DEMO_MODEL="$WORK_DIRS/models/rex-omni-demo"
 SFT_DIR="$WORK_DIRS/sft_demo"
 GRPO_DIR="$WORK_DIRS/grpo"
 EVAL_SAMPLES="${EVAL_SAMPLES:-64}"
+SFT_STEPS="${SFT_STEPS:-600}"  # the SFT stage's length (MAX_STEPS would reach both sft.sh and grpo.sh)
 has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 banner() { echo; echo "==== [quickstart] $* ($(date +%H:%M:%S))"; }
 set_aside() {  # set_aside DIR: move an earlier run's output out of the way, unless resuming
@@ -51,7 +53,7 @@ fi
 if has_stage sft; then
     banner "SFT (scripts/sft.sh) on the toy grounding data"
     set_aside "$SFT_DIR"
-    OUTPUT_DIR="$SFT_DIR" EVAL=0 bash scripts/sft.sh
+    OUTPUT_DIR="$SFT_DIR" EVAL=0 MAX_STEPS="$SFT_STEPS" bash scripts/sft.sh
 fi
 if has_stage eval_sft; then
     banner "evaluating the SFT model"

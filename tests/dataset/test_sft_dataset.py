@@ -50,7 +50,7 @@ def test_label_mask_supervises_only_answer_and_end_of_turn(
     expected_prompt = (
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>"
         + "<|image_pad|>" * num_pads
-        + "<|vision_end|>"
+        + "<|vision_end|>\n"
         + task.question
         + "<|im_end|>\n<|im_start|>assistant\n"
     )

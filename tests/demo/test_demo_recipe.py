@@ -29,6 +29,19 @@ def sft_demo_default(name: str) -> str:
     return match.group(1)
 
 
+def demo_sft_argv(config: Path, output_dir: Path, steps: int) -> list[str]:
+    """``train.py`` arguments of the scripts/sft.sh CPU demo, shortened to ``steps`` steps (no saving mid-run)."""
+    return ["--config", str(config), "--output_dir", str(output_dir), "--tune_mm_vision", "True",
+            "--tune_mm_mlp", "True", "--tune_mm_llm", "True", "--bf16", "False", "--max_steps", str(steps),
+            "--per_device_train_batch_size", sft_demo_default("BATCH_SIZE"), "--learning_rate", sft_demo_default("LR"),
+            "--mm_projector_lr", sft_demo_default("MM_PROJECTOR_LR"),
+            "--vision_tower_lr", sft_demo_default("VISION_TOWER_LR"),
+            "--warmup_ratio", sft_demo_default("WARMUP_RATIO"), "--weight_decay", "0.01", "--max_grad_norm", "1",
+            "--lr_scheduler_type", "cosine", "--logging_steps", "10", "--save_strategy", "no", "--report_to", "none",
+            "--disable_tqdm", "True", "--seed", "42", "--dataloader_num_workers", "0",
+            "--use_soft_ce_for_coords", "True", "--coord_sigma", sft_demo_default("COORD_SIGMA")]
+
+
 def test_sft_demo_default_reads_the_demo_block() -> None:
     text = (REPO_ROOT / "scripts" / "sft.sh").read_text()
     demo_block = text[: text.index("CPU_DEMO=0")]
@@ -57,16 +70,7 @@ def test_demo_recipe_learns_boxes_from_pixels(tmp_path: Path) -> None:
     config.write_text(re.sub(r"(?m)^model_name_or_path = .*$", f'model_name_or_path = "{model}"', text))
 
     out = tmp_path / "sft"
-    argv = ["--config", str(config), "--output_dir", str(out), "--tune_mm_vision", "True", "--tune_mm_mlp", "True",
-            "--tune_mm_llm", "True", "--bf16", "False", "--max_steps", str(STEPS),
-            "--per_device_train_batch_size", str(batch_size), "--learning_rate", sft_demo_default("LR"),
-            "--mm_projector_lr", sft_demo_default("MM_PROJECTOR_LR"),
-            "--vision_tower_lr", sft_demo_default("VISION_TOWER_LR"),
-            "--warmup_ratio", sft_demo_default("WARMUP_RATIO"), "--weight_decay", "0.01", "--max_grad_norm", "1",
-            "--lr_scheduler_type", "cosine", "--logging_steps", "10", "--save_strategy", "no", "--report_to", "none",
-            "--disable_tqdm", "True", "--seed", "42", "--dataloader_num_workers", "0",
-            "--use_soft_ce_for_coords", "True", "--coord_sigma", sft_demo_default("COORD_SIGMA")]
-    args = parse_args(argv)
+    args = parse_args(demo_sft_argv(config, out, STEPS))
     setup_logging(args[2])
     run_training(*args)
 

@@ -38,14 +38,14 @@ def generates_from(folder: Path, toy: Path) -> list[int]:
     """New token ids the saved model generates for a toy val image (prompt built by the layout-aware loader)."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    from dataset.chat import render_prompt
     from dataset.tsv import TsvReader
     from evaluation.evaluate import tsv_paths
-    from evaluation.generation import chat_prompt
 
     processor = load_processor(folder)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder).eval()
     image, _ = TsvReader(*tsv_paths(str(toy / "toy_grounding_val"))).read(0)
-    inputs = processor(text=[chat_prompt(processor, "Detect red circle.")], images=[image], return_tensors="pt")
+    inputs = processor(text=[render_prompt(processor, "Detect red circle.")], images=[image], return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
     return out[0, inputs["input_ids"].shape[1]:].tolist()

@@ -73,6 +73,36 @@ def test_prompt_tokens_positions_and_raw_ids(processor, toy_data):
     assert text.endswith("<|im_start|>assistant\n") and "<|vision_end|>\n" + sample["prompt"] in text
 
 
+def test_prompt_tokens_equal_across_sft_grpo_and_evaluation(processor, toy_data):
+    """SFT's prompt tokens (labels masked), GRPO's and evaluation's are one sequence for one sample."""
+    from dataset.chat import IGNORE_INDEX, render_prompt
+    from dataset.sft_dataset import GroundingTSVDataset
+
+    base = toy_data / "toy_grounding_train"
+    paths = (f"{base}.images.tsv", f"{base}.annotations.tsv", f"{base}.annotations.tsv.lineidx")
+    pixels = 16 * 28 * 28  # the 112 px toy images keep their size in both stages
+    sft = GroundingTSVDataset(*paths, image_min_pixels=pixels, image_max_pixels=4 * pixels,
+                              task_fn=dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY),
+                              processor=processor)
+    grpo = _dataset(processor, toy_data, "toy_grounding_train", min_pixels=pixels, max_pixels=4 * pixels)
+    image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    for index in range(3):
+        sample = sft[index]
+        image, annotation = sft.read(index)
+        question = sft.make_task(annotation, image.size, sft.sample_rng(index)).question
+        sft_prompt = sample["input_ids"][sample["labels"] == IGNORE_INDEX].tolist()
+        grpo_prompt = grpo.encode_prompt(resize_image(image, pixels, 4 * pixels), question)
+        evaluation = processor(text=[render_prompt(processor, question)], images=[image], return_tensors="pt")
+        assert grpo_prompt["input_ids"].tolist() == sft_prompt
+        assert evaluation["input_ids"][0].tolist() == sft_prompt
+        assert torch.equal(grpo_prompt["multi_modal_inputs"]["pixel_values"], sample["pixel_values"])
+        pads = sft_prompt.count(image_pad)
+        # The original's training format, written out: "<image>\n{question}" after the default system turn.
+        assert processor.tokenizer.decode(sft_prompt) == (
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>"
+            + "<|image_pad|>" * pads + "<|vision_end|>\n" + question + "<|im_end|>\n<|im_start|>assistant\n")
+
+
 def test_format_prompt_and_rng(processor, toy_data, tmp_path):
     template = tmp_path / "fmt.jinja"
     template.write_text("{{ content | trim }} Answer briefly.")

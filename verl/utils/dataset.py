@@ -21,6 +21,7 @@ from jinja2 import Template
 from PIL import Image
 from torch.utils.data import Dataset
 
+from dataset.chat import DEFAULT_SYSTEM_MESSAGE, render_prompt
 from dataset.mrope import MRopeIndexer
 from dataset.registry import BUILDER, build
 from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource
@@ -92,6 +93,7 @@ class TSVRLHFDataset(Dataset):
         max_retries: consecutive unusable samples tolerated before a ``RuntimeError``.
         **deprecated: the old GRPO names (``image_tsv_file``, ``anno_tsv_file``, ``anno_idx_file``,
             ``min_pixels``, ``max_pixels``), accepted with a ``FutureWarning``.
+        system_message: text of the system turn (as the SFT dataset's).
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class TSVRLHFDataset(Dataset):
         filter_overlong_prompts: bool = True,
         seed: int = 1,
         box_format: str = "xyxy",
+        system_message: str = DEFAULT_SYSTEM_MESSAGE,
         max_retries: int = DEFAULT_MAX_RETRIES,
         **deprecated: Any,
     ) -> None:
@@ -140,6 +143,7 @@ class TSVRLHFDataset(Dataset):
         self.max_prompt_length = max_prompt_length
         self.filter_overlong_prompts = filter_overlong_prompts
         self.seed, self.epoch, self.box_format = seed, 0, box_format
+        self.system_message = system_message
         image_token = getattr(processor, "image_token", "<|image_pad|>")
         merge_size = getattr(processor.image_processor, "merge_size", 2)
         self.mrope = MRopeIndexer(None, self.tokenizer.convert_tokens_to_ids(image_token), merge_size)
@@ -170,8 +174,7 @@ class TSVRLHFDataset(Dataset):
 
     def encode_prompt(self, image: Image.Image, question: str) -> dict[str, Any]:
         """Tokens (expanded image pads), M-RoPE positions and processor outputs of one prompt."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n" + question}]}]
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        text = render_prompt(self.processor, question, self.system_message)
         inputs = self.processor(images=[image], text=[text], add_special_tokens=False, return_tensors="pt")
         input_ids = inputs["input_ids"][0]
         if len(input_ids) > self.max_prompt_length:
