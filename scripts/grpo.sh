@@ -51,7 +51,7 @@ if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
     MICRO_UPDATE="${MICRO_UPDATE:-64}"
     MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-64}"
     MAX_STEPS="${MAX_STEPS:-8}"
-    [[ "${LORA:-0}" == 1 ]] && LR="${LR:-2e-4}"
+    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-4; fi
     LR="${LR:-2e-5}"
     WARMUP_RATIO="${WARMUP_RATIO:-0.125}"
     KL_COEF="${KL_COEF:-1e-3}"
@@ -76,7 +76,7 @@ else
     MICRO_UPDATE="${MICRO_UPDATE:-4}"
     MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
     MAX_STEPS="${MAX_STEPS:-null}"
-    [[ "${LORA:-0}" == 1 ]] && LR="${LR:-1e-5}"
+    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=1e-5; fi
     LR="${LR:-1e-6}"
     WARMUP_RATIO="${WARMUP_RATIO:-0.0}"
     KL_COEF="${KL_COEF:-1e-2}"

@@ -44,7 +44,7 @@ if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then
     GRAD_ACCUM="${GRAD_ACCUM:-1}"
     EPOCHS="${EPOCHS:-3}"
     MAX_STEPS="${MAX_STEPS:-600}"
-    [[ "${LORA:-0}" == 1 ]] && LR="${LR:-2e-3}"  # adapters on a random model need a larger step
+    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-3; fi  # adapters on a random model need a larger step
     LR="${LR:-1e-3}"
     MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-1e-3}"
     VISION_TOWER_LR="${VISION_TOWER_LR:-1e-3}"
@@ -67,7 +67,7 @@ else
     GRAD_ACCUM="${GRAD_ACCUM:-4}"
     EPOCHS="${EPOCHS:-1}"
     MAX_STEPS="${MAX_STEPS:--1}"
-    [[ "${LORA:-0}" == 1 ]] && LR="${LR:-2e-4}"
+    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-4; fi
     LR="${LR:-2e-5}"
     MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-2e-5}"
     VISION_TOWER_LR="${VISION_TOWER_LR:-2e-6}"
