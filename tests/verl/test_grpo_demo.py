@@ -4,7 +4,7 @@ SFT with the CPU demo recipe (``scripts/sft.sh``) for ``SFT_STEPS`` steps, then 
 settings of ``scripts/grpo.sh`` (read from the script: batch, group size, temperature, learning rate,
 warm-up, KL) for ``GRPO_STEPS`` steps on 2 Ray workers, then greedy evaluation of both models on the
 same held-out images. It guards the settings against the collapse larger learning rates and small
-batches caused (README "What the quickstart shows today"); it does not show that GRPO improves the demo.
+batches caused (docs/demo.md); it does not show that GRPO improves the demo.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.finetuning.test_demo_recipe import demo_sft_argv
+from tests.demo.test_demo_recipe import demo_sft_argv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
