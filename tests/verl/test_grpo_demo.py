@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from tests.demo.test_demo_recipe import demo_sft_argv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
