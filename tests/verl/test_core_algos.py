@@ -264,3 +264,11 @@ def test_build_lr_scheduler_first_step_nonzero():
     assert seen == [0.5, 1.0, 1.0]
     with pytest.raises(ValueError, match="cosine"):
         ca.build_lr_scheduler(opt, training_steps=10, scheduler_type="linear")
+
+
+def test_equal_scores_give_zero_advantages():
+    # Three equal float32 scores whose float32 mean is off by an ulp: the std is ~0, so any error in the
+    # mean would be amplified into advantages of about -0.1 each.
+    scores = _t([1.9994451999664307] * 3)
+    assert ca.grpo_advantage(scores, ["a"] * 3).abs().max().item() == 0.0
+    assert ca.rloo_advantage(scores, ["a"] * 3).abs().max().item() == 0.0

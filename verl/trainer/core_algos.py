@@ -84,13 +84,15 @@ def grpo_advantage(scores: torch.Tensor, index: Sequence[Any] | np.ndarray, eps:
     its raw score. ``norm_by_std=False`` gives ``s - mean_g`` (Dr.GRPO, Liu et al. 2025: dividing by the
     std up-weights prompts whose answers are all nearly right or all nearly wrong).
     """
-    count, total, var = _group_stats(scores, index)
+    # float64: a float32 group mean of equal scores can miss them by an ulp, which the division by a
+    # near-zero std would blow up into non-zero advantages.
+    count, total, var = _group_stats(scores.double(), index)
     single = count == 1
     mean = torch.where(single, torch.zeros_like(total), total / count)
     if not norm_by_std:
-        return scores - mean
+        return (scores.double() - mean).to(scores.dtype)
     std = torch.where(single, torch.ones_like(var), var.sqrt())
-    return (scores - mean) / (std + eps)
+    return ((scores.double() - mean) / (std + eps)).to(scores.dtype)
 
 
 @register_adv_estimator("rloo")
@@ -101,9 +103,9 @@ def rloo_advantage(scores: torch.Tensor, index: Sequence[Any] | np.ndarray, eps:
     This is the paper's form; it equals ``n / (n - 1) * (s_i - mean_g)``. No std normalisation, so ``eps``
     and ``norm_by_std`` are unused. A group of one sequence has no baseline: its advantage is its raw score.
     """
-    count, total, _ = _group_stats(scores, index)
-    others_mean = (total - scores) / (count - 1).clamp(min=1)
-    return torch.where(count == 1, scores, scores - others_mean)
+    count, total, _ = _group_stats(scores.double(), index)
+    others_mean = (total - scores.double()) / (count - 1).clamp(min=1)
+    return torch.where(count == 1, scores.double(), scores.double() - others_mean).to(scores.dtype)
 
 
 def compute_advantage(
