@@ -26,7 +26,7 @@ from demo.tiny_model import (  # noqa: E402
     rex_omni_3b_config,
     tiny_config,
 )
-from finetuning import tiny_model  # noqa: E402
+from demo import tiny_model  # noqa: E402
 
 QUESTION = "Detect red circle, blue square. Output the bounding box coordinates in [x0, y0, x1, y1] format."
 
