@@ -19,6 +19,7 @@ from transformers import (  # noqa: E402
     Qwen2_5_VLForConditionalGeneration,
 )
 
+from demo import tiny_model  # noqa: E402
 from demo.tiny_model import (  # noqa: E402
     CHAT_TEMPLATE,
     build_tiny_rex_omni,
@@ -26,7 +27,6 @@ from demo.tiny_model import (  # noqa: E402
     rex_omni_3b_config,
     tiny_config,
 )
-from demo import tiny_model  # noqa: E402
 
 QUESTION = "Detect red circle, blue square. Output the bounding box coordinates in [x0, y0, x1, y1] format."
 
