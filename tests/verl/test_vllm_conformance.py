@@ -37,7 +37,7 @@ PROBE = Path(__file__).with_name("vllm_conformance_probe.py")
 VLLM_PYTHON = os.environ.get("REX_VLLM_PYTHON", "")
 pytestmark = pytest.mark.skipif(
     not VLLM_PYTHON, reason="REX_VLLM_PYTHON is not set: point it to a python with vllm installed "
-    "(a side environment, e.g. python3 -m venv /work/vllm-env && /work/vllm-env/bin/pip install vllm)")
+    "(a side environment, e.g. python3 -m venv ~/vllm-env && ~/vllm-env/bin/pip install vllm; see docs/vllm.md)")
 
 
 def encode(value: Any) -> Any:
