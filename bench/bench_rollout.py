@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import platform
-import time
 from typing import Any
 
 import torch
 
-from bench.common import format_table, stats_of, write_json_atomic
-from bench.gpu_check import DRY_RUN_VOCAB_BASE, SampleMaker, _TokenIds, build_model
+from bench.common import format_table, save_results, stats_of
+from bench.gpu_check import DRY_RUN_VOCAB_BASE, SampleMaker, _timed, _TokenIds, build_model
 from verl.protocol import Batch
 from verl.trainer.config import RolloutConfig
 from verl.workers.rollout.base import SamplingSettings, truncate_at_eos
@@ -61,15 +59,11 @@ def time_generate(engine: HFRollout, batch: Batch, sampling: SamplingSettings, e
                   warmup: int) -> dict[str, Any]:
     """Seconds and tokens/s of ``engine.generate`` on ``batch`` over ``iters`` timed calls."""
     seconds, tokens = [], []
+    device = torch.device(engine.device)
     for it in range(warmup + iters):
-        if engine.device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = engine.generate(batch, sampling)
-        if engine.device == "cuda":
-            torch.cuda.synchronize()
+        elapsed, out = _timed(lambda: engine.generate(batch, sampling), device)
         if it >= warmup:
-            seconds.append(time.perf_counter() - start)
+            seconds.append(elapsed)
             tokens.append(sum(len(truncate_at_eos(r, eos, sampling.max_tokens)) for r in out.token_ids))
     return {"seconds": stats_of(seconds), "tokens": tokens[-1],
             "tokens_per_s": sum(tokens) / max(sum(seconds), 1e-9)}
@@ -139,10 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     print(f"{results['device']} | {results['model']} | {results['dtype']}")
     print(table(results))
-    out = args.out or (os.path.join(os.environ["OUT"], "bench_rollout.json") if os.environ.get("OUT") else None)
-    if out:
-        write_json_atomic(out, results)
-        print(f"results: {out}")
+    save_results(results, args.out, "bench_rollout.json")
     return 0
 
 

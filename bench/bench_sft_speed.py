@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from bench.common import format_table, stats_of, write_json_atomic
-from bench.gpu_check import GIB, _peak_tflops, step_flops
+from bench.common import format_table, save_results, stats_of
+from bench.gpu_check import GIB, _peak_tflops, _sync, step_flops
 
 logger = logging.getLogger("bench_sft_speed")
 
@@ -192,11 +192,6 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
     return {"step_seconds": stats_of(times), "first_loss": first_loss, "peak_memory_gib": peak}
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 # ----------------------------------------------------------------------------------------------- main
 
 
@@ -297,10 +292,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(s['tokens'])} tokens, visual tokens {min(s['visual_tokens'])}-{max(s['visual_tokens'])}, "
           f"boxes {min(s['boxes'])}-{max(s['boxes'])}")
     print(table(results))
-    out = args.out or (os.path.join(os.environ["OUT"], "sft_speed.json") if os.environ.get("OUT") else None)
-    if out:
-        write_json_atomic(out, results)
-        print(f"results: {out}")
+    save_results(results, args.out, "sft_speed.json")
     return 0
 
 

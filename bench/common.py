@@ -5,6 +5,7 @@ Pure standard library (no torch), so ``bench/gpu_check.py`` and the CPU benchmar
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import time
@@ -20,6 +21,7 @@ __all__ = [
     "rss_bytes",
     "smaps_rollup",
     "stats_of",
+    "save_results",
     "summary_rows",
     "write_json_atomic",
 ]
@@ -126,3 +128,12 @@ def format_table(rows: Iterable[tuple[str, ...]], header: tuple[str, ...]) -> st
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+def save_results(results: Any, out: str | None, name: str) -> None:
+    """Write ``results`` atomically to ``out``, else to ``$OUT/name`` when ``$OUT`` is set (the GPU session's
+    output folder), else nowhere; prints the path written."""
+    out = out or (os.path.join(os.environ["OUT"], name) if os.environ.get("OUT") else None)
+    if out:
+        write_json_atomic(out, results)
+        print(f"results: {out}")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import platform
 import random
 import time
@@ -38,7 +37,7 @@ from typing import Any
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from bench.common import format_table, stats_of, write_json_atomic
+from bench.common import format_table, save_results, stats_of
 from dataset.mrope import MRopeIndexer
 from demo.tiny_model import SPECIAL_TOKENS, rex_omni_3b_config, tiny_config
 from finetuning.vision_attention import enable_batched_window_attention
@@ -483,10 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     print(f"{results['device']} | {results['model']} | {results['params']['total'] / 1e9:.2f}B params")
     print(table(results))
-    out = args.out or (os.path.join(os.environ["OUT"], "gpu_check.json") if os.environ.get("OUT") else None)
-    if out:
-        write_json_atomic(out, results)
-        print(f"results: {out}")
+    save_results(results, args.out, "gpu_check.json")
     return 0
 
 
