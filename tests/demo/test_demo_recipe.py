@@ -20,13 +20,18 @@ pytestmark = pytest.mark.slow
 STEPS = 200
 
 
-def sft_demo_default(name: str) -> str:
-    """The CPU-demo default of ``name`` in scripts/sft.sh: its first ``${NAME:-value}``."""
-    text = (REPO_ROOT / "scripts" / "sft.sh").read_text()
+def script_default(script: str, name: str) -> str:
+    """The CPU-demo default of ``name`` in ``scripts/<script>``: its first ``${NAME:-value}``."""
+    text = (REPO_ROOT / "scripts" / script).read_text()
     match = re.search(rf"\$\{{{name}:-([^}}]+)\}}", text)
     if match is None:
-        raise AssertionError(f"scripts/sft.sh sets no default for {name}")
+        raise AssertionError(f"scripts/{script} sets no default for {name}")
     return match.group(1)
+
+
+def sft_demo_default(name: str) -> str:
+    """The CPU-demo default of ``name`` in scripts/sft.sh."""
+    return script_default("sft.sh", name)
 
 
 def demo_sft_argv(config: Path, output_dir: Path, steps: int) -> list[str]:

@@ -30,7 +30,7 @@ train_dataset = dict(
         image_min_pixels=min_pixels,
         image_max_pixels=max_pixels,
         task_fn=dict(type={task_fn}, task_prompts={prompts}),
-        dataset_name="toy",
+        dataset_name="{name}",
     )],
 )
 data_collator = dict(type=DataCollatorForSupervisedDataset)
@@ -48,14 +48,20 @@ def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def write_config(folder: Path, model: Path, toy: Path, task: str = "grounding", lr: float = 3e-3) -> Path:
-    """An SFT config over the toy ``task`` train split; returns its path."""
+def write_config(folder: Path, model: Path, toy: Path | None = None, task: str = "grounding", lr: float = 3e-3,
+                 prefix: Path | None = None, name: str = "toy") -> Path:
+    """An SFT config over the TSV triple ``prefix`` (default: the toy ``task`` train split of ``toy``) with
+    ``model``; returns its path."""
     names: dict[str, Any] = {
         "grounding": ("GroundingTSVDataset", "GroundingTaskFn", "GROUNDING_SINGLE_REGION_STAGE_XYXY"),
         "pointing": ("PointingTSVDataset", "PointingTaskFn", "POINTING_TASK_PROMPTS"),
     }[task]
+    if prefix is None:
+        if toy is None:
+            raise ValueError("write_config needs toy or prefix")
+        prefix = toy / f"toy_{task}_train"
     text = CONFIG_TEMPLATE.format(dataset=names[0], task_fn=names[1], prompts=names[2], model=model,
-                                  prefix=toy / f"toy_{task}_train", lr=lr)
+                                  prefix=prefix, lr=lr, name=name)
     path = folder / f"sft_{task}.py"
     path.write_text(text)
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo.test_demo_recipe import demo_sft_argv
+from tests.demo.test_demo_recipe import demo_sft_argv, script_default
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -26,12 +26,8 @@ NUM_VAL = 32
 
 
 def grpo_demo_default(name: str) -> str:
-    """The CPU-demo default of ``name`` in scripts/grpo.sh: its first ``${NAME:-value}``."""
-    text = (REPO_ROOT / "scripts" / "grpo.sh").read_text()
-    match = re.search(rf"\$\{{{name}:-([^}}]+)\}}", text)
-    if match is None:
-        raise AssertionError(f"scripts/grpo.sh sets no default for {name}")
-    return match.group(1)
+    """The CPU-demo default of ``name`` in scripts/grpo.sh."""
+    return script_default("grpo.sh", name)
 
 
 def test_grpo_demo_default_reads_the_cpu_block() -> None:
