@@ -173,8 +173,6 @@ class TSVDataset(Dataset):
             lines=select_indices(len(reader), ratio_range, max_num_samples, seed), seed=seed,
             box_format=ori_box_format, max_retries=max_retries, skip_stats=self.skip_stats,
         )
-        self.reader, self.lines, self.task_fn = reader, self.source.lines, self.source.task_fn
-        self.seed = seed
         self.image_processor = processor.image_processor
         self.image_size = {"shortest_edge": int(image_min_pixels), "longest_edge": int(image_max_pixels)}
         self.patch_size = int(self.image_processor.patch_size)
@@ -183,6 +181,23 @@ class TSVDataset(Dataset):
         self.rope = MRopeIndexer(model_config, self.chat.image_token_id, self.merge_size)
         self.max_length = max_length
         self.epoch = 0
+
+    # The reader, line selection, task function and seed belong to the sample path; read through it.
+    @property
+    def reader(self) -> TsvReader:
+        return self.source.reader
+
+    @property
+    def lines(self) -> np.ndarray:
+        return self.source.lines
+
+    @property
+    def task_fn(self) -> Any:
+        return self.source.task_fn
+
+    @property
+    def seed(self) -> int:
+        return self.source.seed
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -130,23 +130,39 @@ class TSVRLHFDataset(Dataset):
         if processor is None or task_fn is None:
             raise ValueError("TSVRLHFDataset needs a processor (injected by the data loader) and a task_fn")
         _check_reward_name(dataset_name, reward_name)
-        self.reader = TsvReader(given["img_tsv_file"], given["ann_tsv_file"], given["ann_lineidx_file"])
+        reader = TsvReader(given["img_tsv_file"], given["ann_tsv_file"], given["ann_lineidx_file"])
         self.skips = SkipStats(dataset_name)
-        self.source = SampleSource(self.reader, build(task_fn), dataset_name, seed=seed, box_format=box_format,
+        self.source = SampleSource(reader, build(task_fn), dataset_name, seed=seed, box_format=box_format,
                                    reward_name=reward_name, max_retries=max_retries, skip_stats=self.skips)
         self.processor = processor
         self.tokenizer = tokenizer if tokenizer is not None else processor.tokenizer
-        self.task_fn = self.source.task_fn
         self.min_pixels, self.max_pixels = given.get("image_min_pixels"), given.get("image_max_pixels")
         self.dataset_name, self.reward_name = dataset_name, reward_name
         self.template = _load_template(format_prompt)
         self.max_prompt_length = max_prompt_length
         self.filter_overlong_prompts = filter_overlong_prompts
-        self.seed, self.epoch, self.box_format = seed, 0, box_format
+        self.epoch = 0
         self.system_message = system_message
         image_token = getattr(processor, "image_token", "<|image_pad|>")
         merge_size = getattr(processor.image_processor, "merge_size", 2)
         self.mrope = MRopeIndexer(None, self.tokenizer.convert_tokens_to_ids(image_token), merge_size)
+
+    # The reader, task function, seed and box format belong to the sample path; read through it.
+    @property
+    def reader(self) -> TsvReader:
+        return self.source.reader
+
+    @property
+    def task_fn(self) -> Any:
+        return self.source.task_fn
+
+    @property
+    def seed(self) -> int:
+        return self.source.seed
+
+    @property
+    def box_format(self) -> str:
+        return self.source.box_format
 
     def __len__(self) -> int:
         return len(self.source)
