@@ -271,7 +271,7 @@ def save_visualisation(sample: EvalSample, prediction: str, task: str, path: Pat
 
 def run_evaluation(
     generator: Any,
-    split: str,
+    split: str | SplitSource,
     task: str,
     output_dir: str | Path,
     batch_size: int = 8,
@@ -282,8 +282,8 @@ def run_evaluation(
     image_root: str | None = None,
     html_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Generate for every sample of ``split`` (a TSV prefix, or a COCO JSON with ``image_root``),
-    score, write ``metrics.json``, ``predictions.jsonl`` (Rex-Omni's shape plus our per-sample
+    """Generate for every sample of ``split`` (a TSV prefix, a COCO JSON with ``image_root``, or a split
+    already opened with ``open_split``), score, write ``metrics.json``, ``predictions.jsonl`` (Rex-Omni's shape plus our per-sample
     scores) and ``vis/*.png`` under ``output_dir``, and with ``html_path`` the browsable report;
     returns the metrics. ``task_fn`` asks the questions (default: :func:`default_task_fn`)."""
     from tqdm import tqdm
@@ -291,7 +291,8 @@ def run_evaluation(
     from evaluation.html_report import ReportImage, write_report
 
     output_dir = Path(output_dir)
-    source = open_split(split, image_root)
+    source = split if isinstance(split, SplitSource) else open_split(split, image_root)
+    split = source.split
     total = len(source) if max_samples is None else min(len(source), max_samples)
     records: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []

@@ -106,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
     parser.require_dir("--model", args.model)
-    try:
-        open_split(args.split, args.image_root)
+    try:  # opened once: a COCO JSON is parsed here and reused by the evaluation
+        split = open_split(args.split, args.image_root)
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
     generator = make_generator(args.model, args.backend, args.max_new_tokens)
     output_dir = args.output_dir or os.path.join(args.model, "eval")
-    metrics = run_evaluation(generator, args.split, args.task, output_dir, batch_size=args.batch_size,
+    metrics = run_evaluation(generator, split, args.task, output_dir, batch_size=args.batch_size,
                              max_samples=args.max_samples, num_visualisations=args.num_visualisations,
                              seed=args.seed, task_fn=task_fn, image_root=args.image_root, html_path=args.html)
     _print_metrics(metrics)
