@@ -43,7 +43,7 @@ if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
     # tokens are broad, so small batches give gradients that mostly cancel (4 prompts x 8 at T=1 and lr 5e-5
     # lowered held-out F1). 32 prompts x 8 answers per optimizer step, sampled at T=0.5 near the greedy
     # answer that evaluation scores, lr 2e-5 with a warm-up step, no reference model: held-out scores stay
-    # level (README "What the quickstart shows today"); GRPO does not yet raise them on this demo.
+    # level (docs/demo.md); GRPO does not yet raise them on this demo.
     N_GPUS="${N_GPUS:-2}"
     ROLLOUT_N="${ROLLOUT_N:-8}"
     ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-32}"

@@ -202,7 +202,7 @@ def test_parameter_counts(model, processor) -> None:
     demo_config = tiny_config("demo", processor.tokenizer)
     demo = Qwen2_5_VLForConditionalGeneration(demo_config)
     assert 2_000_000 < sum(p.numel() for p in demo.parameters()) < 20_000_000
-    # The demo draws its weights with std 0.06 (README "Embedded default"); the test size keeps Qwen's 0.02.
+    # The demo draws its weights with std 0.06 (docs/demo.md); the test size keeps Qwen's 0.02.
     for cfg in (demo_config, demo_config.text_config, demo_config.vision_config):
         assert cfg.initializer_range == 0.06
     layer = demo.model.language_model.layers[0].mlp.up_proj.weight
