@@ -1,66 +1,40 @@
 """SFT on the toy grounding data (python tools/make_toy_data.py) with the demo model
-(python tools/make_tiny_model.py --size demo). Swap the paths for real data and Rex-Omni.
+(python tools/make_tiny_model.py --size demo).
 
-Top-level keys that name a train.py argument (model_name_or_path, min_pixels, max_pixels, ...)
-set it unless the same flag is given on the command line.
+model_name_or_path, min_pixels, max_pixels, data_root and data_collator come from configs/_base_/sft.py
+and configs/_base_/data.py. For real data: change those (model, data_root, pixel limits) and the file
+stems and dataset names below.
 """
 
-from dataset.collator import DataCollatorForSupervisedDataset
+_base_ = ["./_base_/sft.py"]
+
 from dataset.concat_dataset import ConcatDataset
 from dataset.sft_dataset import GroundingTSVDataset
 from dataset.task_fns import GroundingTaskFn
 from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY
 
-model_name_or_path = "work_dirs/models/rex-omni-demo"  # or "IDEA-Research/Rex-Omni"
-# The demo toy images (112 px) keep their size: 4 x 4 = 16 visual tokens of 28 px; --preset varied
-# images (224 px) give 8 x 8 = 64. For real data use the released limits: 16 * 28 * 28 and 2560 * 28 * 28.
-min_pixels = 16 * 28 * 28
-max_pixels = 64 * 28 * 28
-data_root = "work_dirs/toy_data"
-
-train_dataset = dict(
-    type=ConcatDataset,
-    datasets=[
-        dict(
-            type=GroundingTSVDataset,
-            img_tsv_file=f"{data_root}/toy_grounding_train.images.tsv",
-            ann_tsv_file=f"{data_root}/toy_grounding_train.annotations.tsv",
-            ann_lineidx_file=f"{data_root}/toy_grounding_train.annotations.tsv.lineidx",
-            image_min_pixels=min_pixels,
-            image_max_pixels=max_pixels,
-            task_fn=dict(
-                type=GroundingTaskFn,
-                task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY,
-                max_negatives=0,  # demo: no absent phrases; a greedy `None` beats spread-out coordinate bins
-                image_min_pixels=min_pixels,
-                image_max_pixels=max_pixels,
-            ),
-            dataset_name="toy_grounding",
-        )
-    ],
+grounding_task_fn = dict(
+    type=GroundingTaskFn,
+    task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY,
+    max_negatives=0,  # demo: no absent phrases; a greedy `None` beats spread-out coordinate bins
+    image_min_pixels=_base_.min_pixels,
+    image_max_pixels=_base_.max_pixels,
 )
 
-val_dataset = dict(
-    type=ConcatDataset,
-    datasets=[
-        dict(
-            type=GroundingTSVDataset,
-            img_tsv_file=f"{data_root}/toy_grounding_val.images.tsv",
-            ann_tsv_file=f"{data_root}/toy_grounding_val.annotations.tsv",
-            ann_lineidx_file=f"{data_root}/toy_grounding_val.annotations.tsv.lineidx",
-            image_min_pixels=min_pixels,
-            image_max_pixels=max_pixels,
-            task_fn=dict(
-                type=GroundingTaskFn,
-                task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY,
-                max_negatives=0,  # demo: no absent phrases; a greedy `None` beats spread-out coordinate bins
-                image_min_pixels=min_pixels,
-                image_max_pixels=max_pixels,
-            ),
-            dataset_name="toy_grounding_val",
-        )
-    ],
-)
 
-# FlattenedDataCollatorForSupervisedDataset packs batches; --data_flatten True selects it too.
-data_collator = dict(type=DataCollatorForSupervisedDataset)
+def _grounding(stem: str, dataset_name: str) -> dict:
+    """One dataset over the TSV triple data_root/{stem}.images.tsv, .annotations.tsv(.lineidx)."""
+    return dict(
+        type=GroundingTSVDataset,
+        img_tsv_file=f"{_base_.data_root}/{stem}.images.tsv",
+        ann_tsv_file=f"{_base_.data_root}/{stem}.annotations.tsv",
+        ann_lineidx_file=f"{_base_.data_root}/{stem}.annotations.tsv.lineidx",
+        image_min_pixels=_base_.min_pixels,
+        image_max_pixels=_base_.max_pixels,
+        task_fn=grounding_task_fn,
+        dataset_name=dataset_name,
+    )
+
+
+train_dataset = dict(type=ConcatDataset, datasets=[_grounding("toy_grounding_train", "toy_grounding")])
+val_dataset = dict(type=ConcatDataset, datasets=[_grounding("toy_grounding_val", "toy_grounding_val")])

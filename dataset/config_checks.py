@@ -1,6 +1,8 @@
-"""Checks of a data config's file paths, run before any training process starts.
+"""Loading a data config (the mmengine files in ``configs/``) and checking its file paths.
 
-A missing TSV file otherwise surfaces deep inside a dataset constructor, once per rank or Ray worker.
+Every stage loads data configs through :func:`load_data_config`, so ``_base_`` inheritance and the
+``type=`` classes behave the same in SFT, GRPO and evaluation. The path check runs before any training
+process starts: a missing TSV file otherwise surfaces deep inside a dataset constructor, once per rank.
 """
 
 from __future__ import annotations
@@ -9,11 +11,37 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["TSV_PATH_KEYS", "missing_data_paths"]
+from mmengine.config import Config
+
+__all__ = ["TSV_PATH_KEYS", "DataConfigError", "load_data_config", "missing_data_paths"]
 
 # The TSV triple's keys in SFT (``TSVDataset``) and GRPO (``TSVRLHFDataset``) dataset configs.
 TSV_PATH_KEYS = ("img_tsv_file", "ann_tsv_file", "ann_lineidx_file", "image_tsv_file", "anno_tsv_file",
                  "anno_idx_file")
+
+
+class DataConfigError(ValueError):
+    """A data config file that cannot be read; the message is one line starting with the file's path."""
+
+
+def load_data_config(path: str | os.PathLike[str]) -> Config:
+    """Read the mmengine config ``path``, with its ``_base_`` files merged in (``_base_ = ["./x.py"]``).
+
+    Its imports are executed (``lazy_import=False``), so ``type=`` holds the real classes whether or not
+    a file of the chain imports modules. Raises ``DataConfigError`` naming the file and the problem.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataConfigError(f"{path}: no such file")
+    with open(path, encoding="utf-8") as f:
+        if "read_base()" in f.read():  # mmengine's lazy-import style; without lazy import it fails obscurely
+            raise DataConfigError(f"{path}: `with read_base():` is not supported; inherit with "
+                                  f'`_base_ = ["./_base_/sft.py"]` as configs/sft.py does')
+    try:
+        return Config.fromfile(path, lazy_import=False)
+    except Exception as exc:  # executing the file runs the user's code: any error is the config's
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise DataConfigError(f"{path}: cannot load it: {type(exc).__name__}: {detail}") from exc
 
 
 def _leaf_entries(value: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -75,12 +75,11 @@ def task_fn_from_config(config_path: str, task: str) -> Any:
     It asks with the prompts, negatives and vocabulary the model was trained with. Raises
     ``ValueError`` naming the config when it has no task function, or one of the other task.
     """
-    from mmengine.config import Config
-
+    from dataset.config_checks import load_data_config
     from dataset.registry import build
     from dataset.task_fns import GroundingTaskFn, PointingTaskFn
 
-    cfg = Config.fromfile(config_path)
+    cfg = load_data_config(config_path)
     expected = {"grounding": GroundingTaskFn, "pointing": PointingTaskFn}[task]
     for key in ("val_dataset", "train_dataset"):
         for dataset in _leaf_datasets(cfg.get(key)):

@@ -21,7 +21,7 @@ import transformers
 from mmengine.config import Config
 from transformers import HfArgumentParser
 
-from dataset.config_checks import missing_data_paths
+from dataset.config_checks import DataConfigError, load_data_config, missing_data_paths
 from finetuning.linear_ce import LINEAR_CE_CHOICES
 from finetuning.packed_attention import PACKED_KERNELS
 
@@ -238,13 +238,13 @@ def explicit_flags(argv: list[str]) -> dict[str, Any]:
 
 
 def load_config(path: str) -> Config:
-    """Load an mmengine Python config; its imports are executed, so ``type=`` holds real classes."""
+    """Load an mmengine Python config (``_base_`` files merged); ``type=`` holds real classes."""
     if not Path(path).is_file():
         raise UsageError(f"--config {path}: no such file (e.g. configs/sft.py)")
     try:
-        return Config.fromfile(path, lazy_import=False)
-    except (SyntaxError, ImportError, NameError, KeyError) as exc:  # the config file's own mistakes
-        raise UsageError(f"--config {path}: cannot load it: {type(exc).__name__}: {exc}") from exc
+        return load_data_config(path)
+    except DataConfigError as exc:  # the config file's own mistakes
+        raise UsageError(f"--config {exc}") from exc
 
 
 def merge_values(

@@ -33,11 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def model_name_from_config(path: str) -> str:
     """``model_name_or_path`` of an mmengine SFT config; raises ``ModelCheckError`` when it has none."""
-    from mmengine.config import Config
+    from dataset.config_checks import DataConfigError, load_data_config
 
     try:
-        name = Config.fromfile(path).get("model_name_or_path")
-    except (OSError, SyntaxError) as exc:
+        name = load_data_config(path).get("model_name_or_path")
+    except DataConfigError as exc:
         raise ModelCheckError(f"cannot read the config: {exc}") from None
     if not name:
         raise ModelCheckError("the config sets no model_name_or_path; give the model folder instead")

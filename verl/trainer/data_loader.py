@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from dataset.config_checks import load_data_config
 from dataset.registry import build
 from verl.trainer.config import DataConfig
 from verl.utils.dataset import RLHFCollator
@@ -25,9 +26,7 @@ logger = logging.getLogger(__name__)
 
 def build_datasets(data: DataConfig, tokenizer: Any, processor: Any) -> tuple[Dataset, Dataset | None]:
     """``(train, val or None)`` ConcatDatasets built from ``data.config_path``."""
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(data.config_path)
+    cfg = load_data_config(data.config_path)
     if "train_dataset" not in cfg:
         raise ValueError(f"{data.config_path}: defines no `train_dataset` list")
     defaults = dict(

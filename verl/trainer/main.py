@@ -98,14 +98,12 @@ def run(config: PPOConfig) -> list[dict[str, float]]:
 
 def check_data_files(config: PPOConfig) -> None:
     """Every TSV file named by ``data.config_path`` exists; raises ``ConfigError`` naming the first missing one."""
-    from mmengine.config import Config
-
-    from dataset.config_checks import missing_data_paths
+    from dataset.config_checks import DataConfigError, load_data_config, missing_data_paths
 
     try:
-        data_cfg = Config.fromfile(config.data.config_path)
-    except (SyntaxError, ImportError, NameError, KeyError) as exc:
-        raise ConfigError(f"data.config_path {config.data.config_path}: cannot load it: {exc}") from exc
+        data_cfg = load_data_config(config.data.config_path)
+    except DataConfigError as exc:
+        raise ConfigError(f"data.config_path {exc}") from exc
     missing = missing_data_paths(data_cfg)
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
