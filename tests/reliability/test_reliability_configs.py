@@ -1,15 +1,19 @@
-"""Bad run configs: verl/configs/config.yaml via load_config, and configs/*.py loaded with mmengine and built.
+"""Bad run configs: verl/configs/config.yaml via load_config, and configs/*.py (with their ``_base_`` files)
+loaded the way the trainers load them and built.
 
 Every error must name the offending key (or path).
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from dataset.config_checks import DataConfigError
 from verl.trainer.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,45 +90,62 @@ def launch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _build_edited(tmp_path: Path, config: str, old: str, new: str, key: str, processor: Any) -> Any:
-    """Copy configs/<config> with one edit, load it with mmengine and build ``key`` (paths from the cwd)."""
-    from mmengine.config import Config
+def _edited_configs(tmp_path: Path, edited: str, old: str, new: str) -> Path:
+    """A copy of configs/ (``_base_/`` included) with one edit in ``edited``; returns the copy's folder."""
+    folder = shutil.copytree(REPO / "configs", tmp_path / "configs")
+    text = (folder / edited).read_text()
+    assert old in text, f"{old!r} not in configs/{edited}: update this test"
+    (folder / edited).write_text(text.replace(old, new, 1))
+    return folder
 
+
+def _build_edited(tmp_path: Path, config: str, old: str, new: str, key: str, processor: Any) -> Any:
+    """Copy configs/ with one edit in ``config`` (a task config or a ``_base_/`` file), load the task config
+    (``sft.py`` for an SFT base, ``grpo.py`` for data.py) as the trainer does and build ``key``."""
+    from dataset.config_checks import load_data_config
     from dataset.registry import build
 
-    text = (REPO / "configs" / config).read_text()
-    assert old in text, f"{old!r} not in configs/{config}: update this test"
-    path = tmp_path / config
-    path.write_text(text.replace(old, new, 1))
-    if config.startswith("grpo"):  # built the way the GRPO trainer builds it
+    task_config = {"_base_/sft.py": "sft.py", "_base_/data.py": "grpo.py"}.get(config, config)
+    path = _edited_configs(tmp_path, config, old, new) / task_config
+    if task_config.startswith("grpo"):  # built the way the GRPO trainer builds it
         from verl.trainer.config import DataConfig
         from verl.trainer.data_loader import build_datasets
 
         return build_datasets(DataConfig(config_path=str(path), format_prompt=None), processor.tokenizer, processor)[0]
-    cfg = Config.fromfile(str(path))
+    cfg = load_data_config(path)  # what finetuning.arguments.load_config reads with
     return build(cfg[key], processor=processor, tokenizer=processor.tokenizer)
 
 
-# (config, old, new, key to build) -> (exception, fragments)
+# (config or _base_ file, old, new, key to build) -> (exception, fragments)
 PY_CASES: dict[str, tuple[tuple[str, str, str, str], type[BaseException], tuple[str, ...]]] = {
     "sft: unknown dataset key": (("sft.py", "ann_lineidx_file=", "ann_lineidx_fle=", "train_dataset"),
                                  TypeError, ("ann_lineidx_fle",)),
-    "sft: missing lineidx path": (("sft.py", "toy_grounding_train.annotations.tsv.lineidx",
-                                   "nope.annotations.tsv.lineidx", "train_dataset"),
+    "sft: missing lineidx path": (("sft.py", "{stem}.annotations.tsv.lineidx", "nope.annotations.tsv.lineidx",
+                                   "train_dataset"),
                                   FileNotFoundError, ("nope.annotations.tsv.lineidx",)),
-    "sft: bad box format choice": (("sft.py", 'dataset_name="toy_grounding",', 'dataset_name="t", ori_box_format="yxyx",',
+    "sft: bad box format choice": (("sft.py", "dataset_name=dataset_name,", 'dataset_name=dataset_name, ori_box_format="yxyx",',
                                     "train_dataset"), ValueError, ("ori_box_format", "yxyx")),
     "sft: prompts without [OBJ]": (("sft.py", "task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY",
                                     'task_prompts=["no placeholder"]', "train_dataset"), ValueError, ("[OBJ]",)),
     "sft: python syntax error": (("sft.py", "train_dataset = dict(", "train_dataset = dict((", "train_dataset"),
-                                 SyntaxError, ()),
-    "sft: wrong type for image_min_pixels": (("sft.py", "image_min_pixels=min_pixels,\n            image_max_pixels",
-                                              'image_min_pixels="big",\n            image_max_pixels', "train_dataset"),
+                                 DataConfigError, ("sft.py", "SyntaxError")),
+    "sft: wrong type for image_min_pixels": (("sft.py", "\n        image_min_pixels=_base_.min_pixels,",
+                                              '\n        image_min_pixels="big",', "train_dataset"),
                                              (TypeError, ValueError), ("image_min_pixels",)),
+    "sft: wrong type for max_pixels in the base": (("_base_/sft.py", "max_pixels = 64 * 28 * 28",
+                                                    'max_pixels = "big"', "train_dataset"),
+                                                   (TypeError, ValueError), ("image_max_pixels",)),
+    "sft: missing _base_ file": (("sft.py", '_base_ = ["./_base_/sft.py"]', '_base_ = ["./_base_/nope.py"]',
+                                  "train_dataset"), DataConfigError, ("sft.py", "nope.py")),
+    "sft: unknown _base_ key": (("sft.py", "_base_.data_root}", "_base_.data_rot}", "train_dataset"),
+                                DataConfigError, ("sft.py", "data_rot")),
+    "grpo: missing files under the base's data_root": (("_base_/data.py", 'data_root = "work_dirs/toy_data"',
+                                                        'data_root = "work_dirs/nope"', "train_dataset"),
+                                                       FileNotFoundError, ("work_dirs/nope",)),
     "grpo: unknown dataset key": (("grpo.py", "ann_lineidx_file=", "ann_lineidx_fle=", "train_dataset"),
                                   TypeError, ("ann_lineidx_fle",)),
-    "grpo: missing lineidx path": (("grpo.py", "toy_grounding_train.annotations.tsv.lineidx",
-                                    "nope.annotations.tsv.lineidx", "train_dataset"),
+    "grpo: missing lineidx path": (("grpo.py", "{stem}.annotations.tsv.lineidx", "nope.annotations.tsv.lineidx",
+                                    "train_dataset"),
                                    FileNotFoundError, ("nope.annotations.tsv.lineidx",)),
     "grpo: unknown reward_name": (("grpo.py", 'reward_name="box_iou"', 'reward_name="box_iuo"', "train_dataset"),
                                   ValueError, ("box_iuo", "reward_name")),
@@ -143,3 +164,48 @@ def test_bad_mmengine_config_fails_at_build(case: str, tmp_path: Path, processor
         _build_edited(tmp_path, config, old, new, key, processor)[0]
     for fragment in fragments:
         assert fragment in str(info.value), str(info.value)
+    if exc_type is DataConfigError:
+        assert "\n" not in str(info.value), str(info.value)
+
+
+SFT_BASE, GRPO_BASE = '_base_ = ["./_base_/sft.py"]', '_base_ = ["./_base_/data.py"]'
+READ_BASE = "from mmengine.config import read_base\nwith read_base():\n    from ._base_.{} import *"
+
+# {file: (old, new)} edits -> fragments of the one-line error from both trainers' up-front checks
+LOAD_CASES: dict[str, tuple[dict[str, tuple[str, str]], tuple[str, ...]]] = {
+    "missing _base_ file": ({"sft.py": (SFT_BASE, SFT_BASE.replace("sft.py", "nope.py")),
+                             "grpo.py": (GRPO_BASE, GRPO_BASE.replace("data.py", "nope.py"))}, ("nope.py",)),
+    "syntax error in the shared base": ({"_base_/data.py": ("min_pixels = 16", "min_pixels = (16")},
+                                        ("cannot load it: SyntaxError",)),
+    "data_root without the files": ({"_base_/data.py": ('data_root = "work_dirs/toy_data"', 'data_root = "nope"')},
+                                    ("data file not found", "img_tsv_file=nope/toy_")),
+    "lazy-import style": ({"sft.py": (SFT_BASE, READ_BASE.format("sft")),
+                           "grpo.py": (GRPO_BASE, READ_BASE.format("data"))}, ("read_base", "_base_ = [")),
+}
+
+
+@pytest.mark.parametrize("case", list(LOAD_CASES))
+def test_bad_config_chain_is_one_line_before_training(case: str, tmp_path: Path, launch_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from finetuning.arguments import UsageError, check_args
+    from verl.trainer.main import check_data_files
+
+    monkeypatch.chdir(launch_dir)
+    edits, fragments = LOAD_CASES[case]
+    folder = shutil.copytree(REPO / "configs", tmp_path / "configs")
+    for name, (old, new) in edits.items():
+        text = (folder / name).read_text()
+        assert old in text, f"{old!r} not in configs/{name}: update this test"
+        (folder / name).write_text(text.replace(old, new, 1))
+    model = tmp_path / "model"  # check_args only looks for config.json before it reads the data config
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with pytest.raises(UsageError) as sft_error:
+        check_args(["--config", str(folder / "sft.py"), "--model_name_or_path", str(model), "--tune_mm_llm", "True"])
+    with pytest.raises(ConfigError) as grpo_error:
+        check_data_files(SimpleNamespace(data=SimpleNamespace(config_path=str(folder / "grpo.py"))))
+    for error, config in ((sft_error, "sft.py"), (grpo_error, "grpo.py")):
+        message = str(error.value)
+        assert "\n" not in message and str(folder / config) in message, message
+        for fragment in fragments:
+            assert fragment in message, message
