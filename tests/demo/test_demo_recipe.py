@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,28 @@ def demo_sft_argv(config: Path, output_dir: Path, steps: int) -> list[str]:
             "--use_soft_ce_for_coords", "True", "--coord_sigma", sft_demo_default("COORD_SIGMA")]
 
 
+def demo_configs(folder: Path, data_root: Path, model: Path | None = None) -> Path:
+    """A copy of configs/ in ``folder`` whose ``_base_`` files point at ``data_root`` (and ``model``); returns it."""
+    copy = Path(shutil.copytree(REPO_ROOT / "configs", folder / "configs"))
+    edits = [("data.py", "data_root", data_root)] + ([("sft.py", "model_name_or_path", model)] if model else [])
+    for base, key, value in edits:
+        path = copy / "_base_" / base
+        text, count = re.subn(rf"(?m)^{key} = .*$", f"{key} = {str(value)!r}", path.read_text())
+        assert count == 1, f"configs/_base_/{base} sets {key} {count} times: update this helper"
+        path.write_text(text)
+    return copy
+
+
+def test_demo_configs_point_at_the_given_data_and_model(tmp_path: Path) -> None:
+    from dataset.config_checks import load_data_config
+
+    configs = demo_configs(tmp_path, tmp_path / "toy", tmp_path / "model")
+    sft, grpo = load_data_config(configs / "sft.py"), load_data_config(configs / "grpo.py")
+    assert sft.model_name_or_path == str(tmp_path / "model")
+    assert sft.train_dataset.datasets[0].img_tsv_file == f"{tmp_path}/toy/toy_grounding_train.images.tsv"
+    assert grpo.val_dataset[0].ann_tsv_file == f"{tmp_path}/toy/toy_grounding_val.annotations.tsv"
+
+
 def test_sft_demo_default_reads_the_demo_block() -> None:
     text = (REPO_ROOT / "scripts" / "sft.sh").read_text()
     demo_block = text[: text.index("CPU_DEMO=0")]
@@ -69,10 +92,7 @@ def test_demo_recipe_learns_boxes_from_pixels(tmp_path: Path) -> None:
     scene = {**PRESETS["demo"], "num_train": STEPS * batch_size, "num_val": 32}
     toy = tmp_path / "toy"
     make_toy_datasets(str(toy), seed=0, **scene)
-    config = tmp_path / "sft.py"
-    text = (REPO_ROOT / "configs" / "sft.py").read_text()
-    text = re.sub(r"(?m)^data_root = .*$", f'data_root = "{toy}"', text)
-    config.write_text(re.sub(r"(?m)^model_name_or_path = .*$", f'model_name_or_path = "{model}"', text))
+    config = demo_configs(tmp_path, toy, model) / "sft.py"
 
     out = tmp_path / "sft"
     args = parse_args(demo_sft_argv(config, out, STEPS))

@@ -10,12 +10,11 @@ batches caused (docs/demo.md); it does not show that GRPO improves the demo.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from tests.demo.test_demo_recipe import demo_sft_argv, script_default
+from tests.demo.test_demo_recipe import demo_configs, demo_sft_argv, script_default
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -35,15 +34,6 @@ def test_grpo_demo_default_reads_the_cpu_block() -> None:
     cpu_block = text[text.index('DEVICE=cpu'): text.index('DEVICE="${DEVICE:-auto}"')]
     for name in ("ROLLOUT_BATCH_SIZE", "GLOBAL_BATCH_SIZE", "ROLLOUT_N", "LR", "TEMPERATURE", "WARMUP_RATIO"):
         assert f"${{{name}:-{grpo_demo_default(name)}}}" in cpu_block
-
-
-def _config(source: str, toy: Path, tmp_path: Path, model: Path | None = None) -> Path:
-    text = re.sub(r"(?m)^data_root = .*$", f'data_root = "{toy}"', (REPO_ROOT / "configs" / source).read_text())
-    if model is not None:
-        text = re.sub(r"(?m)^model_name_or_path = .*$", f'model_name_or_path = "{model}"', text)
-    path = tmp_path / source
-    path.write_text(text)
-    return path
 
 
 def _grpo_overrides(model: Path, data_config: Path, out: Path) -> list[str]:
@@ -89,14 +79,15 @@ def test_grpo_demo_keeps_held_out_scores(tmp_path: Path, monkeypatch: pytest.Mon
     model = build_tiny_rex_omni(REPO_ROOT / "work_dirs" / "models" / "rex-omni-demo", size="demo")
     toy = tmp_path / "toy"
     make_toy_datasets(str(toy), seed=0, **{**PRESETS["demo"], "num_train": 1024, "num_val": NUM_VAL})
-    sft_config = _config("sft.py", toy, tmp_path, model)
+    configs = demo_configs(tmp_path, toy, model)
+    sft_config = configs / "sft.py"
     sft_dir = tmp_path / "sft"
     args = parse_args(demo_sft_argv(sft_config, sft_dir, SFT_STEPS))
     setup_logging(args[2])
     run_training(*args)
 
     grpo_dir = tmp_path / "grpo"
-    run(load_config(_grpo_overrides(sft_dir, _config("grpo.py", toy, tmp_path), grpo_dir)))
+    run(load_config(_grpo_overrides(sft_dir, configs / "grpo.py", grpo_dir)))
     grpo_model = tmp_path / "grpo_hf"
     actor = grpo_dir / f"global_step_{GRPO_STEPS}" / "actor"
     assert merge_rl_checkpoints_to_hg_version.main(["--local_dir", str(actor), "--output_dir", str(grpo_model)]) == 0
