@@ -1,5 +1,5 @@
-# What every task config shares, inherited through mmengine's `_base_` list: a child reads these as
-# `_base_.data_root` (f-strings work), and the loaders read with lazy_import=False so `type=` holds classes.
+# Shared by every task config through mmengine's `_base_` list, read with lazy_import=False (`type=` holds
+# the imported classes; a child uses `_base_.data_root`, f-strings too). `read_base()` would need lazy import.
 # For real data: set data_root to the folder of your TSV files (the task configs name the files in it).
 
 data_root = "work_dirs/toy_data"  # written by python tools/make_toy_data.py
