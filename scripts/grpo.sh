@@ -5,9 +5,10 @@
 # Extra arguments are key=value overrides of verl/configs/config.yaml and win over everything here:
 #   bash scripts/grpo.sh trainer.val_freq=10 worker.actor.optim.lr=2e-6
 #
-# With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches). With no GPU and no
-# MODEL_PATH it runs the embedded demo: the SFT model (work_dirs/sft, else work_dirs/sft_demo) when it is a
-# complete HF folder, else the demo model; the toy data and demo model are built when missing.
+# With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches), with the defaults in
+# demo/grpo_cpu_defaults.sh. With no GPU and no MODEL_PATH it runs the embedded demo: the SFT model
+# (work_dirs/sft, else work_dirs/sft_demo) when it is a complete HF folder, else the demo model; the toy
+# data and demo model are built when missing.
 # Re-running with the same OUTPUT_PATH resumes from its last checkpoint. At the end the final checkpoint is
 # merged into a Hugging Face folder, $OUTPUT_PATH/latest_hf, and the reward curve is printed.
 # LORA=1 trains a LoRA actor (LORA_R, LORA_ALPHA, LORA_TARGETS, LORA_VISION, LORA_MERGER; docs/lora.md);
@@ -26,71 +27,31 @@ EXP_NAME="${EXP_NAME:-grpo}"
 NNODES="${NNODES:-1}"
 SEED="${SEED:-1}"
 
-if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
-    DEVICE=cpu
-    if [[ -z "${MODEL_PATH:-}" ]]; then
-        python tools/make_toy_data.py  # skips when work_dirs/toy_data matches its arguments
-        for candidate in work_dirs/sft work_dirs/sft_demo; do
-            if is_hf_model "$candidate"; then MODEL_PATH="$candidate"; break; fi
-        done
-        if [[ -z "${MODEL_PATH:-}" ]]; then
-            python tools/make_tiny_model.py --size demo  # skips when up to date
-            MODEL_PATH=work_dirs/models/rex-omni-demo
-            echo "[grpo] no SFT model found (work_dirs/sft): GRPO on the untrained demo model (reward stays ~0)"
-        fi
-    fi
-    # CPU demo (the quickstart's GRPO stage; 2 worker processes, one per core). The demo model's coordinate
-    # tokens are broad, so small batches give gradients that mostly cancel (4 prompts x 8 at T=1 and lr 5e-5
-    # lowered held-out F1). 32 prompts x 8 answers per optimizer step, sampled at T=0.5 near the greedy
-    # answer that evaluation scores, lr 2e-5 with a warm-up step, no reference model: held-out scores stay
-    # level (docs/demo.md); GRPO does not yet raise them on this demo.
-    N_GPUS="${N_GPUS:-2}"
-    ROLLOUT_N="${ROLLOUT_N:-8}"
-    ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-32}"
-    GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-32}"
-    MICRO_UPDATE="${MICRO_UPDATE:-64}"
-    MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-64}"
-    MAX_STEPS="${MAX_STEPS:-8}"
-    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-4; fi
-    LR="${LR:-2e-5}"
-    WARMUP_RATIO="${WARMUP_RATIO:-0.125}"
-    KL_COEF="${KL_COEF:-1e-3}"
-    DISABLE_KL="${DISABLE_KL:-true}"
-    TEMPERATURE="${TEMPERATURE:-0.5}"
-    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-false}"
-    MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-1024}"
-    MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-48}"
-    SAVE_FREQ="${SAVE_FREQ:--1}"
-    TP_SIZE="${TP_SIZE:-1}"
-    ROLLOUT_NAME="${ROLLOUT_NAME:-hf}"
-    NUM_WORKERS="${NUM_WORKERS:-0}"
-    LOGGERS="${LOGGERS:-[console]}"
-else
-    DEVICE="${DEVICE:-auto}"
-    MODEL_PATH="${MODEL_PATH:-IDEA-Research/Rex-Omni}"
-    N_GPUS="${N_GPUS:-${DETECTED_GPUS}}"
-    [[ "$N_GPUS" -gt 0 ]] || N_GPUS=8
-    ROLLOUT_N="${ROLLOUT_N:-8}"
-    ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-64}"
-    GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-64}"
-    MICRO_UPDATE="${MICRO_UPDATE:-4}"
-    MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
-    MAX_STEPS="${MAX_STEPS:-null}"
-    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=1e-5; fi
-    LR="${LR:-1e-6}"
-    WARMUP_RATIO="${WARMUP_RATIO:-0.0}"
-    KL_COEF="${KL_COEF:-1e-2}"
-    DISABLE_KL="${DISABLE_KL:-false}"
-    TEMPERATURE="${TEMPERATURE:-1.0}"
-    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-true}"
-    MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-4096}"
-    MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-2048}"
-    SAVE_FREQ="${SAVE_FREQ:-100}"
-    TP_SIZE="${TP_SIZE:-2}"
-    ROLLOUT_NAME="${ROLLOUT_NAME:-auto}"
-    NUM_WORKERS="${NUM_WORKERS:-8}"
-    LOGGERS="${LOGGERS:-[console,tensorboard]}"
-fi
+# No GPU and no RAY_ADDRESS: the CPU run sets its own defaults first (the lines below keep them).
+if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then source demo/grpo_cpu_defaults.sh; fi
+DEVICE="${DEVICE:-auto}"
+MODEL_PATH="${MODEL_PATH:-IDEA-Research/Rex-Omni}"
+N_GPUS="${N_GPUS:-$(( DETECTED_GPUS > 0 ? DETECTED_GPUS : 8 ))}"  # 8 per node on a Ray cluster seen from a CPU head
+ROLLOUT_N="${ROLLOUT_N:-8}"
+ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-64}"
+GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-64}"
+MICRO_UPDATE="${MICRO_UPDATE:-4}"
+MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
+MAX_STEPS="${MAX_STEPS:-null}"
+if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=1e-5; fi
+LR="${LR:-1e-6}"
+WARMUP_RATIO="${WARMUP_RATIO:-0.0}"
+KL_COEF="${KL_COEF:-1e-2}"
+DISABLE_KL="${DISABLE_KL:-false}"
+TEMPERATURE="${TEMPERATURE:-1.0}"
+GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-true}"
+MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-4096}"
+MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-2048}"
+SAVE_FREQ="${SAVE_FREQ:-100}"
+TP_SIZE="${TP_SIZE:-2}"
+ROLLOUT_NAME="${ROLLOUT_NAME:-auto}"
+NUM_WORKERS="${NUM_WORKERS:-8}"
+LOGGERS="${LOGGERS:-[console,tensorboard]}"
 
 # Fail early, naming the path, instead of deep inside a Ray worker.
 [[ -f "$CONFIG" ]] || die "CONFIG=$CONFIG: no such data config file (expected e.g. configs/grpo.py)"
