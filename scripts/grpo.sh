@@ -55,15 +55,10 @@ LOGGERS="${LOGGERS:-[console,tensorboard]}"
 
 # Fail early, naming the path, instead of deep inside a Ray worker.
 [[ -f "$CONFIG" ]] || die "CONFIG=$CONFIG: no such data config file (expected e.g. configs/grpo.py)"
+# A hub id (org/name) passes here; the pre-flight check below looks for it in the local cache.
 if [[ -e "$MODEL_PATH" ]]; then
     is_hf_model "$MODEL_PATH" || die "MODEL_PATH=$MODEL_PATH: not a Hugging Face model folder (config.json + *.safetensors)"
-elif [[ "$MODEL_PATH" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ && ! "$MODEL_PATH" =~ ^\.|^work_dirs/ ]]; then
-    python - "$MODEL_PATH" <<'EOF' || die "MODEL_PATH=$MODEL_PATH: not a local folder and not in the Hugging Face cache (scripts run offline; download it first: huggingface-cli download $MODEL_PATH)"
-import sys
-from huggingface_hub import try_to_load_from_cache
-sys.exit(0 if isinstance(try_to_load_from_cache(sys.argv[1], "config.json"), str) else 1)
-EOF
-else
+elif ! [[ "$MODEL_PATH" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ && ! "$MODEL_PATH" =~ ^\.|^work_dirs/ ]]; then
     die "MODEL_PATH=$MODEL_PATH: no such directory"
 fi
 
@@ -117,12 +112,11 @@ if [[ "${LORA:-0}" == 1 ]]; then  # LoRA actor: reference = adapters off, rollou
            worker.actor.lora.merger="${LORA_MERGER:-false}")
 fi
 
-# A bad key, value or data file is one line and exit 2 here, before Ray starts.
-python3 -m verl.trainer.main --check "${args[@]}" "$@"
-# Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
-if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then
-    python tools/check_model.py "$MODEL_PATH" || exit 2
-fi
+# A bad key, value, data file or model, or a model folder that would train wrong (docs/starting-from-rex-omni.md;
+# CHECK_MODEL=0 skips that check), is one line and exit 2 here, before Ray starts.
+skip_model_check=()
+[[ "${CHECK_MODEL:-1}" -eq 1 ]] || skip_model_check=(--skip_model_check)
+python3 -m verl.trainer.main --check "${skip_model_check[@]}" "${args[@]}" "$@"
 echo "[grpo] model=$MODEL_PATH config=$CONFIG output=$OUTPUT_PATH device=$DEVICE nodes=$NNODES workers/node=$N_GPUS"
 start=$(date +%s)
 set -x

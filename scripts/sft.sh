@@ -73,14 +73,11 @@ fi
 [[ -n "${MODEL_PATH:-}" ]] && args+=(--model_name_or_path "$MODEL_PATH")
 [[ -n "$DEEPSPEED" ]] && args+=(--deepspeed "$DEEPSPEED")
 
-# A mistake (flag, config, model or data path, value) is one line and exit 2, before any rank starts.
-python -m finetuning.check_args "${args[@]}" "$@"
-
-# Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
-if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then
-    if [[ -n "${MODEL_PATH:-}" ]]; then check_args=("$MODEL_PATH"); else check_args=(--config "$CONFIG"); fi
-    python tools/check_model.py "${check_args[@]}" || exit 2
-fi
+# A mistake (flag, config, model or data path, value), or a model folder that would train wrong
+# (docs/starting-from-rex-omni.md; CHECK_MODEL=0 skips that check), is one line and exit 2 before any rank starts.
+skip_model_check=()
+[[ "${CHECK_MODEL:-1}" -eq 1 ]] || skip_model_check=(--skip_model_check)
+python -m finetuning.check_args "${skip_model_check[@]}" "${args[@]}" "$@"
 
 echo "[sft] config=$CONFIG output=$OUTPUT_DIR gpus/node=$GPUS_PER_NODE nodes=$NNODES deepspeed=${DEEPSPEED:-none}"
 start=$(date +%s)

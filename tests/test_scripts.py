@@ -1,9 +1,10 @@
-"""demo/sft_cpu_defaults.sh and demo/grpo_cpu_defaults.sh through the launchers that source them.
+"""scripts/sft.sh and scripts/grpo.sh: the defaults they pass (their own, and the CPU demo's from
+demo/sft_cpu_defaults.sh and demo/grpo_cpu_defaults.sh) and their one pre-flight process.
 
-scripts/sft.sh and scripts/grpo.sh run with ``python``, ``python3``, ``torchrun`` and ``nvidia-smi``
-replaced by stubs that record their arguments, so each test sees the exact command line a launcher
-would start (nothing is trained): the CPU demo's values without a GPU, the production values with one,
-and an environment variable winning over both.
+The launchers run with ``python``, ``python3``, ``torchrun`` and ``nvidia-smi`` replaced by stubs that
+record their arguments, so each test sees the exact command lines a launcher would start (nothing is
+checked or trained): the CPU demo's values without a GPU, the production values with one, and an
+environment variable winning over both.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 RECORDER = """#!/usr/bin/env bash
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$STUB_LOG"
@@ -118,3 +119,20 @@ def test_grpo_sh_with_gpus_runs_with_the_production_defaults(stubs: Path, tmp_pa
     assert run["worker.actor.optim.lr"] == "1e-6" and run["data.rollout_batch_size"] == "64"
     assert run["worker.rollout.temperature"] == "1.0" and run["trainer.max_steps"] == "null"
     assert run["worker.rollout.tensor_parallel_size"] == "2" and run["algorithm.disable_kl"] == "false"
+
+
+def test_sft_sh_runs_one_python_process_before_training(stubs: Path, tmp_path: Path) -> None:
+    for check_model, first in (("1", "--config"), ("0", "--skip_model_check")):
+        calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="2", MODEL_PATH=hf_folder(tmp_path),
+                       CHECK_MODEL=check_model)
+        assert len(calls) == 2 and calls[0][:4] == ["python", "-m", "finetuning.check_args", first], calls
+        assert calls[1][0] == "torchrun", calls
+
+
+def test_grpo_sh_runs_one_python_process_before_training(stubs: Path, tmp_path: Path) -> None:
+    for check_model, first in (("1", "config=verl/configs/config.yaml"), ("0", "--skip_model_check")):
+        # A hub id is left to the pre-flight check (the local cache), not looked up by a Python of its own.
+        calls = launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="1", MODEL_PATH="IDEA-Research/Rex-Omni",
+                       CHECK_MODEL=check_model)
+        assert len(calls) == 2 and calls[0][:5] == ["python3", "-m", "verl.trainer.main", "--check", first], calls
+        assert calls[1][:4] == ["python3", "-m", "verl.trainer.main", "config=verl/configs/config.yaml"], calls
