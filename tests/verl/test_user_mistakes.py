@@ -100,3 +100,23 @@ def test_grpo_sh_with_a_bad_key_is_one_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown key 'worker.rollout.nn'" in lines[0], result.stderr
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prefix", ["--", ""])
+def test_grpo_sh_accepts_the_original_config_path_spelling(prefix: str, tmp_path: Path) -> None:
+    """``bash scripts/grpo.sh --data.config_path=...`` (the original README) reaches the check and wins over
+    CONFIG: the data config it names, whose data file is missing, is the one reported."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
+    (tmp_path / "data.py").write_text("train_dataset = []\n")
+    named = tmp_path / "named.py"
+    named.write_text("train_dataset = [dict(type='x', image_tsv_file='gone.tsv')]\n")
+    env = {**os.environ, "REX_SKIP_INSTALL": "1", "PYTHONPATH": str(REPO), "MODEL_PATH": str(model),
+           "CONFIG": str(tmp_path / "data.py"), "OUTPUT_PATH": str(tmp_path / "out"), "CHECK_MODEL": "0"}
+    result = subprocess.run(["bash", "scripts/grpo.sh", f"{prefix}data.config_path={named}"], capture_output=True,
+                            text=True, cwd=REPO, env=env, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"data.config_path {named}" in lines[0] and "data file not found" in lines[0], lines
