@@ -24,6 +24,7 @@ from transformers import HfArgumentParser
 from dataset.config_checks import DataConfigError, load_data_config, missing_data_paths
 from finetuning.linear_ce import LINEAR_CE_CHOICES
 from finetuning.packed_attention import PACKED_KERNELS
+from modeling.model_check import model_path_problem
 
 ATTN_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
 
@@ -290,18 +291,9 @@ def check_args(argv: list[str]) -> tuple[dict[str, Any], Config]:
 
 def check_model_path(path: str, cache_dir: str | None = None) -> None:
     """A local folder with ``config.json``, or a hub id already in the cache (scripts run offline)."""
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise UsageError(f"model_name_or_path {path}: folder has no config.json (not a Hugging Face model)")
-        return
-    if path.count("/") == 1 and not path.startswith((".", "/", "work_dirs")):
-        from huggingface_hub import try_to_load_from_cache
-
-        if isinstance(try_to_load_from_cache(path, "config.json", cache_dir=cache_dir), str):
-            return
-        raise UsageError(f"model_name_or_path {path}: not a local folder and not in the Hugging Face cache "
-                         f"(download it first: huggingface-cli download {path})")
-    raise UsageError(f"model_name_or_path {path}: no such directory")
+    problem = model_path_problem(path, cache_dir)
+    if problem:
+        raise UsageError(f"model_name_or_path {path}: {problem}")
 
 
 def parse_args(

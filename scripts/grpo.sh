@@ -5,9 +5,10 @@
 # Extra arguments are key=value overrides of verl/configs/config.yaml and win over everything here:
 #   bash scripts/grpo.sh trainer.val_freq=10 worker.actor.optim.lr=2e-6
 #
-# With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches). With no GPU and no
-# MODEL_PATH it runs the embedded demo: the SFT model (work_dirs/sft, else work_dirs/sft_demo) when it is a
-# complete HF folder, else the demo model; the toy data and demo model are built when missing.
+# With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches), with the defaults in
+# demo/grpo_cpu_defaults.sh. With no GPU and no MODEL_PATH it runs the embedded demo: the SFT model
+# (work_dirs/sft, else work_dirs/sft_demo) when it is a complete HF folder, else the demo model; the toy
+# data and demo model are built when missing.
 # Re-running with the same OUTPUT_PATH resumes from its last checkpoint. At the end the final checkpoint is
 # merged into a Hugging Face folder, $OUTPUT_PATH/latest_hf, and the reward curve is printed.
 # LORA=1 trains a LoRA actor (LORA_R, LORA_ALPHA, LORA_TARGETS, LORA_VISION, LORA_MERGER; docs/lora.md);
@@ -26,83 +27,38 @@ EXP_NAME="${EXP_NAME:-grpo}"
 NNODES="${NNODES:-1}"
 SEED="${SEED:-1}"
 
-if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
-    DEVICE=cpu
-    if [[ -z "${MODEL_PATH:-}" ]]; then
-        python tools/make_toy_data.py  # skips when work_dirs/toy_data matches its arguments
-        for candidate in work_dirs/sft work_dirs/sft_demo; do
-            if is_hf_model "$candidate"; then MODEL_PATH="$candidate"; break; fi
-        done
-        if [[ -z "${MODEL_PATH:-}" ]]; then
-            python tools/make_tiny_model.py --size demo  # skips when up to date
-            MODEL_PATH=work_dirs/models/rex-omni-demo
-            echo "[grpo] no SFT model found (work_dirs/sft): GRPO on the untrained demo model (reward stays ~0)"
-        fi
-    fi
-    # CPU demo (the quickstart's GRPO stage; 2 worker processes, one per core). The demo model's coordinate
-    # tokens are broad, so small batches give gradients that mostly cancel (4 prompts x 8 at T=1 and lr 5e-5
-    # lowered held-out F1). 32 prompts x 8 answers per optimizer step, sampled at T=0.5 near the greedy
-    # answer that evaluation scores, lr 2e-5 with a warm-up step, no reference model: held-out scores stay
-    # level (docs/demo.md); GRPO does not yet raise them on this demo.
-    N_GPUS="${N_GPUS:-2}"
-    ROLLOUT_N="${ROLLOUT_N:-8}"
-    ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-32}"
-    GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-32}"
-    MICRO_UPDATE="${MICRO_UPDATE:-64}"
-    MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-64}"
-    MAX_STEPS="${MAX_STEPS:-8}"
-    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-4; fi
-    LR="${LR:-2e-5}"
-    WARMUP_RATIO="${WARMUP_RATIO:-0.125}"
-    KL_COEF="${KL_COEF:-1e-3}"
-    DISABLE_KL="${DISABLE_KL:-true}"
-    TEMPERATURE="${TEMPERATURE:-0.5}"
-    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-false}"
-    MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-1024}"
-    MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-48}"
-    SAVE_FREQ="${SAVE_FREQ:--1}"
-    TP_SIZE="${TP_SIZE:-1}"
-    ROLLOUT_NAME="${ROLLOUT_NAME:-hf}"
-    NUM_WORKERS="${NUM_WORKERS:-0}"
-    LOGGERS="${LOGGERS:-[console]}"
-else
-    DEVICE="${DEVICE:-auto}"
-    MODEL_PATH="${MODEL_PATH:-IDEA-Research/Rex-Omni}"
-    N_GPUS="${N_GPUS:-${DETECTED_GPUS}}"
-    [[ "$N_GPUS" -gt 0 ]] || N_GPUS=8
-    ROLLOUT_N="${ROLLOUT_N:-8}"
-    ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-64}"
-    GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-64}"
-    MICRO_UPDATE="${MICRO_UPDATE:-4}"
-    MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
-    MAX_STEPS="${MAX_STEPS:-null}"
-    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=1e-5; fi
-    LR="${LR:-1e-6}"
-    WARMUP_RATIO="${WARMUP_RATIO:-0.0}"
-    KL_COEF="${KL_COEF:-1e-2}"
-    DISABLE_KL="${DISABLE_KL:-false}"
-    TEMPERATURE="${TEMPERATURE:-1.0}"
-    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-true}"
-    MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-4096}"
-    MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-2048}"
-    SAVE_FREQ="${SAVE_FREQ:-100}"
-    TP_SIZE="${TP_SIZE:-2}"
-    ROLLOUT_NAME="${ROLLOUT_NAME:-auto}"
-    NUM_WORKERS="${NUM_WORKERS:-8}"
-    LOGGERS="${LOGGERS:-[console,tensorboard]}"
-fi
+# No GPU and no RAY_ADDRESS: the CPU run sets its own defaults first (the lines below keep them).
+if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then source demo/grpo_cpu_defaults.sh; fi
+DEVICE="${DEVICE:-auto}"
+MODEL_PATH="${MODEL_PATH:-IDEA-Research/Rex-Omni}"
+N_GPUS="${N_GPUS:-$(( DETECTED_GPUS > 0 ? DETECTED_GPUS : 8 ))}"  # 8 per node on a Ray cluster seen from a CPU head
+ROLLOUT_N="${ROLLOUT_N:-8}"
+ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-64}"
+GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-64}"
+MICRO_UPDATE="${MICRO_UPDATE:-4}"
+MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
+MAX_STEPS="${MAX_STEPS:-null}"
+if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=1e-5; fi
+LR="${LR:-1e-6}"
+WARMUP_RATIO="${WARMUP_RATIO:-0.0}"
+KL_COEF="${KL_COEF:-1e-2}"
+DISABLE_KL="${DISABLE_KL:-false}"
+TEMPERATURE="${TEMPERATURE:-1.0}"
+GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-true}"
+MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-4096}"
+MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-2048}"
+SAVE_FREQ="${SAVE_FREQ:-100}"
+TP_SIZE="${TP_SIZE:-2}"
+ROLLOUT_NAME="${ROLLOUT_NAME:-auto}"
+NUM_WORKERS="${NUM_WORKERS:-8}"
+LOGGERS="${LOGGERS:-[console,tensorboard]}"
 
 # Fail early, naming the path, instead of deep inside a Ray worker.
 [[ -f "$CONFIG" ]] || die "CONFIG=$CONFIG: no such data config file (expected e.g. configs/grpo.py)"
+# A hub id (org/name) passes here; the pre-flight check below looks for it in the local cache.
 if [[ -e "$MODEL_PATH" ]]; then
     is_hf_model "$MODEL_PATH" || die "MODEL_PATH=$MODEL_PATH: not a Hugging Face model folder (config.json + *.safetensors)"
-elif [[ "$MODEL_PATH" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ && ! "$MODEL_PATH" =~ ^\.|^work_dirs/ ]]; then
-    python - "$MODEL_PATH" <<'EOF' || die "MODEL_PATH=$MODEL_PATH: not a local folder and not in the Hugging Face cache (scripts run offline; download it first: huggingface-cli download $MODEL_PATH)"
-import sys
-from huggingface_hub import try_to_load_from_cache
-sys.exit(0 if isinstance(try_to_load_from_cache(sys.argv[1], "config.json"), str) else 1)
-EOF
-else
+elif ! [[ "$MODEL_PATH" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ && ! "$MODEL_PATH" =~ ^\.|^work_dirs/ ]]; then
     die "MODEL_PATH=$MODEL_PATH: no such directory"
 fi
 
@@ -156,12 +112,11 @@ if [[ "${LORA:-0}" == 1 ]]; then  # LoRA actor: reference = adapters off, rollou
            worker.actor.lora.merger="${LORA_MERGER:-false}")
 fi
 
-# A bad key, value or data file is one line and exit 2 here, before Ray starts.
-python3 -m verl.trainer.main --check "${args[@]}" "$@"
-# Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
-if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then
-    python tools/check_model.py "$MODEL_PATH" || exit 2
-fi
+# A bad key, value, data file or model, or a model folder that would train wrong (docs/starting-from-rex-omni.md;
+# CHECK_MODEL=0 skips that check), is one line and exit 2 here, before Ray starts.
+skip_model_check=()
+[[ "${CHECK_MODEL:-1}" -eq 1 ]] || skip_model_check=(--skip_model_check)
+python3 -m verl.trainer.main --check "${skip_model_check[@]}" "${args[@]}" "$@"
 echo "[grpo] model=$MODEL_PATH config=$CONFIG output=$OUTPUT_PATH device=$DEVICE nodes=$NNODES workers/node=$N_GPUS"
 start=$(date +%s)
 set -x

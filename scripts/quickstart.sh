@@ -2,7 +2,8 @@
 # The embedded default, end to end on whatever machine this is (a 2-core CPU is enough):
 #   toy data + demo model -> visualise -> evaluate -> SFT -> evaluate -> GRPO -> evaluate.
 # Set QUICKSTART_STAGES to a subset of "data,vis,eval_before,sft,eval_sft,grpo,eval_grpo" to run fewer;
-# SFT_STEPS sets the SFT length; scripts/grpo.sh's CPU block holds the GRPO stage's settings.
+# SFT_STEPS sets the SFT length; demo/sft_cpu_defaults.sh and demo/grpo_cpu_defaults.sh (sourced by
+# scripts/sft.sh and scripts/grpo.sh on a machine without GPU) hold the stages' other settings.
 # Each run trains from scratch: earlier SFT/GRPO outputs are moved to <dir>.prev-<time> first (their
 # checkpoints would otherwise be resumed, even if the demo model was rebuilt since). QUICKSTART_RESUME=1
 # keeps them and resumes instead, e.g. after an interrupted run.

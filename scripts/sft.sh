@@ -4,11 +4,12 @@
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash scripts/sft.sh      (run once per node)
 # Extra arguments are passed on to finetuning/train.py (and win over everything here).
 #
-# With no GPU and no MODEL_PATH it runs the CPU demo: builds the toy data and the demo model if
-# missing, trains the demo model on the toy grounding data (no DeepSpeed, fp32) and evaluates it
-# on the held-out split (work_dirs/sft_demo/eval/metrics.json). CONFIG=configs/sft_pointing.py
-# does the same on the toy pointing data (work_dirs/sft_demo_pointing). With a CONFIG of your own
-# toy data, EVAL_SPLIT names its held-out TSV prefix (default work_dirs/toy_data/toy_<task>_val).
+# With no GPU and no MODEL_PATH it runs the CPU demo (demo/sft_cpu_defaults.sh holds its defaults):
+# builds the toy data and the demo model if missing, trains the demo model on the toy grounding data
+# (no DeepSpeed, fp32) and evaluates it on the held-out split (work_dirs/sft_demo/eval/metrics.json).
+# CONFIG=configs/sft_pointing.py does the same on the toy pointing data (work_dirs/sft_demo_pointing).
+# With a CONFIG of your own toy data, EVAL_SPLIT names its held-out TSV prefix (default
+# work_dirs/toy_data/toy_<task>_val).
 #
 # LORA=1 trains LoRA adapters (peft) instead of full weights: LORA_R, LORA_ALPHA, LORA_VISION,
 # LORA_MERGER, LORA_TARGETS, BITS (4/8 = QLoRA, CUDA only) tune them (docs/lora.md). Checkpoints
@@ -22,64 +23,28 @@ MASTER_ADDR="${MASTER_ADDR:-localhost}"
 MASTER_PORT="${MASTER_PORT:-29500}"
 CONFIG="${CONFIG:-configs/sft.py}"
 
-if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then
-    # The demo task (and the eval split) follows the config: *pointing* configs train on toy pointing.
-    DEMO_TASK="${DEMO_TASK:-$([[ "$CONFIG" == *pointing* ]] && echo pointing || echo grounding)}"
-    echo "[sft] no GPU and no MODEL_PATH: CPU demo on the toy $DEMO_TASK data"
-    CPU_DEMO=1
-    python tools/make_toy_data.py  # skips when work_dirs/toy_data matches its arguments
-    python tools/make_tiny_model.py --size demo  # skips when up to date
-    # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning made each
-    # step 4-6x slower (measured: 3.5 s vs 20 s per batch under a load average of 8).
-    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-    # Demo defaults (measured on 2 cores: 600 steps in about 4 minutes, held-out box F1 1.0 on the
-    # default toy data): a Gaussian soft target (sigma in bins) teaches the coordinate tokens' order.
-    demo_dir=work_dirs/sft_demo
-    [[ "$DEMO_TASK" == grounding ]] || demo_dir="${demo_dir}_$DEMO_TASK"
-    [[ "${LORA:-0}" == 1 ]] && demo_dir="${demo_dir}_lora"
-    OUTPUT_DIR="${OUTPUT_DIR:-$demo_dir}"
-    DEEPSPEED="${DEEPSPEED:-}"
-    BF16="${BF16:-False}"
-    BATCH_SIZE="${BATCH_SIZE:-8}"
-    GRAD_ACCUM="${GRAD_ACCUM:-1}"
-    EPOCHS="${EPOCHS:-3}"
-    MAX_STEPS="${MAX_STEPS:-600}"
-    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-3; fi  # adapters on a random model need a larger step
-    LR="${LR:-1e-3}"
-    MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-1e-3}"
-    VISION_TOWER_LR="${VISION_TOWER_LR:-1e-3}"
-    WARMUP_RATIO="${WARMUP_RATIO:-0.05}"
-    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-False}"
-    NUM_WORKERS="${NUM_WORKERS:-1}"
-    SAVE_STEPS="${SAVE_STEPS:-200}"
-    SAVE_TOTAL_LIMIT="${SAVE_TOTAL_LIMIT:-2}"
-    MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-1024}"
-    REPORT_TO="${REPORT_TO:-tensorboard}"
-    DEMO_ARGS=(--use_soft_ce_for_coords "${SOFT_CE:-True}" --coord_sigma "${COORD_SIGMA:-3}")
-    # The demo model is randomly initialised: its coordinate-token rows must train next to the adapters.
-    [[ "${LORA:-0}" == 1 ]] && DEMO_ARGS+=(--lora_coord_tokens "${LORA_COORD_TOKENS:-True}")
-else
-    CPU_DEMO=0
-    OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft}"
-    DEEPSPEED="${DEEPSPEED-scripts/zero2.json}"
-    BF16="${BF16:-True}"
-    BATCH_SIZE="${BATCH_SIZE:-4}"
-    GRAD_ACCUM="${GRAD_ACCUM:-4}"
-    EPOCHS="${EPOCHS:-1}"
-    MAX_STEPS="${MAX_STEPS:--1}"
-    if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-4; fi
-    LR="${LR:-2e-5}"
-    MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-2e-5}"
-    VISION_TOWER_LR="${VISION_TOWER_LR:-2e-6}"
-    WARMUP_RATIO="${WARMUP_RATIO:-0.03}"
-    GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-True}"
-    NUM_WORKERS="${NUM_WORKERS:-4}"
-    SAVE_STEPS="${SAVE_STEPS:-1000}"
-    SAVE_TOTAL_LIMIT="${SAVE_TOTAL_LIMIT:-5}"
-    MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-4096}"
-    REPORT_TO="${REPORT_TO:-tensorboard}"
-    DEMO_ARGS=()
-fi
+CPU_DEMO=0
+DEMO_ARGS=()
+# No GPU and no MODEL_PATH: the CPU demo sets its own defaults first (the lines below keep them).
+if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then source demo/sft_cpu_defaults.sh; fi
+OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft}"
+DEEPSPEED="${DEEPSPEED-scripts/zero2.json}"
+BF16="${BF16:-True}"
+BATCH_SIZE="${BATCH_SIZE:-4}"
+GRAD_ACCUM="${GRAD_ACCUM:-4}"
+EPOCHS="${EPOCHS:-1}"
+MAX_STEPS="${MAX_STEPS:--1}"
+if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=2e-4; fi
+LR="${LR:-2e-5}"
+MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-2e-5}"
+VISION_TOWER_LR="${VISION_TOWER_LR:-2e-6}"
+WARMUP_RATIO="${WARMUP_RATIO:-0.03}"
+GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-True}"
+NUM_WORKERS="${NUM_WORKERS:-4}"
+SAVE_STEPS="${SAVE_STEPS:-1000}"
+SAVE_TOTAL_LIMIT="${SAVE_TOTAL_LIMIT:-5}"
+MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-4096}"
+REPORT_TO="${REPORT_TO:-tensorboard}"
 DATA_FLATTEN="${DATA_FLATTEN:-False}"
 RUN_NAME="${RUN_NAME:-rexomni_sft}"
 LR_SCHEDULER="${LR_SCHEDULER:-cosine}"
@@ -108,14 +73,11 @@ fi
 [[ -n "${MODEL_PATH:-}" ]] && args+=(--model_name_or_path "$MODEL_PATH")
 [[ -n "$DEEPSPEED" ]] && args+=(--deepspeed "$DEEPSPEED")
 
-# A mistake (flag, config, model or data path, value) is one line and exit 2, before any rank starts.
-python -m finetuning.check_args "${args[@]}" "$@"
-
-# Stop before training on a model folder that would train wrong (docs/starting-from-rex-omni.md); CHECK_MODEL=0 skips.
-if [[ "${CHECK_MODEL:-1}" -eq 1 ]]; then
-    if [[ -n "${MODEL_PATH:-}" ]]; then check_args=("$MODEL_PATH"); else check_args=(--config "$CONFIG"); fi
-    python tools/check_model.py "${check_args[@]}" || exit 2
-fi
+# A mistake (flag, config, model or data path, value), or a model folder that would train wrong
+# (docs/starting-from-rex-omni.md; CHECK_MODEL=0 skips that check), is one line and exit 2 before any rank starts.
+skip_model_check=()
+[[ "${CHECK_MODEL:-1}" -eq 1 ]] || skip_model_check=(--skip_model_check)
+python -m finetuning.check_args "${skip_model_check[@]}" "${args[@]}" "$@"
 
 echo "[sft] config=$CONFIG output=$OUTPUT_DIR gpus/node=$GPUS_PER_NODE nodes=$NNODES deepspeed=${DEEPSPEED:-none}"
 start=$(date +%s)
@@ -128,14 +90,4 @@ else
 fi
 echo "[sft] training took $(( $(date +%s) - start )) s"
 
-if [[ "$CPU_DEMO" -eq 1 && "${EVAL:-1}" -eq 1 ]]; then
-    EVAL_SPLIT="${EVAL_SPLIT:-work_dirs/toy_data/toy_${DEMO_TASK}_val}"  # a TSV prefix; set it with your own CONFIG
-    EVAL_MODEL="$OUTPUT_DIR"
-    if [[ "${LORA:-0}" == 1 ]]; then
-        EVAL_MODEL="$OUTPUT_DIR/merged"
-        python tools/merge_lora.py --adapter "$OUTPUT_DIR" --output "$EVAL_MODEL"  # base: the adapter's own
-    fi
-    python tools/evaluate.py --model "$EVAL_MODEL" --split "$EVAL_SPLIT" \
-        --task "$DEMO_TASK" --config "$CONFIG" --output_dir "$OUTPUT_DIR/eval" --batch_size 16
-    echo "[sft] demo finished in $(( $(date +%s) - start )) s; metrics: $OUTPUT_DIR/eval/metrics.json"
-fi
+if [[ "$CPU_DEMO" -eq 1 ]]; then sft_demo_evaluate "$start"; fi

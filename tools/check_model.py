@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from finetuning.model_check import ModelCheckError, check_model_folder, resolve_model_folder
+from modeling.model_check import ModelCheckError, run_model_check
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,15 +47,14 @@ def model_name_from_config(path: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the check; returns the exit code (0 fine, 2 a problem)."""
     args = parse_args(argv)
-    name = args.model_dir or args.config
+    if args.model_dir is not None:
+        return run_model_check(args.model_dir)
     try:
-        name = args.model_dir or model_name_from_config(args.config)
-        lines = check_model_folder(resolve_model_folder(name))
-    except (ModelCheckError, ValueError, OSError) as exc:  # ModelCheckError, or a tokenizer that cannot be built
-        print(f"check_model.py: {name}: {exc}", file=sys.stderr)
+        name = model_name_from_config(args.config)
+    except (ModelCheckError, ValueError, OSError) as exc:
+        print(f"check_model.py: {args.config}: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(lines + ["check_model.py: OK"]))
-    return 0
+    return run_model_check(name)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The CPU demo recipe learns to localise: a shortened ``scripts/sft.sh`` demo run beats the image-blind guess.
 
 Uses the demo-size model and the ``demo`` toy-data preset, the learning rates, batch size, warm-up and
-soft-CE sigma that ``scripts/sft.sh`` sets for the CPU demo (read from the script), and a 200-step
-schedule instead of its 600. It is the regression test for the quickstart's held-out box F1 (README
+soft-CE sigma of the CPU demo (read from ``demo/sft_cpu_defaults.sh``, which ``scripts/sft.sh`` sources),
+and a 200-step schedule instead of its 600. It is the regression test for the quickstart's held-out box F1 (README
 "What the quickstart shows today"); 2-3 minutes on 2 cores (F1 0.875 on the 32 held-out images there).
 """
 
@@ -21,17 +21,23 @@ pytestmark = pytest.mark.slow
 STEPS = 200
 
 
+def cpu_defaults_file(script: str) -> Path:
+    """The file of CPU-demo defaults that ``scripts/<script>`` sources: ``demo/<stage>_cpu_defaults.sh``."""
+    return REPO_ROOT / "demo" / f"{Path(script).stem}_cpu_defaults.sh"
+
+
 def script_default(script: str, name: str) -> str:
-    """The CPU-demo default of ``name`` in ``scripts/<script>``: its first ``${NAME:-value}``."""
-    text = (REPO_ROOT / "scripts" / script).read_text()
-    match = re.search(rf"\$\{{{name}:-([^}}]+)\}}", text)
+    """The CPU-demo default of ``name`` for ``scripts/<script>``: the first ``${NAME:-value}`` of its
+    defaults file (:func:`cpu_defaults_file`)."""
+    path = cpu_defaults_file(script)
+    match = re.search(rf"\$\{{{name}:-([^}}]+)\}}", path.read_text())
     if match is None:
-        raise AssertionError(f"scripts/{script} sets no default for {name}")
+        raise AssertionError(f"{path.relative_to(REPO_ROOT)} sets no default for {name}")
     return match.group(1)
 
 
 def sft_demo_default(name: str) -> str:
-    """The CPU-demo default of ``name`` in scripts/sft.sh."""
+    """The CPU-demo default of ``name`` for scripts/sft.sh."""
     return script_default("sft.sh", name)
 
 
@@ -70,12 +76,10 @@ def test_demo_configs_point_at_the_given_data_and_model(tmp_path: Path) -> None:
     assert grpo.val_dataset[0].ann_tsv_file == f"{tmp_path}/toy/toy_grounding_val.annotations.tsv"
 
 
-def test_sft_demo_default_reads_the_demo_block() -> None:
-    text = (REPO_ROOT / "scripts" / "sft.sh").read_text()
-    demo_block = text[: text.index("CPU_DEMO=0")]
-    for name in ("LR", "MM_PROJECTOR_LR", "VISION_TOWER_LR", "BATCH_SIZE", "WARMUP_RATIO", "COORD_SIGMA"):
-        assert f"${{{name}:-{sft_demo_default(name)}}}" in demo_block
+def test_sft_demo_default_reads_the_demo_defaults_file() -> None:
     assert sft_demo_default("LR") == "1e-3" and sft_demo_default("COORD_SIGMA") == "3"
+    assert sft_demo_default("BATCH_SIZE") == "8" and sft_demo_default("WARMUP_RATIO") == "0.05"
+    assert "source demo/sft_cpu_defaults.sh" in (REPO_ROOT / "scripts" / "sft.sh").read_text()
 
 
 def test_demo_recipe_learns_boxes_from_pixels(tmp_path: Path) -> None:

@@ -55,6 +55,25 @@ def test_check_args_reports_one_line_and_exit_2(case: str, tmp_path: Path, capsy
     assert err.count("\n") == 1 and err.startswith("error: ") and needle in err, err
 
 
+def test_check_args_runs_the_model_folder_check_unless_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # _model() holds config.json and nothing else: the arguments pass, the model-folder check does not.
+    argv = ["--tune_mm_llm", "True", "--config", _config(tmp_path)]
+    assert check_args.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"check_model.py: {tmp_path / 'model'}: "), err
+    assert check_args.main(["--skip_model_check", *argv]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_check_args_checks_the_model_the_flags_name(tmp_path: Path, tiny_model_dir: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    # The config names the bare folder; --model_name_or_path wins, and that model is the one checked.
+    argv = ["--tune_mm_llm", "True", "--config", _config(tmp_path), "--model_name_or_path", str(tiny_model_dir)]
+    assert check_args.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and f"model folder: {tiny_model_dir}" in out and out.rstrip().endswith("check_model.py: OK")
+
+
 def test_train_main_reports_a_bad_training_value_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # Values checked only by HF TrainingArguments still come back as one line and exit 2.
     argv = ["--config", _config(tmp_path), "--tune_mm_llm", "True", "--output_dir", str(tmp_path / "o"),

@@ -1,9 +1,9 @@
 """The quickstart's GRPO stage keeps its SFT start's held-out scores: a shortened ``scripts/quickstart.sh``.
 
 SFT with the CPU demo recipe (``scripts/sft.sh``) for ``SFT_STEPS`` steps, then GRPO with the CPU-demo
-settings of ``scripts/grpo.sh`` (read from the script: batch, group size, temperature, learning rate,
-warm-up, KL) for ``GRPO_STEPS`` steps on 2 Ray workers, then greedy evaluation of both models on the
-same held-out images. It guards the settings against the collapse larger learning rates and small
+settings of ``scripts/grpo.sh`` (read from ``demo/grpo_cpu_defaults.sh``: batch, group size, temperature,
+learning rate, warm-up, KL) for ``GRPO_STEPS`` steps on 2 Ray workers, then greedy evaluation of both models
+on the same held-out images. It guards the settings against the collapse larger learning rates and small
 batches caused (docs/demo.md); it does not show that GRPO improves the demo.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo.test_demo_recipe import demo_configs, demo_sft_argv, script_default
+from tests.demo.test_demo_recipe import cpu_defaults_file, demo_configs, demo_sft_argv, script_default
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -25,15 +25,15 @@ NUM_VAL = 32
 
 
 def grpo_demo_default(name: str) -> str:
-    """The CPU-demo default of ``name`` in scripts/grpo.sh."""
+    """The CPU-demo default of ``name`` for scripts/grpo.sh (demo/grpo_cpu_defaults.sh)."""
     return script_default("grpo.sh", name)
 
 
-def test_grpo_demo_default_reads_the_cpu_block() -> None:
-    text = (REPO_ROOT / "scripts" / "grpo.sh").read_text()
-    cpu_block = text[text.index('DEVICE=cpu'): text.index('DEVICE="${DEVICE:-auto}"')]
+def test_grpo_demo_default_reads_the_cpu_defaults_file() -> None:
+    text = cpu_defaults_file("grpo.sh").read_text()
     for name in ("ROLLOUT_BATCH_SIZE", "GLOBAL_BATCH_SIZE", "ROLLOUT_N", "LR", "TEMPERATURE", "WARMUP_RATIO"):
-        assert f"${{{name}:-{grpo_demo_default(name)}}}" in cpu_block
+        assert f'{name}="${{{name}:-{grpo_demo_default(name)}}}"' in text
+    assert "source demo/grpo_cpu_defaults.sh" in (REPO_ROOT / "scripts" / "grpo.sh").read_text()
 
 
 def _grpo_overrides(model: Path, data_config: Path, out: Path) -> list[str]:

@@ -6,9 +6,10 @@
 Connects to ``RAY_ADDRESS`` when set, else starts a private local Ray cluster; builds the data loaders
 and reward manager on this driver process and ``nnodes x n_gpus_per_node`` FSDP workers on Ray.
 
-A user mistake (unknown key, bad value, missing file) is one line on stderr and exit code 2, before Ray
-starts. ``--check`` as the first argument runs only those checks (``scripts/grpo.sh`` does, before it
-launches).
+A user mistake (unknown key, bad value, missing file or model) is one line on stderr and exit code 2,
+before Ray starts. ``--check`` as the first argument runs only those checks and then the model-folder
+check of ``tools/check_model.py`` on ``worker.actor.model.model_path`` (``--check --skip_model_check``
+leaves it out); ``scripts/grpo.sh`` runs it before it launches, as its one pre-flight process.
 """
 
 from __future__ import annotations
@@ -110,18 +111,42 @@ def check_data_files(config: PPOConfig) -> None:
         raise ConfigError(f"data.config_path {config.data.config_path}: data file not found: {missing[0]}{more}")
 
 
+def check_model_path(config: PPOConfig) -> None:
+    """The actor's model is a local folder with config.json or a hub id in the local cache (runs are
+    offline); raises ``ConfigError`` naming it."""
+    from modeling.model_check import model_path_problem
+
+    path = config.worker.actor.model.model_path
+    problem = model_path_problem(path) if path else None
+    if problem:
+        raise ConfigError(f"worker.actor.model.model_path {path}: {problem}")
+
+
+def _check_mode(argv: list[str]) -> tuple[bool, bool, list[str]]:
+    """(check only, model-folder check too, the overrides) from a leading ``--check [--skip_model_check]``."""
+    if not argv or argv[0] != "--check":
+        return False, False, argv
+    if len(argv) > 1 and argv[1] == "--skip_model_check":
+        return True, False, argv[2:]
+    return True, True, argv[1:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check the configuration, then train (unless ``--check`` comes first); returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    check_only = bool(argv) and argv[0] == "--check"
+    check_only, check_model, overrides = _check_mode(list(sys.argv[1:] if argv is None else argv))
     try:
-        config = load_config(argv[1:] if check_only else argv)
+        config = load_config(overrides)
         check_data_files(config)
+        check_model_path(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if check_only:
-        return 0
+        if not check_model:
+            return 0
+        from modeling.model_check import run_model_check
+
+        return run_model_check(str(config.worker.actor.model.model_path))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(config)
     return 0

@@ -3,11 +3,16 @@
 :func:`check_model_folder` returns the report lines, or raises :class:`ModelCheckError` with a one-line
 reason: a coordinate token ``<N>`` that is not a single token, a many-to-one vocabulary, special-token
 ids that disagree with ``config.json``, token ids beyond the embedding, or a missing chat template.
+:func:`run_model_check` prints that report the way ``tools/check_model.py`` and the launchers' pre-flight
+checks (``finetuning.check_args``, ``verl.trainer.main --check``) show it. :func:`model_path_problem`
+is the cheap check both stages run first: the folder or cached hub id exists.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +129,21 @@ def _processor_lines(processor: Any) -> list[str]:
             f"({type(processor.image_processor).__name__})"]
 
 
+def model_path_problem(path: str, cache_dir: str | None = None) -> str | None:
+    """Why ``path`` cannot be loaded offline, in a few words, or None: a local folder needs config.json,
+    a hub id (``org/name``) must be in the local Hugging Face cache. Reads no weights."""
+    if os.path.isdir(path):
+        return None if os.path.isfile(os.path.join(path, "config.json")) else \
+            "folder has no config.json (not a Hugging Face model)"
+    if path.count("/") == 1 and not path.startswith((".", "/", "work_dirs")):
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(path, "config.json", cache_dir=cache_dir), str):
+            return None
+        return f"not a local folder and not in the Hugging Face cache (download it first: huggingface-cli download {path})"
+    return "no such directory"
+
+
 def resolve_model_folder(name_or_path: str) -> Path:
     """A local folder as is; a hub id to its snapshot in the local cache (nothing is downloaded)."""
     if Path(name_or_path).is_dir():
@@ -156,3 +176,15 @@ def check_model_folder(folder: str | Path) -> list[str]:
     return ([f"model folder: {folder}", f"tokenizer layout: {layout}"] + coord_lines
             + _vocabulary_lines(folder, tokenizer, config)
             + _special_token_lines(tokenizer, config) + _processor_lines(processor))
+
+
+def run_model_check(name_or_path: str) -> int:
+    """Check the model folder or cached hub id ``name_or_path``: the report and ``check_model.py: OK`` on
+    stdout and 0, or ``check_model.py: <name>: <reason>`` (one line) on stderr and 2."""
+    try:
+        lines = check_model_folder(resolve_model_folder(name_or_path))
+    except (ModelCheckError, ValueError, OSError) as exc:  # ModelCheckError, or a tokenizer that cannot be built
+        print(f"check_model.py: {name_or_path}: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines + ["check_model.py: OK"]))
+    return 0

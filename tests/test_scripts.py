@@ -1,0 +1,138 @@
+"""scripts/sft.sh and scripts/grpo.sh: the defaults they pass (their own, and the CPU demo's from
+demo/sft_cpu_defaults.sh and demo/grpo_cpu_defaults.sh) and their one pre-flight process.
+
+The launchers run with ``python``, ``python3``, ``torchrun`` and ``nvidia-smi`` replaced by stubs that
+record their arguments, so each test sees the exact command lines a launcher would start (nothing is
+checked or trained): the CPU demo's values without a GPU, the production values with one, and an
+environment variable winning over both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+RECORDER = """#!/usr/bin/env bash
+{ printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$STUB_LOG"
+"""
+FAKE_NVIDIA_SMI = """#!/usr/bin/env bash
+for ((i = 0; i < ${FAKE_GPUS:-0}; i++)); do echo "GPU $i: stub"; done
+"""
+
+
+@pytest.fixture
+def stubs(tmp_path: Path) -> Path:
+    """A folder of stub commands; put it first on PATH."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name in ("python", "python3", "torchrun"):
+        (folder / name).write_text(RECORDER)
+    (folder / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    for path in folder.iterdir():
+        path.chmod(0o755)
+    return folder
+
+
+def launch(script: str, stubs: Path, tmp_path: Path, *args: str, **env: str) -> list[list[str]]:
+    """Run ``scripts/<script>`` with the stubs; returns each stubbed command as [name, arg, ...]."""
+    log = tmp_path / "calls.tsv"
+    log.write_text("")
+    keep = {key: os.environ[key] for key in ("HOME", "LANG") if key in os.environ}
+    full_env = {**keep, "PATH": f"{stubs}:/usr/bin:/bin", "REX_SKIP_INSTALL": "1", "STUB_LOG": str(log),
+                "OUTPUT_PATH": str(tmp_path / "out"), **env}
+    result = subprocess.run(["bash", f"scripts/{script}", *args], cwd=REPO, env=full_env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line.split("\t") for line in log.read_text().splitlines()]
+
+
+def flags(calls: list[list[str]], *prefix: str) -> dict[str, str]:
+    """``--flag value`` pairs of the one call that starts with ``prefix``."""
+    matching = [call for call in calls if call[: len(prefix)] == list(prefix)]
+    assert len(matching) == 1, calls
+    args = matching[0][len(prefix):]
+    return {args[i]: args[i + 1] for i in range(0, len(args) - 1) if args[i].startswith("--")}
+
+
+def overrides(calls: list[list[str]]) -> dict[str, str]:
+    """``key=value`` overrides of the GRPO training call (not the ``--check`` one)."""
+    matching = [call for call in calls if call[1:3] == ["-m", "verl.trainer.main"] and "--check" not in call]
+    assert len(matching) == 1, calls
+    return dict(arg.split("=", 1) for arg in matching[0][3:] if "=" in arg)
+
+
+def hf_folder(tmp_path: Path) -> str:
+    folder = tmp_path / "model"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
+    return str(folder)
+
+
+def test_sft_sh_without_gpu_trains_with_the_demo_defaults(stubs: Path, tmp_path: Path) -> None:
+    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", OUTPUT_DIR=str(tmp_path / "sft"))
+    assert ["python", "tools/make_toy_data.py"] in calls
+    train = flags(calls, "python", "-m", "finetuning.train")
+    assert train["--learning_rate"] == "1e-3" and train["--per_device_train_batch_size"] == "8"
+    assert train["--max_steps"] == "600" and train["--bf16"] == "False" and train["--coord_sigma"] == "3"
+    assert "--deepspeed" not in train
+    evaluate = flags(calls, "python", "tools/evaluate.py")
+    assert evaluate["--model"] == str(tmp_path / "sft") and evaluate["--split"].endswith("toy_grounding_val")
+
+
+def test_sft_sh_with_gpus_trains_with_the_production_defaults(stubs: Path, tmp_path: Path) -> None:
+    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="2", MODEL_PATH=hf_folder(tmp_path))
+    train = flags(calls, "torchrun", "--nnodes=1", "--node_rank=0", "--nproc_per_node=2",
+                  "--master_addr=localhost", "--master_port=29500", "finetuning/train.py")
+    assert train["--learning_rate"] == "2e-5" and train["--per_device_train_batch_size"] == "4"
+    assert train["--deepspeed"] == "scripts/zero2.json" and train["--bf16"] == "True"
+    assert "--coord_sigma" not in train and ["python", "tools/make_toy_data.py"] not in calls
+
+
+def test_sft_sh_user_values_win_over_the_demo_defaults(stubs: Path, tmp_path: Path) -> None:
+    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", LORA="1", BATCH_SIZE="2", EVAL="0",
+                   DEEPSPEED="scripts/zero2.json", OUTPUT_DIR=str(tmp_path / "sft"))
+    train = flags(calls, "python", "-m", "finetuning.train")
+    assert train["--per_device_train_batch_size"] == "2" and train["--deepspeed"] == "scripts/zero2.json"
+    assert train["--learning_rate"] == "2e-3" and train["--lora_coord_tokens"] == "True"  # the demo's LoRA lr
+    assert not [call for call in calls if "tools/evaluate.py" in call]
+
+
+def test_grpo_sh_without_gpu_runs_with_the_cpu_defaults(stubs: Path, tmp_path: Path) -> None:
+    from tests.demo.test_demo_recipe import script_default
+
+    run = overrides(launch("grpo.sh", stubs, tmp_path, MODEL_PATH=hf_folder(tmp_path), TEMPERATURE="0.9"))
+    assert run["trainer.device"] == "cpu" and run["trainer.n_gpus_per_node"] == "2"
+    assert run["worker.rollout.name"] == "hf" and run["worker.rollout.temperature"] == "0.9"
+    assert run["worker.actor.optim.lr"] == script_default("grpo.sh", "LR")
+    assert run["data.rollout_batch_size"] == script_default("grpo.sh", "ROLLOUT_BATCH_SIZE")
+
+
+def test_grpo_sh_with_gpus_runs_with_the_production_defaults(stubs: Path, tmp_path: Path) -> None:
+    run = overrides(launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="4", MODEL_PATH=hf_folder(tmp_path)))
+    assert run["trainer.device"] == "auto" and run["trainer.n_gpus_per_node"] == "4"
+    assert run["worker.actor.optim.lr"] == "1e-6" and run["data.rollout_batch_size"] == "64"
+    assert run["worker.rollout.temperature"] == "1.0" and run["trainer.max_steps"] == "null"
+    assert run["worker.rollout.tensor_parallel_size"] == "2" and run["algorithm.disable_kl"] == "false"
+
+
+def test_sft_sh_runs_one_python_process_before_training(stubs: Path, tmp_path: Path) -> None:
+    for check_model, first in (("1", "--config"), ("0", "--skip_model_check")):
+        calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="2", MODEL_PATH=hf_folder(tmp_path),
+                       CHECK_MODEL=check_model)
+        assert len(calls) == 2 and calls[0][:4] == ["python", "-m", "finetuning.check_args", first], calls
+        assert calls[1][0] == "torchrun", calls
+
+
+def test_grpo_sh_runs_one_python_process_before_training(stubs: Path, tmp_path: Path) -> None:
+    for check_model, first in (("1", "config=verl/configs/config.yaml"), ("0", "--skip_model_check")):
+        # A hub id is left to the pre-flight check (the local cache), not looked up by a Python of its own.
+        calls = launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="1", MODEL_PATH="IDEA-Research/Rex-Omni",
+                       CHECK_MODEL=check_model)
+        assert len(calls) == 2 and calls[0][:5] == ["python3", "-m", "verl.trainer.main", "--check", first], calls
+        assert calls[1][:4] == ["python3", "-m", "verl.trainer.main", "config=verl/configs/config.yaml"], calls
