@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
 from typing import Any
 
 import numpy as np
@@ -101,16 +102,73 @@ def _array(values: Any, size: int, where: str) -> np.ndarray:
     raise GroundTruthError(f"{where} must be a list of {size}-number lists")
 
 
-def _phrase_targets(phrase: str, entry: Any) -> PhraseTargets:
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    # A validated ground truth is shared by the rollouts of one prompt, so nothing may edit it.
+    arr.flags.writeable = False
+    return arr
+
+
+_EMPTY = {size: _read_only(np.zeros((0, size))) for size in (2, 4)}
+_SEQUENCES = {list, tuple}
+_FLOAT = {float}
+_NUMBERS = {int, float}
+
+
+def _stacked(lists: list[Any], size: int) -> list[np.ndarray] | None:
+    """One ``(n_i, size)`` float64 view per entry of ``lists`` (lists of ``size``-number lists), from one
+    conversion for all phrases; ``None`` when anything is unusual, and :func:`_array` then decides.
+
+    Accepts only what :func:`_array` accepts: lists or tuples of ``size`` plain ints or floats, finite,
+    the ints within int64 (numpy reads larger ones as objects, which :func:`_array` refuses).
+    """
+    items = list(chain.from_iterable(lists))
+    if not items:
+        return [_EMPTY[size]] * len(lists)
+    if not set(map(type, items)) <= _SEQUENCES or set(map(len, items)) != {size}:
+        return None
+    values = list(chain.from_iterable(items))
+    types = set(map(type, values))
+    if types <= _FLOAT:
+        flat = np.array(values, dtype=np.float64)
+    elif types <= _NUMBERS:
+        flat = np.array(values)
+        if flat.dtype.kind != "i" and flat.dtype.kind != "f":
+            return None
+    else:
+        return None
+    if not np.isfinite(flat).all():
+        return None
+    rows = _read_only(flat.astype(np.float64, copy=False).reshape(-1, size))
+    return [rows[end - len(v):end] for v, end in zip(lists, accumulate(map(len, lists)))]
+
+
+def _check_entry(phrase: str, entry: Any) -> Mapping[str, Any]:
     where = f"answer[{phrase!r}]"
     if not isinstance(entry, Mapping):
         raise GroundTruthError(f"{where} must be a dict with keys {TARGET_KINDS}, got {type(entry).__name__}")
     for kind in TARGET_KINDS:
         if not isinstance(entry.get(kind, []), (list, tuple)):
             raise GroundTruthError(f"{where}[{kind!r}] must be a list")
+    return entry
+
+
+def _phrase_targets(phrase: str, entry: Mapping[str, Any]) -> PhraseTargets:
+    """One phrase's targets, checked item by item (the path that names a bad item)."""
+    where = f"answer[{phrase!r}]"
     boxes = _array(entry.get("boxes", []), 4, f"{where}['boxes']")
     points = _array(entry.get("points", []), 2, f"{where}['points']")
     return PhraseTargets(boxes=boxes, points=points, masks=list(entry.get("masks", [])))
+
+
+def _answer_targets(answer: Mapping[Any, Any]) -> dict[str, PhraseTargets]:
+    """Phrase -> targets; boxes and points of all phrases are converted at once when they are well formed."""
+    entries = {str(p): _check_entry(str(p), e) for p, e in answer.items()}
+    boxes = _stacked([e.get("boxes", []) for e in entries.values()], 4)
+    points = _stacked([e.get("points", []) for e in entries.values()], 2) if boxes is not None else None
+    if boxes is None or points is None:
+        return {p: _phrase_targets(p, e) for p, e in entries.items()}
+    return {p: PhraseTargets(boxes=b, points=q, masks=list(e.get("masks", [])))
+            for (p, e), b, q in zip(entries.items(), boxes, points)}
 
 
 def parse_ground_truth(gt: Mapping[str, Any]) -> GroundTruth:
@@ -133,6 +191,6 @@ def parse_ground_truth(gt: Mapping[str, Any]) -> GroundTruth:
         dataset_name=str(gt.get("dataset_name", "unknown")),
         width=int(width),
         height=int(height),
-        answer={str(p): _phrase_targets(str(p), e) for p, e in answer.items()},
+        answer=_answer_targets(answer),
         raw=gt,
     )

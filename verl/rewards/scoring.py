@@ -57,7 +57,10 @@ def score_batch(
     log_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> list[dict[str, float]]:
-    """Score ``predicts[i]`` against ``ground_truths[i]``; see :func:`verl.configs.reward_func.compute_score`."""
+    """Score ``predicts[i]`` against ``ground_truths[i]``; see :func:`verl.configs.reward_func.compute_score`.
+
+    A ground truth passed several times as the same object (the rollouts of one prompt) is validated once.
+    """
     if len(predicts) != len(ground_truths):
         raise ValueError(f"{len(predicts)} predictions but {len(ground_truths)} ground truths")
     if images is not None and len(images) != len(predicts):
@@ -66,9 +69,13 @@ def score_batch(
         get_reward(name)  # a typo in the options fails now, naming the known rewards
     env = os.environ if env is None else env
     debug, visualize_dir = debug_enabled(env), env.get("LOG_VISUALIZE_PATH", "")
+    # Keyed by id(): ground_truths holds every dict for the whole call, so no id is reused meanwhile.
+    validated: dict[int, GroundTruth] = {}
     rows, records = [], []
     for index, (text, raw_gt) in enumerate(zip(predicts, ground_truths)):
-        gt = parse_ground_truth(raw_gt)
+        gt = validated.get(id(raw_gt))
+        if gt is None:
+            gt = validated[id(raw_gt)] = parse_ground_truth(raw_gt)
         groups, result, row = score_sample(text, gt, reward_options)
         rows.append(row)
         if debug:
