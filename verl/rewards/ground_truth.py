@@ -114,19 +114,9 @@ _FLOAT = {float}
 _NUMBERS = {int, float}
 
 
-def _stacked(lists: list[Any], size: int) -> list[np.ndarray] | None:
-    """One ``(n_i, size)`` float64 view per entry of ``lists`` (lists of ``size``-number lists), from one
-    conversion for all phrases; ``None`` when anything is unusual, and :func:`_array` then decides.
-
-    Accepts only what :func:`_array` accepts: lists or tuples of ``size`` plain ints or floats, finite,
-    the ints within int64 (numpy reads larger ones as objects, which :func:`_array` refuses).
-    """
-    items = list(chain.from_iterable(lists))
-    if not items:
-        return [_EMPTY[size]] * len(lists)
-    if not set(map(type, items)) <= _SEQUENCES or set(map(len, items)) != {size}:
-        return None
-    values = list(chain.from_iterable(items))
+def _numeric_rows(values: list[Any]) -> np.ndarray | None:
+    """``values`` as a flat read-only float64 array when they are plain finite ints or floats, the ints
+    within int64 (numpy reads larger ones as objects, which :func:`_array` refuses); else ``None``."""
     types = set(map(type, values))
     if types <= _FLOAT:
         flat = np.array(values, dtype=np.float64)
@@ -136,10 +126,32 @@ def _stacked(lists: list[Any], size: int) -> list[np.ndarray] | None:
             return None
     else:
         return None
-    if not np.isfinite(flat).all():
+    return _read_only(flat.astype(np.float64, copy=False)) if np.isfinite(flat).all() else None
+
+
+def _views(rows: np.ndarray, lists: list[Any]) -> list[np.ndarray]:
+    """Consecutive row blocks of ``rows``, one per entry of ``lists``, as long as that entry."""
+    return [rows[end - len(v):end] if v else _EMPTY[rows.shape[1]]
+            for v, end in zip(lists, accumulate(map(len, lists)))]
+
+
+def _stacked(boxes: list[Any], points: list[Any]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """Per phrase, ``(n, 4)`` boxes and ``(n, 2)`` points (float64 views) from one conversion for all
+    phrases; ``None`` when anything is unusual, and :func:`_array` then decides and names the bad item.
+
+    Accepts only what :func:`_array` accepts: lists or tuples of 4 (2) plain finite numbers.
+    """
+    box_items, point_items = list(chain.from_iterable(boxes)), list(chain.from_iterable(points))
+    items = box_items + point_items
+    if not set(map(type, items)) <= _SEQUENCES:
         return None
-    rows = _read_only(flat.astype(np.float64, copy=False).reshape(-1, size))
-    return [rows[end - len(v):end] for v, end in zip(lists, accumulate(map(len, lists)))]
+    if (box_items and set(map(len, box_items)) != {4}) or (point_items and set(map(len, point_items)) != {2}):
+        return None
+    flat = _numeric_rows(list(chain.from_iterable(items))) if items else _EMPTY[4].reshape(-1)
+    if flat is None:
+        return None
+    split = 4 * len(box_items)
+    return _views(flat[:split].reshape(-1, 4), boxes), _views(flat[split:].reshape(-1, 2), points)
 
 
 def _check_entry(phrase: str, entry: Any) -> Mapping[str, Any]:
@@ -163,12 +175,11 @@ def _phrase_targets(phrase: str, entry: Mapping[str, Any]) -> PhraseTargets:
 def _answer_targets(answer: Mapping[Any, Any]) -> dict[str, PhraseTargets]:
     """Phrase -> targets; boxes and points of all phrases are converted at once when they are well formed."""
     entries = {str(p): _check_entry(str(p), e) for p, e in answer.items()}
-    boxes = _stacked([e.get("boxes", []) for e in entries.values()], 4)
-    points = _stacked([e.get("points", []) for e in entries.values()], 2) if boxes is not None else None
-    if boxes is None or points is None:
+    stacked = _stacked([e.get("boxes", []) for e in entries.values()], [e.get("points", []) for e in entries.values()])
+    if stacked is None:
         return {p: _phrase_targets(p, e) for p, e in entries.items()}
     return {p: PhraseTargets(boxes=b, points=q, masks=list(e.get("masks", [])))
-            for (p, e), b, q in zip(entries.items(), boxes, points)}
+            for (p, e), b, q in zip(entries.items(), *stacked)}
 
 
 def parse_ground_truth(gt: Mapping[str, Any]) -> GroundTruth:
