@@ -35,17 +35,14 @@ _SMALLEST = np.finfo(np.float64).smallest_subnormal
 def _intersection_union(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Intersection and union areas from corner planes: ``a`` ``(4, ..., n, 1)``, ``b`` ``(4, ..., 1, m)``
     (x0, y0, x1, y1, corners ordered); each returned array is ``(..., n, m)``."""
-    ax0, ay0, ax1, ay1 = a
-    bx0, by0, bx1, by1 = b
-    # In-place steps: at tens of boxes the cost is numpy calls and temporaries, not arithmetic.
-    inter = np.minimum(ax1, bx1)
-    inter -= np.maximum(ax0, bx0)
-    np.maximum(inter, 0.0, out=inter)
-    ih = np.minimum(ay1, by1)
-    ih -= np.maximum(ay0, by0)
-    np.maximum(ih, 0.0, out=ih)
-    inter *= ih
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0)
+    # x and y in the same calls, in place: at tens of boxes the cost is numpy calls and temporaries.
+    low = np.maximum(a[:2], b[:2])
+    sides = np.minimum(a[2:], b[2:])
+    sides -= low
+    np.maximum(sides, 0.0, out=sides)
+    inter = np.multiply(sides[0], sides[1], out=low[0])
+    size_a, size_b = a[2:] - a[:2], b[2:] - b[:2]
+    union = size_a[0] * size_a[1] + size_b[0] * size_b[1]
     union -= inter
     return inter, union
 
