@@ -32,19 +32,20 @@ PYTHON_MAX_PAIRS = 160
 _SMALLEST = np.finfo(np.float64).smallest_subnormal
 
 
-def _intersection_union(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Intersection and union areas from corner planes: ``a`` ``(4, ..., n, 1)``, ``b`` ``(4, ..., 1, m)``
-    (x0, y0, x1, y1, corners ordered); each returned array is ``(..., n, m)``."""
+def _area(planes: np.ndarray) -> np.ndarray:
+    """Areas from ``(4, ...)`` corner planes (x0, y0, x1, y1)."""
+    return (planes[2] - planes[0]) * (planes[3] - planes[1])
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas from corner planes: ``a`` ``(4, ..., n, 1)``, ``b`` ``(4, ..., 1, m)`` (x0, y0,
+    x1, y1, corners ordered); returns ``(..., n, m)``."""
     # x and y in the same calls, in place: at tens of boxes the cost is numpy calls and temporaries.
     low = np.maximum(a[:2], b[:2])
     sides = np.minimum(a[2:], b[2:])
     sides -= low
     np.maximum(sides, 0.0, out=sides)
-    inter = np.multiply(sides[0], sides[1], out=low[0])
-    size_a, size_b = a[2:] - a[:2], b[2:] - b[:2]
-    union = size_a[0] * size_a[1] + size_b[0] * size_b[1]
-    union -= inter
-    return inter, union
+    return np.multiply(sides[0], sides[1], out=low[0])
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -52,7 +53,10 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     No +1 pixel convention; 0 where the union is 0. Returns ``(n, m)``.
     """
-    inter, union = _intersection_union(a.T[:, :, None], b.T[:, None, :])
+    a, b = a.T[:, :, None], b.T[:, None, :]
+    inter = _intersection(a, b)
+    union = _area(a) + _area(b)
+    union -= inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
@@ -62,19 +66,21 @@ def _ordered_planes(boxes: np.ndarray) -> np.ndarray:
 
 
 def _padded_iou(preds: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray:
-    """``(k, n, m)``: IoU of the ``(4, n_i)`` planes ``preds[i]`` with ``refs[i]``, zero-padded to the
-    largest block. A padded all-zero box overlaps nothing, so its IoU is 0 and no maximum changes.
+    """``(k, n, m)``: :func:`pairwise_iou` of the ``(4, n_i)`` planes ``preds[i]`` with ``refs[i]``,
+    zero-padded to the largest block. A padded all-zero box overlaps nothing: its IoU is 0.
 
-    Finite boxes, predictions of positive area: the union is then 0 only where the intersection
-    is 0, so raising it to the smallest float gives IoU 0 there without a masked divide.
+    Finite boxes, predictions of positive area: a union is 0 only for a padded prediction, whose
+    intersections are 0, so its area raised to the smallest float makes those IoUs 0 without a
+    masked divide (a real area is never below it).
     """
-    a = np.zeros((4, len(preds), max(p.shape[1] for p in preds)))
-    b = np.zeros((4, len(refs), max(r.shape[1] for r in refs)))
+    a = np.zeros((4, len(preds), max(p.shape[1] for p in preds), 1))
+    b = np.zeros((4, len(refs), 1, max(r.shape[1] for r in refs)))
     for i, (pred, ref) in enumerate(zip(preds, refs)):
-        a[:, i, :pred.shape[1]] = pred
-        b[:, i, :ref.shape[1]] = ref
-    inter, union = _intersection_union(a[..., None], b[:, :, None, :])
-    np.maximum(union, _SMALLEST, out=union)
+        a[:, i, :pred.shape[1], 0] = pred
+        b[:, i, 0, :ref.shape[1]] = ref
+    inter = _intersection(a, b)
+    union = np.maximum(_area(a), _SMALLEST) + _area(b)
+    union -= inter
     return np.divide(inter, union, out=inter)
 
 
