@@ -62,7 +62,10 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _ordered_planes(boxes: np.ndarray) -> np.ndarray:
     """``(4, n)`` planes x0, y0, x1, y1 of ``(4, n)`` corner planes, with x0 <= x1 and y0 <= y1."""
-    return np.concatenate([np.minimum(boxes[:2], boxes[2:]), np.maximum(boxes[:2], boxes[2:])])
+    out = np.empty_like(boxes)
+    np.minimum(boxes[:2], boxes[2:], out=out[:2])
+    np.maximum(boxes[:2], boxes[2:], out=out[2:])
+    return out
 
 
 def _padded_iou(preds: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray:
@@ -107,8 +110,9 @@ def _numpy_sums(bins: dict[str, list[int]], gt_boxes: dict[str, np.ndarray], gt:
     ends = list(accumulate(map(len, refs)))
     refs = [ref_planes[:, end - len(ref):end] for ref, end in zip(refs, ends)]
     iou = _padded_iou(preds, refs)
-    if matching == "best":
-        return float(iou.max(axis=2).sum()), float(iou.max(axis=1).sum()), boxes.shape[1]
+    if matching == "best":  # fmax: max without NaN checks (IoUs here are finite), so faster
+        return (float(np.fmax.reduce(iou, axis=2).sum()), float(np.fmax.reduce(iou, axis=1).sum()),
+                boxes.shape[1])
     matched = 0.0
     for block, pred, ref in zip(iou, preds, refs):
         block = block[:pred.shape[1], :ref.shape[1]]

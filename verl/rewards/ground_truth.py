@@ -155,12 +155,11 @@ def _stacked(boxes: list[Any], points: list[Any]) -> tuple[list[np.ndarray], lis
 
 
 def _check_entry(phrase: str, entry: Any) -> Mapping[str, Any]:
-    where = f"answer[{phrase!r}]"
     if not isinstance(entry, Mapping):
-        raise GroundTruthError(f"{where} must be a dict with keys {TARGET_KINDS}, got {type(entry).__name__}")
+        raise GroundTruthError(f"answer[{phrase!r}] must be a dict with keys {TARGET_KINDS}, got {type(entry).__name__}")
     for kind in TARGET_KINDS:
         if not isinstance(entry.get(kind, []), (list, tuple)):
-            raise GroundTruthError(f"{where}[{kind!r}] must be a list")
+            raise GroundTruthError(f"answer[{phrase!r}][{kind!r}] must be a list")
     return entry
 
 
