@@ -193,6 +193,12 @@ def bench_box_iou_vs_loop(num_objects: int, repeats: int = REPEATS) -> dict[str,
         "math_only": (lambda: [box_iou_reward(a, g) for a, g in zip(groups, parsed)],
                       lambda: [loop_box_iou_groups(a, g) for a, g in zip(groups, gts)], "loop"),
     }
+    original = pairs["vs_original"][1]
+    # One stage of compute_score alone vs the whole original: the stage costs 1/speedup of its time.
+    stages = {"parse_vs_original": lambda: [parse_answer(p) for p in predicts],
+              "ground_truth_vs_original": lambda: [parse_ground_truth(g) for g in gts],
+              "math_vs_original": pairs["math_only"][0]}
+    pairs.update({name: (stage, original, "original") for name, stage in stages.items()})
     return {name: _paired(fast_fn, slow_fn, other, repeats) for name, (fast_fn, slow_fn, other) in pairs.items()}
 
 
