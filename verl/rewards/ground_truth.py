@@ -116,7 +116,8 @@ _NUMBERS = {int, float}
 
 def _numeric_rows(values: list[Any]) -> np.ndarray | None:
     """``values`` as a flat read-only float64 array when they are plain finite ints or floats, the ints
-    within int64 (numpy reads larger ones as objects, which :func:`_array` refuses); else ``None``."""
+    small enough for numpy's integers (it reads larger ones as objects, which :func:`_array` refuses);
+    else ``None``."""
     types = set(map(type, values))
     if types <= _FLOAT:
         flat = np.array(values, dtype=np.float64)
@@ -166,8 +167,8 @@ def _check_entry(phrase: str, entry: Any) -> Mapping[str, Any]:
 def _phrase_targets(phrase: str, entry: Mapping[str, Any]) -> PhraseTargets:
     """One phrase's targets, checked item by item (the path that names a bad item)."""
     where = f"answer[{phrase!r}]"
-    boxes = _array(entry.get("boxes", []), 4, f"{where}['boxes']")
-    points = _array(entry.get("points", []), 2, f"{where}['points']")
+    boxes = _read_only(_array(entry.get("boxes", []), 4, f"{where}['boxes']"))
+    points = _read_only(_array(entry.get("points", []), 2, f"{where}['points']"))
     return PhraseTargets(boxes=boxes, points=points, masks=list(entry.get("masks", [])))
 
 

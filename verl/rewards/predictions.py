@@ -47,13 +47,7 @@ def predicted_box_array(groups: list[ParsedGroup], width: float, height: float) 
                                                                                         np.ndarray]:
     """Phrases in first-seen order, their box counts, and all their pixel boxes as one ``(n, 4)`` array
     (corners ordered); :func:`predicted_boxes` splits it per phrase."""
-    return box_array(phrase_bins(groups, "box", 4), width, height)
-
-
-def box_array(per_phrase: dict[str, list[int]], width: float, height: float) -> tuple[list[str], list[int],
-                                                                                    np.ndarray]:
-    """:func:`predicted_box_array` from :func:`phrase_bins`' result."""
-    phrases, counts, bins = bin_array(per_phrase, 4)
+    phrases, counts, bins = bin_array(phrase_bins(groups, "box", 4), 4)
     # The codec's dequantize on arrays: one formula for training, rewards and drawing.
     sides = np.array([width, height, width, height], dtype=np.float64)
     return phrases, counts, corner_ordered(dequantize(bins, sides))

@@ -52,6 +52,10 @@ def test_phrases_converted_together_keep_their_own_objects() -> None:
     assert gt.answer["cat"].boxes.shape == (0, 4) and gt.answer["cat"].points.tolist() == [[3.5, 4.0]]
     assert gt.answer["cow"].boxes.tolist() == [[9.0, 10.0, 11.0, 12.0]] and gt.answer["cow"].points.shape == (0, 2)
     assert all(t.boxes.dtype == np.float64 and not t.boxes.flags.writeable for t in gt.answer.values())
+    # An empty box list written as [[]] is accepted by the item-by-item path, read-only as well.
+    odd = parse_ground_truth({**VALID, "answer": {"dog": {"boxes": [[]]}, "cat": {"boxes": [[1, 2, 3, 4]]}}})
+    assert odd.answer["dog"].boxes.shape == (0, 4) and odd.answer["cat"].boxes.tolist() == [[1.0, 2.0, 3.0, 4.0]]
+    assert not (odd.answer["cat"].boxes.flags.writeable or odd.answer["cat"].points.flags.writeable)
 
 
 @pytest.mark.parametrize(
