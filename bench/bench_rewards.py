@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 CLASSES = ("person", "car", "dog", "traffic light")
 OBJECT_COUNTS = (1, 10, 100)
 BATCH_SIZE = 32
+ROLLOUTS = 8  # answers per prompt in the grouped comparison
 REPEATS = 7
 
 
@@ -175,16 +176,29 @@ def bench_box_iou_vs_loop(num_objects: int, repeats: int = REPEATS) -> dict[str,
     assert all(abs(a - b) <= 1e-9 for a, b in zip(fast, slow)), "vectorised and loop box_iou disagree"
     parsed = [parse_ground_truth(g) for g in gts]
     groups = [parse_answer(p) for p in predicts]
+    # GRPO's shape: ROLLOUTS answers per prompt scored against the same ground-truth object (the
+    # prompt's answer repeated; nothing caches answers, only validated ground truths).
+    group_predicts = [p for p in predicts[:BATCH_SIZE // ROLLOUTS] for _ in range(ROLLOUTS)]
+    group_gts = [g for g in gts[:BATCH_SIZE // ROLLOUTS] for _ in range(ROLLOUTS)]
     pairs = {
         # The original's own parse and loops (bins / 1000, so scores differ slightly from ours).
         "vs_original": (lambda: compute_score(predicts, gts),
                         lambda: [original_box_iou(p, g) for p, g in zip(predicts, gts)], "original"),
+        "vs_original_grouped": (lambda: compute_score(group_predicts, group_gts),
+                                lambda: [original_box_iou(p, g) for p, g in zip(group_predicts, group_gts)],
+                                "original"),
         "end_to_end": (lambda: compute_score(predicts, gts),
                        lambda: [loop_box_iou(p, g) for p, g in zip(predicts, gts)], "loop"),
         # The same two on pre-parsed answers and ground truths: the reward math alone.
         "math_only": (lambda: [box_iou_reward(a, g) for a, g in zip(groups, parsed)],
                       lambda: [loop_box_iou_groups(a, g) for a, g in zip(groups, gts)], "loop"),
     }
+    original = pairs["vs_original"][1]
+    # One stage of compute_score alone vs the whole original: the stage costs 1/speedup of its time.
+    stages = {"parse_vs_original": lambda: [parse_answer(p) for p in predicts],
+              "ground_truth_vs_original": lambda: [parse_ground_truth(g) for g in gts],
+              "math_vs_original": pairs["math_only"][0]}
+    pairs.update({name: (stage, original, "original") for name, stage in stages.items()})
     return {name: _paired(fast_fn, slow_fn, other, repeats) for name, (fast_fn, slow_fn, other) in pairs.items()}
 
 
@@ -218,7 +232,7 @@ def main() -> dict[str, Any]:
         for kind, r in both.items():
             other = r.get("loop", r.get("original"))
             logger.info("box_iou vectorised vs %s %4d obj: %8.0f vs %8.0f scores/s -> %.1fx",
-                        "original" if "original" in r else f"loop ({kind})", n, r["vectorised"]["median"],
+                        f"original ({kind})" if "original" in r else f"loop ({kind})", n, r["vectorised"]["median"],
                         other["median"], r["speedup"])
     return results
 

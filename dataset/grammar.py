@@ -37,7 +37,9 @@ _BIN_PATTERN = re.compile(r"<\s*0*(\d{1,6})\d*\s*>")
 # Fast path for well-formed bodies (what a trained model writes): comma-separated boxes or points,
 # recognised by their shape once the digits are deleted (str.translate runs at memcpy speed).
 _NO_DIGITS = str.maketrans("", "", "0123456789")
-_ITEM_SHAPES = (("box", 4, "<><><><>,"), ("point", 2, "<><>,"))
+_ITEM_SHAPES = (("box", "<><><><>,"), ("point", "<><>,"))
+# Every 1-3 digit bin as written ("7", "07", "007") -> its value: a lookup is cheaper than int().
+_BIN_OF_DIGITS = {f"{b:0{width}d}": b for width in (1, 2, 3) for b in range(10**width)}
 
 
 def quantize(coord: float, length: float) -> int:
@@ -150,13 +152,13 @@ def _uniform_bins(body: str) -> tuple[str, list[int]] | None:
     deleted such a body is the item shape repeated, and splitting at the brackets leaves digits only.
     """
     shape = body.translate(_NO_DIGITS) + ","
-    for kind, size, item in _ITEM_SHAPES:
+    for kind, item in _ITEM_SHAPES:
         count = len(shape) // len(item)
         if count and shape == item * count:
-            digits = body.replace(">,<", "><")[1:-1].split("><")
-            if len(digits) == count * size and max(map(len, digits)) <= 3 and all(map(str.isdigit, digits)):
-                return kind, list(map(int, digits))
-            return None
+            try:
+                return kind, list(map(_BIN_OF_DIGITS.__getitem__, body.replace(">,<", "><")[1:-1].split("><")))
+            except KeyError:  # an empty bin or one of 4+ digits: the general path reads it
+                return None
     return None
 
 

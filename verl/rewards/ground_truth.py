@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
 from typing import Any
 
 import numpy as np
@@ -101,16 +102,84 @@ def _array(values: Any, size: int, where: str) -> np.ndarray:
     raise GroundTruthError(f"{where} must be a list of {size}-number lists")
 
 
-def _phrase_targets(phrase: str, entry: Any) -> PhraseTargets:
-    where = f"answer[{phrase!r}]"
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    # A validated ground truth is shared by the rollouts of one prompt, so nothing may edit it.
+    arr.flags.writeable = False
+    return arr
+
+
+_EMPTY = {size: _read_only(np.zeros((0, size))) for size in (2, 4)}
+_SEQUENCES = {list, tuple}
+_FLOAT = {float}
+_NUMBERS = {int, float}
+
+
+def _numeric_rows(values: list[Any]) -> np.ndarray | None:
+    """``values`` as a flat read-only float64 array when they are plain finite ints or floats, the ints
+    small enough for numpy's integers (it reads larger ones as objects, which :func:`_array` refuses);
+    else ``None``."""
+    types = set(map(type, values))
+    if types <= _FLOAT:
+        flat = np.array(values, dtype=np.float64)
+    elif types <= _NUMBERS:
+        flat = np.array(values)
+        if flat.dtype.kind != "i" and flat.dtype.kind != "f":
+            return None
+    else:
+        return None
+    return _read_only(flat.astype(np.float64, copy=False)) if np.isfinite(flat).all() else None
+
+
+def _views(rows: np.ndarray, lists: list[Any]) -> list[np.ndarray]:
+    """Consecutive row blocks of ``rows``, one per entry of ``lists``, as long as that entry."""
+    return [rows[end - len(v):end] if v else _EMPTY[rows.shape[1]]
+            for v, end in zip(lists, accumulate(map(len, lists)))]
+
+
+def _stacked(boxes: list[Any], points: list[Any]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """Per phrase, ``(n, 4)`` boxes and ``(n, 2)`` points (float64 views) from one conversion for all
+    phrases; ``None`` when anything is unusual, and :func:`_array` then decides and names the bad item.
+
+    Accepts only what :func:`_array` accepts: lists or tuples of 4 (2) plain finite numbers.
+    """
+    box_items, point_items = list(chain.from_iterable(boxes)), list(chain.from_iterable(points))
+    items = box_items + point_items
+    if not set(map(type, items)) <= _SEQUENCES:
+        return None
+    if (box_items and set(map(len, box_items)) != {4}) or (point_items and set(map(len, point_items)) != {2}):
+        return None
+    flat = _numeric_rows(list(chain.from_iterable(items))) if items else _EMPTY[4].reshape(-1)
+    if flat is None:
+        return None
+    split = 4 * len(box_items)
+    return _views(flat[:split].reshape(-1, 4), boxes), _views(flat[split:].reshape(-1, 2), points)
+
+
+def _check_entry(phrase: str, entry: Any) -> Mapping[str, Any]:
     if not isinstance(entry, Mapping):
-        raise GroundTruthError(f"{where} must be a dict with keys {TARGET_KINDS}, got {type(entry).__name__}")
+        raise GroundTruthError(f"answer[{phrase!r}] must be a dict with keys {TARGET_KINDS}, got {type(entry).__name__}")
     for kind in TARGET_KINDS:
         if not isinstance(entry.get(kind, []), (list, tuple)):
-            raise GroundTruthError(f"{where}[{kind!r}] must be a list")
-    boxes = _array(entry.get("boxes", []), 4, f"{where}['boxes']")
-    points = _array(entry.get("points", []), 2, f"{where}['points']")
+            raise GroundTruthError(f"answer[{phrase!r}][{kind!r}] must be a list")
+    return entry
+
+
+def _phrase_targets(phrase: str, entry: Mapping[str, Any]) -> PhraseTargets:
+    """One phrase's targets, checked item by item (the path that names a bad item)."""
+    where = f"answer[{phrase!r}]"
+    boxes = _read_only(_array(entry.get("boxes", []), 4, f"{where}['boxes']"))
+    points = _read_only(_array(entry.get("points", []), 2, f"{where}['points']"))
     return PhraseTargets(boxes=boxes, points=points, masks=list(entry.get("masks", [])))
+
+
+def _answer_targets(answer: Mapping[Any, Any]) -> dict[str, PhraseTargets]:
+    """Phrase -> targets; boxes and points of all phrases are converted at once when they are well formed."""
+    entries = {str(p): _check_entry(str(p), e) for p, e in answer.items()}
+    stacked = _stacked([e.get("boxes", []) for e in entries.values()], [e.get("points", []) for e in entries.values()])
+    if stacked is None:
+        return {p: _phrase_targets(p, e) for p, e in entries.items()}
+    return {p: PhraseTargets(boxes=b, points=q, masks=list(e.get("masks", [])))
+            for (p, e), b, q in zip(entries.items(), *stacked)}
 
 
 def parse_ground_truth(gt: Mapping[str, Any]) -> GroundTruth:
@@ -133,6 +202,6 @@ def parse_ground_truth(gt: Mapping[str, Any]) -> GroundTruth:
         dataset_name=str(gt.get("dataset_name", "unknown")),
         width=int(width),
         height=int(height),
-        answer={str(p): _phrase_targets(str(p), e) for p, e in answer.items()},
+        answer=_answer_targets(answer),
         raw=gt,
     )

@@ -9,8 +9,8 @@ import numpy as np
 from dataset.grammar import ParsedGroup, dequantize, dequantize_point
 
 
-def _bins(groups: list[ParsedGroup], kind: str, size: int) -> tuple[list[str], list[int], np.ndarray]:
-    """Phrases in first-seen order, their item counts and all their bins as one ``(n, size)`` array.
+def phrase_bins(groups: list[ParsedGroup], kind: str, size: int) -> dict[str, list[int]]:
+    """Phrase (first-seen order) -> the bins of all its items of ``kind``, concatenated (``size`` per item).
 
     As the original reward did, a run written without commas (parsed as a polygon) counts as
     consecutive boxes or points when its length allows.
@@ -22,6 +22,11 @@ def _bins(groups: list[ParsedGroup], kind: str, size: int) -> tuple[list[str], l
         for run in group.of_kind("polygon") if group.uniform is None else ():
             if len(run) % size == 0:
                 flat.extend(run)
+    return per_phrase
+
+
+def bin_array(per_phrase: dict[str, list[int]], size: int) -> tuple[list[str], list[int], np.ndarray]:
+    """:func:`phrase_bins`' result as phrases, item counts and one ``(n, size)`` float64 array."""
     counts = [len(b) // size for b in per_phrase.values()]
     every = list(chain.from_iterable(per_phrase.values()))
     return list(per_phrase), counts, np.array(every, dtype=np.float64).reshape(-1, size)
@@ -42,7 +47,7 @@ def predicted_box_array(groups: list[ParsedGroup], width: float, height: float) 
                                                                                         np.ndarray]:
     """Phrases in first-seen order, their box counts, and all their pixel boxes as one ``(n, 4)`` array
     (corners ordered); :func:`predicted_boxes` splits it per phrase."""
-    phrases, counts, bins = _bins(groups, "box", 4)
+    phrases, counts, bins = bin_array(phrase_bins(groups, "box", 4), 4)
     # The codec's dequantize on arrays: one formula for training, rewards and drawing.
     sides = np.array([width, height, width, height], dtype=np.float64)
     return phrases, counts, corner_ordered(dequantize(bins, sides))
@@ -59,7 +64,7 @@ def predicted_boxes(groups: list[ParsedGroup], width: float, height: float) -> d
 
 def predicted_points(groups: list[ParsedGroup], width: float, height: float) -> dict[str, np.ndarray]:
     """Phrase -> ``(n, 2)`` (x, y) pixel points; every named phrase gets an entry."""
-    phrases, counts, bins = _bins(groups, "point", 2)
+    phrases, counts, bins = bin_array(phrase_bins(groups, "point", 2), 2)
     x, y = dequantize_point(bins.T, width, height)
     return split_rows(phrases, counts, np.stack([x, y], 1))
 

@@ -31,12 +31,12 @@ def format_ok(text: str, groups: list[ParsedGroup], gt: GroundTruth) -> float:
     return 1.0 if blank and gt.is_empty else 0.0
 
 
-def score_sample(
-    prediction: str, gt: GroundTruth, reward_options: Mapping[str, Mapping[str, Any]] | None = None
-) -> tuple[list[ParsedGroup], RewardResult, dict[str, float]]:
-    """Parsed groups, the reward's result and the returned row for one prediction."""
+def score_parsed(
+    prediction: str, groups: list[ParsedGroup], gt: GroundTruth,
+    reward_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[RewardResult, dict[str, float]]:
+    """The reward's result and the returned row for one prediction and its parsed ``groups``."""
     reward = get_reward(gt.reward_name)
-    groups = parse_answer(prediction)
     result = reward(groups, gt, **dict((reward_options or {}).get(gt.reward_name, {})))
     row = {
         "overall": float(result.score),
@@ -45,7 +45,20 @@ def score_sample(
         "recall": float(result.recall),
         "format_ok": format_ok(prediction, groups, gt),
     }
-    return groups, result, row
+    return result, row
+
+
+def validate_all(ground_truths: Sequence[Mapping[str, Any]]) -> list[GroundTruth]:
+    """Every ground truth validated, each distinct object once (the rollouts of a prompt share one)."""
+    # Keyed by id(): ground_truths holds every dict for the whole call, so no id is reused meanwhile.
+    validated: dict[int, GroundTruth] = {}
+    out = []
+    for raw in ground_truths:
+        gt = validated.get(id(raw))
+        if gt is None:
+            gt = validated[id(raw)] = parse_ground_truth(raw)
+        out.append(gt)
+    return out
 
 
 def score_batch(
@@ -57,7 +70,10 @@ def score_batch(
     log_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> list[dict[str, float]]:
-    """Score ``predicts[i]`` against ``ground_truths[i]``; see :func:`verl.configs.reward_func.compute_score`."""
+    """Score ``predicts[i]`` against ``ground_truths[i]``; see :func:`verl.configs.reward_func.compute_score`.
+
+    All ground truths are validated first; one passed several times as the same object is validated once.
+    """
     if len(predicts) != len(ground_truths):
         raise ValueError(f"{len(predicts)} predictions but {len(ground_truths)} ground truths")
     if images is not None and len(images) != len(predicts):
@@ -66,10 +82,12 @@ def score_batch(
         get_reward(name)  # a typo in the options fails now, naming the known rewards
     env = os.environ if env is None else env
     debug, visualize_dir = debug_enabled(env), env.get("LOG_VISUALIZE_PATH", "")
+    # Stage by stage over the whole batch (validate, parse, score): faster than sample by sample.
+    gts = validate_all(ground_truths)
+    answers = [parse_answer(text) for text in predicts]
     rows, records = [], []
-    for index, (text, raw_gt) in enumerate(zip(predicts, ground_truths)):
-        gt = parse_ground_truth(raw_gt)
-        groups, result, row = score_sample(text, gt, reward_options)
+    for index, (text, groups, gt) in enumerate(zip(predicts, answers, gts)):
+        result, row = score_parsed(text, groups, gt, reward_options)
         rows.append(row)
         if debug:
             records.append(format_record(text, gt, result, row["format_ok"]))
