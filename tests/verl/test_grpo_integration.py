@@ -36,6 +36,7 @@ def test_grpo_three_steps_on_ray(make_config, tmp_path, monkeypatch):
             assert all(math.isfinite(v) for v in metrics.values())
             assert any(k.startswith("reward/by_dataset/toy_") for k in metrics)
             assert metrics["training/rollout_probs_diff_max"] < 1e-4  # the rollout samples with the actor's weights
+            assert "timing_s/old" not in metrics  # one optimizer step per batch: old log-probs from the update
             for key in ("reward/overall", "actor/pg_clipfrac_high",
                         "actor/kl_loss", "actor/entropy", "actor/grad_norm", "actor/lr", "timing_s/gen",
                         "timing_s/update", "perf/throughput_tokens_per_s", "response_length/mean"):

@@ -124,6 +124,9 @@ class ActorConfig:
     clip_ratio_dual: float | None = 3.0  # dual-clip bound for negative advantages; None disables
     loss_agg_mode: LossAggMode = "token-mean"  # core_algos.agg_loss mode (seq-mean-token-sum-norm: Dr.GRPO)
     ppo_epochs: int = 1  # passes over each rollout batch
+    # auto: an on-policy step (one optimizer step per rollout batch, ppo_epochs 1, no KL penalty in the reward)
+    # takes old log-probs from the update's own forward (ratio 1, same gradient), skipping a full actor pass.
+    old_log_probs: Literal["auto", "recompute"] = "auto"
     padding_free: bool = False  # not supported: batches run padded with sdpa attention; true is rejected
     ulysses_sequence_parallel_size: int = 1  # sequence parallelism is not supported: only 1
     use_torch_compile: bool = False  # not supported (eager log-prob kernel); true is rejected

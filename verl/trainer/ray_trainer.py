@@ -145,6 +145,16 @@ class GRPOTrainer:
         batch.meta.update(n=rollout.n, temperature=rollout.temperature)
         return batch
 
+    @property
+    def on_policy_shortcut(self) -> bool:
+        """True when old log-probs come from the update's forward: exactly one optimizer step per rollout batch
+        and nothing else reads them (the KL penalty in the reward does)."""
+        cfg = self.config
+        actor = cfg.worker.actor
+        return (actor.old_log_probs == "auto" and actor.ppo_epochs == 1
+                and actor.global_batch_size == cfg.data.rollout_batch_size
+                and not (self.use_ref and not cfg.algorithm.use_kl_loss))
+
     def train_step(self, raw: dict[str, Any]) -> dict[str, float]:
         """One GRPO step on a collated prompt batch; returns its metrics."""
         timings: dict[str, float] = {}
@@ -154,8 +164,9 @@ class GRPOTrainer:
                 batch = self.workers.dispatch("generate_sequences", prompts)
             pending = self.reward.submit(batch)
             slim = batch.select([c for c in WORKER_COLUMNS if c in batch])
-            with _timer(timings, "old"):
-                batch = batch.union(self.workers.dispatch("compute_log_probs", slim))
+            if not self.on_policy_shortcut:
+                with _timer(timings, "old"):
+                    batch = batch.union(self.workers.dispatch("compute_log_probs", slim))
             if self.use_ref:
                 with _timer(timings, "ref"):
                     batch = batch.union(self.workers.dispatch("compute_ref_log_probs", slim))
@@ -164,8 +175,11 @@ class GRPOTrainer:
             timings["reward"] = self.reward.last_seconds  # overlapped with old/ref log-probs
             with _timer(timings, "adv"):
                 metrics = self._advantages(batch, scores)
-            update = batch.select([*WORKER_COLUMNS, "old_log_probs", "advantages",
-                                   *(["ref_log_probs"] if self.use_ref else [])])
+            update = batch.select([*WORKER_COLUMNS, "advantages",
+                                   *(["ref_log_probs"] if self.use_ref else []),
+                                   *(["rollout_log_probs"] if self.on_policy_shortcut and "rollout_log_probs" in batch
+                                     else []),
+                                   *([] if self.on_policy_shortcut else ["old_log_probs"])])
             update.tensors["response_mask"] = batch["update_mask"]
             with _timer(timings, "update"):
                 results = self.workers.dispatch("update_actor", update)
@@ -253,4 +267,5 @@ class GRPOTrainer:
 def _mean_dicts(results: Any) -> dict[str, float]:
     items = results if isinstance(results, list) else [results]
     keys = {k for item in items for k in item}
-    return {k: float(np.mean([item[k] for item in items if k in item])) for k in keys}
+    reduce = {k: (np.max if k.endswith("_max") else np.mean) for k in keys}
+    return {k: float(reduce[k]([item[k] for item in items if k in item])) for k in keys}

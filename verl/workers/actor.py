@@ -53,6 +53,21 @@ def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, 
     return log_probs, entropy
 
 
+def _experience_metrics(micro: Batch, log_probs: torch.Tensor, entropy: torch.Tensor | None,
+                        mask: torch.Tensor) -> dict[str, float]:
+    """What the skipped old-log-prob pass would have reported, for this micro-batch: entropy and, when the
+    engine reported log-probs, ``|p_rollout - p_actor|`` (max, mean over response tokens)."""
+    metrics: dict[str, float] = {}
+    if entropy is not None:
+        metrics["actor/entropy"] = float(core_algos.masked_mean(entropy.detach(), mask))
+    if "rollout_log_probs" in micro and mask.sum() > 0:
+        rollout = micro["rollout_log_probs"].to(log_probs.device)
+        diff = (rollout.exp() - log_probs.exp()).abs()[mask.bool()].double()
+        metrics["training/rollout_probs_diff_max"] = float(diff.max())
+        metrics["training/rollout_probs_diff_mean"] = float(diff.mean())
+    return metrics
+
+
 class Actor:
     """Experience (no-grad log-probs) and policy update over micro-batches on this rank.
 
@@ -102,12 +117,16 @@ class Actor:
 
     def _micro_loss(self, micro: Batch, temperature: float, normalizer: float) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
-        log_probs, _ = forward_log_probs(self.model, micro, temperature, self.device)
+        on_policy = "old_log_probs" not in micro  # the trainer skipped the old pass (ActorConfig.old_log_probs)
+        log_probs, entropy = forward_log_probs(self.model, micro, temperature, self.device, with_entropy=on_policy)
         mask = micro["response_mask"].to(self.device).float()
+        old_log_probs = log_probs.detach() if on_policy else micro["old_log_probs"].to(self.device)
         loss, stats = core_algos.compute_policy_loss(
-            micro["old_log_probs"].to(self.device), log_probs, micro["advantages"].to(self.device), mask,
+            old_log_probs, log_probs, micro["advantages"].to(self.device), mask,
             cfg.clip_ratio_low, cfg.clip_ratio_high, cfg.clip_ratio_dual, cfg.loss_agg_mode, normalizer)
         metrics = {f"actor/{k}": float(v) for k, v in stats.items() if k != "pg_loss"}
+        if on_policy:
+            metrics.update(_experience_metrics(micro, log_probs.detach(), entropy, mask))
         metrics["actor/pg_loss"] = float(stats["pg_loss"])
         if cfg.use_kl_loss and not cfg.disable_kl and "ref_log_probs" in micro:
             kl = core_algos.compute_kl(log_probs, micro["ref_log_probs"].to(self.device), cfg.kl_penalty)
@@ -154,7 +173,8 @@ class Actor:
         """PPO epochs over mini-batches of ``mini_batch_size`` rows (one optimizer step each).
 
         Needs ``old_log_probs`` and ``advantages`` (and ``ref_log_probs`` for the KL loss). Returns metrics
-        averaged over micro-batches (losses summed per mini-batch, then averaged over mini-batches).
+        averaged over micro-batches (losses summed per mini-batch, then averaged over mini-batches; ``*_max``
+        keys take the maximum).
         """
         self.model.train()
         sums: dict[str, list[float]] = defaultdict(list)
@@ -164,4 +184,4 @@ class Actor:
                     sums[key].extend(values)
                 for key, value in self._optimizer_step().items():
                     sums[key].append(value)
-        return {key: sum(values) / len(values) for key, values in sums.items()}
+        return {key: max(values) if key.endswith("_max") else sum(values) / len(values) for key, values in sums.items()}
