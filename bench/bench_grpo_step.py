@@ -9,6 +9,10 @@ real reward function (``verl/configs/reward_func.py``). Phases are the trainer's
 is ``gen`` minus the sync). ``reward`` runs in a background thread, overlapped with the log-probs; only
 ``reward_wait`` is on the critical path. One untimed warm-up step, then medians of the timed steps.
 
+The steps alternate ``worker.actor.old_log_probs=recompute`` (a separate old-log-prob pass) and ``auto``
+(this on-policy step takes them from the update's forward) on the same trainer, so both are timed side by
+side; ``speedup_auto_vs_recompute`` is the ratio of their median step times.
+
 Run ``python -m bench.bench_grpo_step [--quick]``; :func:`main` returns the numbers.
 """
 
@@ -32,8 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL_DIRS = {"test": "work_dirs/models/rex-omni-test", "demo": "work_dirs/models/rex-omni-demo"}
 IMAGE_SIZE = (224, 168)
 PROMPTS, SAMPLES_PER_PROMPT = 2, 4
-FULL = dict(model="demo", response_length=32, steps=3)
+FULL = dict(model="demo", response_length=32, steps=3)  # timed steps per mode
 QUICK = dict(model="test", response_length=8, steps=1)
+MODES = ("recompute", "auto")
 PHASES = ("generate", "weight_sync", "reward", "reward_wait", "old_log_probs", "ref_log_probs", "advantages",
           "update", "step")
 TRAINER_TIMERS = {"reward": "reward", "reward_wait": "reward_wait", "old_log_probs": "old", "ref_log_probs": "ref",
@@ -81,7 +86,7 @@ def step_phases(trainer: Any, sync_seconds: list[float]) -> tuple[dict[str, floa
     metrics = trainer.train_step(raw)
     trainer.global_step += 1
     sync = sum(sync_seconds)
-    phases = {name: metrics[f"timing_s/{timer}"] for name, timer in TRAINER_TIMERS.items()}
+    phases = {name: metrics.get(f"timing_s/{timer}", 0.0) for name, timer in TRAINER_TIMERS.items()}  # auto: no old
     phases["weight_sync"] = sync
     phases["generate"] = metrics["timing_s/gen"] - sync
     return phases, metrics
@@ -98,9 +103,9 @@ def main(quick: bool = False) -> dict[str, Any]:
 
     sizes = QUICK if quick else FULL
     model_dir = str(build_tiny_rex_omni(MODEL_DIRS[sizes["model"]], size=sizes["model"], seed=0))
-    runs: list[dict[str, float]] = []
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="bench_grpo_step_") as tmp:
-        config = build_config(tmp, model_dir, sizes["response_length"], sizes["steps"] + 1)
+        config = build_config(tmp, model_dir, sizes["response_length"], len(MODES) * sizes["steps"] + 1)
         group = LocalWorkerGroup(FSDPWorker, config)
         trainer = build_trainer(config, workers=group)
         try:
@@ -110,9 +115,12 @@ def main(quick: bool = False) -> dict[str, Any]:
             worker.sync_rollout_weights = timed(worker.sync_rollout_weights, sync_seconds)
             step_phases(trainer, sync_seconds)  # warm-up
             for _ in range(sizes["steps"]):
-                phases, metrics = step_phases(trainer, sync_seconds)
-                runs.append(phases)
-                logger.info("step %.2fs: %s", phases["step"], ", ".join(f"{k}={v:.2f}" for k, v in phases.items()))
+                for mode in MODES:
+                    config.worker.actor.old_log_probs = mode  # read by the trainer at every step
+                    phases, metrics = step_phases(trainer, sync_seconds)
+                    runs[mode].append(phases)
+                    logger.info("%s step %.2fs: %s", mode, phases["step"],
+                                ", ".join(f"{k}={v:.2f}" for k, v in phases.items()))
         finally:
             trainer.reward.close()
             group.shutdown()
@@ -120,9 +128,11 @@ def main(quick: bool = False) -> dict[str, Any]:
         "model": sizes["model"], "prompts": PROMPTS, "samples_per_prompt": SAMPLES_PER_PROMPT,
         "response_length": sizes["response_length"], "image_size": list(IMAGE_SIZE), "timed_steps": sizes["steps"],
         "total_tokens_per_step": metrics["perf/total_num_tokens"],
-        "seconds": {name: stats_of(r[name] for r in runs) for name in PHASES},
-        "share_of_step": {name: sum(r[name] for r in runs) / sum(r["step"] for r in runs)
-                          for name in PHASES if name not in ("step", "reward")},
+        "seconds": {mode: {name: stats_of(r[name] for r in rows) for name in PHASES} for mode, rows in runs.items()},
+        "share_of_step": {mode: {name: sum(r[name] for r in rows) / sum(r["step"] for r in rows)
+                                 for name in PHASES if name not in ("step", "reward")} for mode, rows in runs.items()},
+        "speedup_auto_vs_recompute": (stats_of(r["step"] for r in runs["recompute"])["median"]
+                                      / stats_of(r["step"] for r in runs["auto"])["median"]),
     }
 
 

@@ -74,8 +74,10 @@ def test_sft_step_quick() -> None:
 @pytest.mark.slow
 def test_grpo_step_quick() -> None:
     result = bench_grpo_step.main(quick=True)
-    seconds = result["seconds"]
-    assert set(seconds) == set(bench_grpo_step.PHASES)
-    assert all(seconds[p]["median"] > 0 for p in ("generate", "weight_sync", "old_log_probs", "update", "step"))
-    assert seconds["generate"]["median"] + seconds["update"]["median"] < seconds["step"]["median"]
+    recompute, auto = result["seconds"]["recompute"], result["seconds"]["auto"]
+    assert set(recompute) == set(auto) == set(bench_grpo_step.PHASES)
+    assert all(recompute[p]["median"] > 0 for p in ("generate", "weight_sync", "old_log_probs", "update", "step"))
+    assert recompute["generate"]["median"] + recompute["update"]["median"] < recompute["step"]["median"]
+    assert auto["old_log_probs"]["median"] == 0 and auto["update"]["median"] > 0  # the pass was skipped
+    assert result["speedup_auto_vs_recompute"] > 0
     assert Path(bench_grpo_step.REPO, "verl/configs/reward_func.py").is_file()
