@@ -23,7 +23,8 @@ from dataset.task_fns import EmptySampleError, TaskSample
 from dataset.task_fns.original_style import accept_original_style
 from dataset.tsv import TsvFormatError, TsvReader
 
-__all__ = ["DEFAULT_MAX_RETRIES", "MIN_IMAGE_SIDE", "SampleSource", "SourceSample", "reward_ground_truth"]
+__all__ = ["DEFAULT_MAX_RETRIES", "MIN_IMAGE_SIDE", "SampleSource", "SourceBacked", "SourceSample",
+           "reward_ground_truth"]
 
 MIN_IMAGE_SIDE = 28  # pixels; smaller images are skipped (as in the original)
 DEFAULT_MAX_RETRIES = 20  # consecutive unusable samples tolerated before a loud error
@@ -147,3 +148,30 @@ class SampleSource:
             f"{self.name} ({self.reader.ann_tsv}): {len(tried)} consecutive samples unusable "
             f"(dataset indices {tried}, TSV lines {lines}); last: {last}; skips so far: {self.skip_stats.summary()}"
         )
+
+
+class SourceBacked:
+    """For a dataset holding a :class:`SampleSource` as ``self.source``: its reader, line selection, task
+    function, seed and box format, read through the source so there is one copy of each."""
+
+    source: SampleSource
+
+    @property
+    def reader(self) -> TsvReader | Any:
+        return self.source.reader
+
+    @property
+    def lines(self) -> np.ndarray:
+        return self.source.lines
+
+    @property
+    def task_fn(self) -> Callable[..., TaskSample]:
+        return self.source.task_fn
+
+    @property
+    def seed(self) -> int:
+        return self.source.seed
+
+    @property
+    def box_format(self) -> str:
+        return self.source.box_format

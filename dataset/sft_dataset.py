@@ -24,7 +24,7 @@ from dataset.annotations import BOX_FORMATS
 from dataset.chat import DEFAULT_SYSTEM_MESSAGE, ChatEncoder, EncodedText
 from dataset.mrope import MRopeIndexer
 from dataset.registry import BUILDER
-from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource
+from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource, SourceBacked
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.task_fns import TaskSample
 from dataset.tsv import TsvReader
@@ -104,7 +104,7 @@ def build_task_fn(task_fn: Any) -> Any:
 
 
 @BUILDER.register_module()
-class TSVDataset(Dataset):
+class TSVDataset(SourceBacked, Dataset):
     """SFT dataset over one TSV triple; the task function decides boxes or points.
 
     Args:
@@ -181,23 +181,6 @@ class TSVDataset(Dataset):
         self.rope = MRopeIndexer(model_config, self.chat.image_token_id, self.merge_size)
         self.max_length = max_length
         self.epoch = 0
-
-    # The reader, line selection, task function and seed belong to the sample path; read through it.
-    @property
-    def reader(self) -> TsvReader:
-        return self.source.reader
-
-    @property
-    def lines(self) -> np.ndarray:
-        return self.source.lines
-
-    @property
-    def task_fn(self) -> Any:
-        return self.source.task_fn
-
-    @property
-    def seed(self) -> int:
-        return self.source.seed
 
     def __len__(self) -> int:
         return len(self.lines)

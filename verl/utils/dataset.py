@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from dataset.chat import DEFAULT_SYSTEM_MESSAGE, render_prompt
 from dataset.mrope import MRopeIndexer
 from dataset.registry import BUILDER, build
-from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource
+from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource, SourceBacked
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.tsv import TsvReader
 
@@ -76,7 +76,7 @@ def resize_image(image: Image.Image, min_pixels: int | None, max_pixels: int | N
 
 
 @BUILDER.register_module()
-class TSVRLHFDataset(Dataset):
+class TSVRLHFDataset(SourceBacked, Dataset):
     """GRPO dataset over one TSV triple; the arguments are the SFT datasets' names.
 
     Args:
@@ -146,23 +146,6 @@ class TSVRLHFDataset(Dataset):
         image_token = getattr(processor, "image_token", "<|image_pad|>")
         merge_size = getattr(processor.image_processor, "merge_size", 2)
         self.mrope = MRopeIndexer(None, self.tokenizer.convert_tokens_to_ids(image_token), merge_size)
-
-    # The reader, task function, seed and box format belong to the sample path; read through it.
-    @property
-    def reader(self) -> TsvReader:
-        return self.source.reader
-
-    @property
-    def task_fn(self) -> Any:
-        return self.source.task_fn
-
-    @property
-    def seed(self) -> int:
-        return self.source.seed
-
-    @property
-    def box_format(self) -> str:
-        return self.source.box_format
 
     def __len__(self) -> int:
         return len(self.source)
