@@ -164,7 +164,8 @@ class GRPOTrainer:
                 batch = self.workers.dispatch("generate_sequences", prompts)
             pending = self.reward.submit(batch)
             slim = batch.select([c for c in WORKER_COLUMNS if c in batch])
-            if not self.on_policy_shortcut:
+            shortcut = self.on_policy_shortcut
+            if not shortcut:
                 with _timer(timings, "old"):
                     batch = batch.union(self.workers.dispatch("compute_log_probs", slim))
             if self.use_ref:
@@ -175,11 +176,7 @@ class GRPOTrainer:
             timings["reward"] = self.reward.last_seconds  # overlapped with old/ref log-probs
             with _timer(timings, "adv"):
                 metrics = self._advantages(batch, scores)
-            update = batch.select([*WORKER_COLUMNS, "advantages",
-                                   *(["ref_log_probs"] if self.use_ref else []),
-                                   *(["rollout_log_probs"] if self.on_policy_shortcut and "rollout_log_probs" in batch
-                                     else []),
-                                   *([] if self.on_policy_shortcut else ["old_log_probs"])])
+            update = batch.select(self._update_columns(batch, shortcut))
             update.tensors["response_mask"] = batch["update_mask"]
             with _timer(timings, "update"):
                 results = self.workers.dispatch("update_actor", update)
@@ -190,6 +187,17 @@ class GRPOTrainer:
         metrics.update(throughput_metrics(batch, timings, self.workers.world_size))
         metrics["data/num_skipped"] = float(sum(raw.get("num_skipped", [0])))
         return metrics
+
+    def _update_columns(self, batch: Batch, shortcut: bool) -> list[str]:
+        """What ``update_actor`` reads: the old log-probs, or on an on-policy step the rollout's (for the gap metric)."""
+        columns = [*WORKER_COLUMNS, "advantages"]
+        if self.use_ref:
+            columns.append("ref_log_probs")
+        if not shortcut:
+            columns.append("old_log_probs")
+        elif "rollout_log_probs" in batch:
+            columns.append("rollout_log_probs")
+        return columns
 
     def _advantages(self, batch: Batch, scores: torch.Tensor) -> dict[str, float]:
         """Token rewards (KL-penalised unless the KL is a loss), advantages, and the online-filter mask."""
