@@ -35,7 +35,9 @@ def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, 
                       with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(log_probs, entropy or None)`` of the response tokens, each (b, R) fp32.
 
-    Logits are divided by ``temperature`` so the log-probs match the sampling distribution.
+    Logits are divided by ``temperature`` so the log-probs match the sampling distribution. The LM head
+    projects only the last ``R + 1`` positions (``logits_to_keep``): the prompt's logits, image tokens
+    included, are never used, and with a 151,936-token vocabulary they would dominate time and memory.
     """
     responses = micro["responses"].to(device)
     response_length = responses.shape[1]
@@ -45,9 +47,13 @@ def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, 
         attention_mask=micro["attention_mask"].to(device),
         position_ids=micro["position_ids"].to(device).transpose(0, 1),  # (3, b, L)
         use_cache=False,
+        logits_to_keep=response_length + 1,
         **_vision_inputs(mm, device),
     )
-    logits = output.logits[:, -response_length - 1:-1].float() / temperature
+    if output.logits.shape[1] != response_length + 1:
+        raise RuntimeError(f"{type(model).__name__} ignored logits_to_keep: {output.logits.shape[1]} positions "
+                           f"returned, {response_length + 1} asked")
+    logits = output.logits[:, :-1].float() / temperature
     log_probs = core_algos.log_probs_from_logits(logits, responses)
     entropy = core_algos.entropy_from_logits(logits) if with_entropy else None
     return log_probs, entropy
