@@ -81,3 +81,12 @@ def test_grpo_step_quick() -> None:
     assert auto["old_log_probs"]["median"] == 0 and auto["update"]["median"] > 0  # the pass was skipped
     assert result["speedup_auto_vs_recompute"] > 0
     assert Path(bench_grpo_step.REPO, "verl/configs/reward_func.py").is_file()
+
+
+def test_actor_forward_quick() -> None:
+    from bench import bench_actor_forward
+
+    result = bench_actor_forward.main(quick=True)
+    assert set(result["seconds"]) == set(bench_actor_forward.MODES)
+    assert all(s["median"] > 0 and len(s["runs"]) == 1 for s in result["seconds"].values())
+    assert result["logits_mib_3b"]["response_only"] < result["logits_mib_3b"]["all_positions"] / 5

@@ -62,3 +62,18 @@ def make_config(tiny_model: Path, data_config: Path, tmp_path: Path) -> Callable
         return load_config(args + list(extra))
 
     return build
+
+
+@pytest.fixture(scope="module")
+def make_config_module(tiny_model: Path, data_config: Path):
+    """``(config, processor)``: a 1-worker CPU GRPO config over the toy data, shared by a test module."""
+    from transformers import AutoProcessor
+
+    from verl.trainer.config import load_config
+
+    cfg = load_config([f"config={REPO / 'verl/configs/config.yaml'}", f"data.config_path={data_config}",
+                       f"worker.actor.model.model_path={tiny_model}", "data.num_workers=0",
+                       "data.rollout_batch_size=2", "worker.actor.global_batch_size=2", "trainer.n_gpus_per_node=1",
+                       "worker.rollout.tensor_parallel_size=1", "worker.actor.micro_batch_size_per_device_for_experience=8",
+                       "data.max_response_length=12", "trainer.device=cpu"])
+    return cfg, AutoProcessor.from_pretrained(tiny_model)

@@ -4,11 +4,9 @@ log-probs equal to the actor's, the static-cache path equal to the plain one).""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoProcessor
 
 from verl.protocol import Batch
 from verl.trainer.data_loader import build_datasets, build_loader
@@ -57,19 +55,6 @@ def prompt_batch(make_config_module):
     train, _ = build_datasets(cfg.data, processor.tokenizer, processor)
     _, raw = build_loader(train, cfg.data, processor.tokenizer.pad_token_id).next_batch()
     return Batch.from_mapping(raw)
-
-
-@pytest.fixture(scope="module")
-def make_config_module(tiny_model: Path, data_config: Path):
-    from tests.verl.conftest import REPO
-    from verl.trainer.config import load_config
-
-    cfg = load_config([f"config={REPO / 'verl/configs/config.yaml'}", f"data.config_path={data_config}",
-                       f"worker.actor.model.model_path={tiny_model}", "data.num_workers=0",
-                       "data.rollout_batch_size=2", "worker.actor.global_batch_size=2", "trainer.n_gpus_per_node=1",
-                       "worker.rollout.tensor_parallel_size=1", "worker.actor.micro_batch_size_per_device_for_experience=8",
-                       "data.max_response_length=12", "trainer.device=cpu"])
-    return cfg, AutoProcessor.from_pretrained(tiny_model)
 
 
 def test_hf_rollout_generates_left_padded_batch_and_syncs_weights(make_config_module, prompt_batch):

@@ -127,6 +127,9 @@ class ActorConfig:
     # auto: an on-policy step (one optimizer step per rollout batch, ppo_epochs 1, no KL penalty in the reward)
     # takes old log-probs from the update's own forward (ratio 1, same gradient), skipping a full actor pass.
     old_log_probs: Literal["auto", "recompute"] = "auto"
+    # One packed forward per prompt group (its n answers share one copy of the prompt and image) instead of
+    # one per row; same log-probs and gradients (verl.workers.shared_prompt).
+    shared_prompt: bool = True
     padding_free: bool = False  # not supported: batches run padded with sdpa attention; true is rejected
     ulysses_sequence_parallel_size: int = 1  # sequence parallelism is not supported: only 1
     use_torch_compile: bool = False  # not supported (eager log-prob kernel); true is rejected

@@ -18,6 +18,7 @@ from torch.distributed.tensor import DTensor
 from verl.protocol import Batch
 from verl.trainer import core_algos
 from verl.trainer.config import ActorConfig
+from verl.workers.shared_prompt import prompt_groups, shared_prompt_logits
 
 __all__ = ["Actor", "forward_log_probs"]
 
@@ -32,28 +33,37 @@ def _vision_inputs(rows: Any, device: str) -> dict[str, torch.Tensor]:
 
 
 def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, device: str,
-                      with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                      with_entropy: bool = False, shared_prompt: bool = False,
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(log_probs, entropy or None)`` of the response tokens, each (b, R) fp32.
 
     Logits are divided by ``temperature`` so the log-probs match the sampling distribution. The LM head
-    projects only the last ``R + 1`` positions (``logits_to_keep``): the prompt's logits, image tokens
-    included, are never used, and with a 151,936-token vocabulary they would dominate time and memory.
+    projects only the positions that predict response tokens (``logits_to_keep``): the prompt's logits,
+    image tokens included, are never used, and with a 151,936-token vocabulary they would dominate time and
+    memory. ``shared_prompt``: rows that repeat one prompt go through one packed forward
+    (``verl.workers.shared_prompt``) instead of one each.
     """
     responses = micro["responses"].to(device)
     response_length = responses.shape[1]
     mm = micro.non_tensors.get("multi_modal_inputs")
-    output = model(
-        input_ids=micro["input_ids"].to(device),
-        attention_mask=micro["attention_mask"].to(device),
-        position_ids=micro["position_ids"].to(device).transpose(0, 1),  # (3, b, L)
-        use_cache=False,
-        logits_to_keep=response_length + 1,
-        **_vision_inputs(mm, device),
-    )
-    if output.logits.shape[1] != response_length + 1:
-        raise RuntimeError(f"{type(model).__name__} ignored logits_to_keep: {output.logits.shape[1]} positions "
-                           f"returned, {response_length + 1} asked")
-    logits = output.logits[:, :-1].float() / temperature
+    groups = prompt_groups(micro, micro["input_ids"].shape[1] - response_length) if shared_prompt else []
+    if 0 < len(groups) < len(micro):
+        firsts = [mm[start] for start, _ in groups] if mm is not None else None
+        logits = shared_prompt_logits(model, micro, groups, _vision_inputs(firsts, device), device)
+    else:
+        output = model(
+            input_ids=micro["input_ids"].to(device),
+            attention_mask=micro["attention_mask"].to(device),
+            position_ids=micro["position_ids"].to(device).transpose(0, 1),  # (3, b, L)
+            use_cache=False,
+            logits_to_keep=response_length + 1,
+            **_vision_inputs(mm, device),
+        )
+        logits = output.logits[:, :-1]
+    if logits.shape[1] != response_length:
+        raise RuntimeError(f"{type(model).__name__} ignored logits_to_keep: {logits.shape[1]} positions returned "
+                           f"for {response_length} response tokens")
+    logits = logits.float() / temperature
     log_probs = core_algos.log_probs_from_logits(logits, responses)
     entropy = core_algos.entropy_from_logits(logits) if with_entropy else None
     return log_probs, entropy
@@ -101,7 +111,8 @@ class Actor:
         self.model.eval()
         log_probs, entropies = [], []
         for micro in batch.split(micro_batch_size):
-            lp, ent = forward_log_probs(self.model, micro, temperature, self.device, with_entropy)
+            lp, ent = forward_log_probs(self.model, micro, temperature, self.device, with_entropy,
+                                        self.cfg.shared_prompt)
             log_probs.append(lp.cpu())
             if ent is not None:
                 entropies.append(ent.cpu())
@@ -124,7 +135,8 @@ class Actor:
     def _micro_loss(self, micro: Batch, temperature: float, normalizer: float) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
         on_policy = "old_log_probs" not in micro  # the trainer skipped the old pass (ActorConfig.old_log_probs)
-        log_probs, entropy = forward_log_probs(self.model, micro, temperature, self.device, with_entropy=on_policy)
+        log_probs, entropy = forward_log_probs(self.model, micro, temperature, self.device, with_entropy=on_policy,
+                                               shared_prompt=cfg.shared_prompt)
         mask = micro["response_mask"].to(self.device).float()
         old_log_probs = log_probs.detach() if on_policy else micro["old_log_probs"].to(self.device)
         loss, stats = core_algos.compute_policy_loss(

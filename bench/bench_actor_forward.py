@@ -1,14 +1,19 @@
-"""The GRPO actor's log-prob forward + backward, LM head over every position vs over the response only.
+"""The GRPO actor's log-prob forward + backward in three modes, side by side on one micro-batch.
 
-``verl.workers.actor.forward_log_probs`` asks the model for the logits of the last ``R + 1`` positions
-(``logits_to_keep``); the stock call projects every position, prompt and image tokens included, and slices
-afterwards. Both run on one micro-batch shaped like the quickstart's GRPO update (64 rows, 74 prompt +
-11 response tokens; text-only rows, so the vision tower is not timed and the ratio is for the language
-model), alternating, on the same model; ``speedup`` is the ratio of their medians. ``logits_mib_3b`` is
-arithmetic, not measured: the fp32 logits one row of a 3B-shape batch (151,936-token vocabulary) holds
-with 1,500 prompt and 300 response tokens under each mode.
+* ``all_positions``: the stock call; the LM head projects every position, prompt included, and the
+  response's logits are sliced afterwards.
+* ``response_only``: ``verl.workers.actor.forward_log_probs`` with ``logits_to_keep`` (the LM head sees only
+  the positions that predict response tokens), one padded row per answer.
+* ``shared_prompt``: the same plus one packed forward per prompt group (``worker.actor.shared_prompt``,
+  the default): the group's answers share one copy of the prompt.
 
-Run ``python -m bench.bench_actor_logits [--quick]``; :func:`main` returns the numbers.
+The micro-batch is shaped like the quickstart's GRPO update: 64 rows = 8 prompts x 8 answers, 74 prompt +
+11 response tokens. Rows are text-only, so the vision tower (which ``shared_prompt`` also runs once per
+group instead of once per row) is not timed. Modes alternate on the same model; ``speedup_*`` are ratios of
+medians against ``all_positions``. ``logits_mib_3b`` is arithmetic, not measured: the fp32 logits one row of
+a 3B-shape batch (151,936-token vocabulary) holds with 1,500 prompt and 300 response tokens.
+
+Run ``python -m bench.bench_actor_forward [--quick]``; :func:`main` returns the numbers.
 """
 
 from __future__ import annotations
@@ -25,20 +30,24 @@ from bench.common import stats_of
 logger = logging.getLogger(__name__)
 
 MODEL_DIRS = {"test": "work_dirs/models/rex-omni-test", "demo": "work_dirs/models/rex-omni-demo"}
-FULL = dict(model="demo", rows=64, prompt=74, response=11, repeats=3)
-QUICK = dict(model="test", rows=4, prompt=12, response=4, repeats=1)
-MODES = ("all_positions", "response_only")
+FULL = dict(model="demo", prompts=8, answers=8, prompt=74, response=11, repeats=3)
+QUICK = dict(model="test", prompts=2, answers=2, prompt=12, response=4, repeats=1)
+MODES = ("all_positions", "response_only", "shared_prompt")
 VOCAB_3B, PROMPT_3B, RESPONSE_3B = 151_936, 1_500, 300
 
 
-def _batch(rows: int, prompt: int, response: int, vocab: int) -> Any:
+def _batch(prompts: int, answers: int, prompt: int, response: int, vocab: int) -> Any:
+    """``prompts x answers`` rows; the answers of a prompt repeat its tokens, as a GRPO rollout does."""
     import torch
 
     from verl.protocol import Batch
 
     gen = torch.Generator().manual_seed(0)
-    length = prompt + response
-    input_ids = torch.randint(10, vocab, (rows, length), generator=gen)
+    rows, length = prompts * answers, prompt + response
+    input_ids = torch.cat([
+        torch.randint(10, vocab, (prompts, prompt), generator=gen).repeat_interleave(answers, dim=0),
+        torch.randint(10, vocab, (rows, response), generator=gen),
+    ], dim=1)
     return Batch({
         "input_ids": input_ids,
         "attention_mask": torch.ones(rows, length, dtype=torch.long),
@@ -72,10 +81,11 @@ def main(quick: bool = False) -> dict[str, Any]:
     model_dir = str(build_tiny_rex_omni(MODEL_DIRS[sizes["model"]], size=sizes["model"], seed=0))
     model = fsdp.build_model(ModelConfig(model_path=model_dir, enable_gradient_checkpointing=False),
                              torch.float32, trainable=True)
-    batch = _batch(sizes["rows"], sizes["prompt"], sizes["response"], 200)
+    batch = _batch(sizes["prompts"], sizes["answers"], sizes["prompt"], sizes["response"], 200)
     run = {
         "all_positions": lambda: _all_positions(model, batch),
         "response_only": lambda: forward_log_probs(model, batch, 1.0, "cpu")[0],
+        "shared_prompt": lambda: forward_log_probs(model, batch, 1.0, "cpu", shared_prompt=True)[0],
     }
     seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
     for repeat in range(sizes["repeats"] + 1):  # the first round is a warm-up
@@ -89,15 +99,15 @@ def main(quick: bool = False) -> dict[str, Any]:
     stats = {mode: stats_of(values) for mode, values in seconds.items()}
     mib = 4 / 2**20 * VOCAB_3B
     return {
-        "model": sizes["model"], "rows": sizes["rows"], "prompt_tokens": sizes["prompt"],
-        "response_tokens": sizes["response"], "seconds": stats,
-        "speedup": stats["all_positions"]["median"] / stats["response_only"]["median"],
+        "model": sizes["model"], "prompts": sizes["prompts"], "answers_per_prompt": sizes["answers"],
+        "prompt_tokens": sizes["prompt"], "response_tokens": sizes["response"], "seconds": stats,
+        **{f"speedup_{mode}": stats["all_positions"]["median"] / stats[mode]["median"] for mode in MODES[1:]},
         "logits_mib_3b": {"all_positions": mib * (PROMPT_3B + RESPONSE_3B), "response_only": mib * (RESPONSE_3B + 1)},
     }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="test model, 4 short rows, one timed round")
+    parser.add_argument("--quick", action="store_true", help="test model, 2 prompts x 2 short answers, one timed round")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(json.dumps(main(quick=parser.parse_args().quick), indent=2))
