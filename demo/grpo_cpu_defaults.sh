@@ -20,7 +20,7 @@ fi
 # CPU demo (the quickstart's GRPO stage; 2 worker processes, one per core). The demo model's coordinate
 # distributions are flat over ~100 bins, so answers sampled at T>=0.5 give gradients that mostly cancel:
 # 32 prompts x 8 answers per optimizer step, sampled at T=0.3 close to the greedy answer that evaluation
-# scores, lr 5e-5 with 3 warm-up steps, 24 steps, no reference model (docs/demo.md).
+# scores, lr 5e-5 with 3 warm-up steps, 24 steps, vision tower frozen, no reference model (docs/demo.md).
 N_GPUS="${N_GPUS:-2}"
 ROLLOUT_N="${ROLLOUT_N:-8}"
 ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-32}"
@@ -35,6 +35,7 @@ KL_COEF="${KL_COEF:-1e-3}"
 DISABLE_KL="${DISABLE_KL:-true}"
 TEMPERATURE="${TEMPERATURE:-0.3}"
 GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-false}"
+FREEZE_VISION_TOWER="${FREEZE_VISION_TOWER:-true}"
 MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-1024}"
 MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-48}"
 SAVE_FREQ="${SAVE_FREQ:--1}"

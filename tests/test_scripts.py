@@ -111,6 +111,7 @@ def test_grpo_sh_without_gpu_runs_with_the_cpu_defaults(stubs: Path, tmp_path: P
     assert run["worker.rollout.name"] == "hf" and run["worker.rollout.temperature"] == "0.9"
     assert run["worker.actor.optim.lr"] == script_default("grpo.sh", "LR")
     assert run["data.rollout_batch_size"] == script_default("grpo.sh", "ROLLOUT_BATCH_SIZE")
+    assert run["worker.actor.model.freeze_vision_tower"] == script_default("grpo.sh", "FREEZE_VISION_TOWER") == "true"
 
 
 def test_grpo_sh_with_gpus_runs_with_the_production_defaults(stubs: Path, tmp_path: Path) -> None:
@@ -119,6 +120,7 @@ def test_grpo_sh_with_gpus_runs_with_the_production_defaults(stubs: Path, tmp_pa
     assert run["worker.actor.optim.lr"] == "1e-6" and run["data.rollout_batch_size"] == "64"
     assert run["worker.rollout.temperature"] == "1.0" and run["trainer.max_steps"] == "null"
     assert run["worker.rollout.tensor_parallel_size"] == "2" and run["algorithm.disable_kl"] == "false"
+    assert run["worker.actor.model.freeze_vision_tower"] == "false"
 
 
 def test_sft_sh_runs_one_python_process_before_training(stubs: Path, tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""The quickstart's GRPO stage keeps its SFT start's held-out scores: a shortened ``scripts/quickstart.sh``.
+"""The quickstart's GRPO stage raises its SFT start's held-out IoU: a shortened ``scripts/quickstart.sh``.
 
 SFT with the CPU demo recipe (``scripts/sft.sh``) for ``SFT_STEPS`` steps, then GRPO with the CPU-demo
 settings of ``scripts/grpo.sh`` (read from ``demo/grpo_cpu_defaults.sh``: batch, group size, temperature,
-learning rate, warm-up, KL) for ``GRPO_STEPS`` steps on 2 Ray workers, then greedy evaluation of both models
-on the same held-out images. It guards the settings against the collapse larger learning rates and small
-batches caused (docs/demo.md); it does not show that GRPO improves the demo.
+learning rate, warm-up, KL, frozen vision tower) for ``GRPO_STEPS`` steps on 2 Ray workers, then greedy
+evaluation of both models on the same held-out images. GRPO must raise the mean box-IoU reward by
+``MIN_GAIN`` (measured: +0.038 from 0.612, and +0.020 with another prompt order; docs/demo.md) without
+lowering the parse rate or F1 beyond one or two boxes. It guards the loop and the demo settings against
+changes that stop GRPO from learning, and against the collapse larger learning rates caused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 SFT_STEPS = 150
-GRPO_STEPS = 4
+GRPO_STEPS = 12
+MIN_GAIN = 0.01
 NUM_VAL = 32
 
 
@@ -31,7 +34,8 @@ def grpo_demo_default(name: str) -> str:
 
 def test_grpo_demo_default_reads_the_cpu_defaults_file() -> None:
     text = cpu_defaults_file("grpo.sh").read_text()
-    for name in ("ROLLOUT_BATCH_SIZE", "GLOBAL_BATCH_SIZE", "ROLLOUT_N", "LR", "TEMPERATURE", "WARMUP_RATIO"):
+    for name in ("ROLLOUT_BATCH_SIZE", "GLOBAL_BATCH_SIZE", "ROLLOUT_N", "LR", "TEMPERATURE", "WARMUP_RATIO",
+                 "FREEZE_VISION_TOWER"):
         assert f'{name}="${{{name}:-{grpo_demo_default(name)}}}"' in text
     assert "source demo/grpo_cpu_defaults.sh" in (REPO_ROOT / "scripts" / "grpo.sh").read_text()
 
@@ -47,6 +51,7 @@ def _grpo_overrides(model: Path, data_config: Path, out: Path) -> list[str]:
         f"worker.actor.micro_batch_size_per_device_for_update={d('MICRO_UPDATE')}",
         f"worker.actor.micro_batch_size_per_device_for_experience={d('MICRO_EXPERIENCE')}",
         f"worker.actor.model.enable_gradient_checkpointing={d('GRADIENT_CHECKPOINTING')}",
+        f"worker.actor.model.freeze_vision_tower={d('FREEZE_VISION_TOWER')}",
         f"worker.actor.optim.lr={d('LR')}", f"worker.actor.optim.lr_warmup_ratio={d('WARMUP_RATIO')}",
         f"worker.rollout.n={d('ROLLOUT_N')}", "worker.rollout.name=hf", f"worker.rollout.temperature={d('TEMPERATURE')}",
         "worker.rollout.tensor_parallel_size=1", "trainer.device=cpu", "trainer.n_gpus_per_node=2",
@@ -64,7 +69,7 @@ def _evaluate(model: Path, toy: Path, config: Path, out: Path) -> dict[str, floa
     return json.loads((out / "metrics.json").read_text())
 
 
-def test_grpo_demo_keeps_held_out_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grpo_demo_raises_held_out_iou(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from demo.tiny_model import build_tiny_rex_omni
     from demo.toy_data import make_toy_datasets
     from finetuning.arguments import parse_args
@@ -94,7 +99,7 @@ def test_grpo_demo_keeps_held_out_scores(tmp_path: Path, monkeypatch: pytest.Mon
 
     sft = _evaluate(sft_dir, toy, sft_config, tmp_path / "eval_sft")
     grpo = _evaluate(grpo_model, toy, sft_config, tmp_path / "eval_grpo")
-    # Level within two held-out boxes; the collapse this guards against drove the reward towards 0.
+    assert grpo["mean_box_iou_reward"] >= sft["mean_box_iou_reward"] + MIN_GAIN, (sft, grpo)
+    # F1@0.5 counts whole boxes (1/32 each) and moves by one or two either way between runs.
     assert grpo["parse_rate"] >= sft["parse_rate"] - 1 / NUM_VAL, (sft, grpo)
-    assert grpo["mean_box_iou_reward"] >= sft["mean_box_iou_reward"] - 0.015, (sft, grpo)
     assert grpo["box_f1@0.5"] >= sft["box_f1@0.5"] - 2 / NUM_VAL, (sft, grpo)
