@@ -6,6 +6,9 @@
 #   1c. bench/bench_sft_speed.py: the trainer's own path (dataset -> collator -> RexOmniTrainer.compute_loss
 #      -> optimizer) on the 3B shape, stock vs each fast path vs all together: one table (docs/sft-speed.md).
 #      SPEED_ONLY=1 runs only this stage; SPEED_MODES="stock_padded all" limits the modes.
+#   1d. bench/bench_actor_forward.py --gpu: the GRPO actor's log-prob forward + backward on the 3B shape, LM
+#      head over every position vs over the answer only vs one packed forward per prompt group; SKIP_ACTOR=1
+#      skips it.
 #   2. the real trainer on CUDA: scripts/sft.sh (torchrun, bf16, packing, gradient checkpointing,
 #      no DeepSpeed) on the demo model + toy grounding data for SHORT_STEPS, then tools/evaluate.py.
 #   3. the CPU demo's recipe (fp32, batch 8, lr 2e-3, soft-CE sigma 3) run LONG_STEPS on the GPU, then
@@ -50,6 +53,12 @@ if [[ "$DRY_RUN" == 1 ]]; then speed_args=(--dry-run --samples 2 --steps 1 --war
 [[ -n "${SPEED_MODES:-}" ]] && speed_args+=(--modes $SPEED_MODES)
 timeout "${SPEED_TIMEOUT:-540}" python3 -m bench.bench_sft_speed "${speed_args[@]}" 2>&1 | tee "$OUT/sft_speed.log" \
     | grep -E '^\||^results:| \| torch ' ; [[ "${PIPESTATUS[0]}" == 0 ]] || { echo "[gpu_session] sft speed failed"; status=1; }
+fi
+if [[ "${SKIP_ACTOR:-0}" != 1 && "${SPEED_ONLY:-0}" != 1 ]]; then
+stage "1d/3 GRPO actor forward: all positions / answer only / shared prompt (3B shape)"
+actor_args=(--gpu); [[ "$DRY_RUN" == 1 ]] && actor_args=(--dry-run)
+timeout "${ACTOR_TIMEOUT:-240}" python3 -m bench.bench_actor_forward "${actor_args[@]}" 2>&1 | tee "$OUT/actor_forward.log" \
+    | grep -E 'median|speedup|diff|results:' ; [[ "${PIPESTATUS[0]}" == 0 ]] || { echo "[gpu_session] actor forward failed"; status=1; }
 fi
 [[ "${SPEED_ONLY:-0}" == 1 ]] && { stage "done (status $status)"; exit "$status"; }
 

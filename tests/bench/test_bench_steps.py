@@ -90,3 +90,14 @@ def test_actor_forward_quick() -> None:
     assert set(result["seconds"]) == set(bench_actor_forward.MODES)
     assert all(s["median"] > 0 and len(s["runs"]) == 1 for s in result["seconds"].values())
     assert result["logits_mib_3b"]["response_only"] < result["logits_mib_3b"]["all_positions"] / 5
+
+
+def test_actor_forward_gpu_path_dry_run(tmp_path: Path) -> None:
+    from bench import bench_actor_forward
+
+    args = bench_actor_forward.build_parser().parse_args(["--dry-run", "--out", str(tmp_path / "a.json")])
+    result = bench_actor_forward.run_device(args)
+    assert set(result["seconds"]) == set(bench_actor_forward.MODES)
+    # fp32 on the CPU: the three ways of computing the same log-probs agree
+    assert max(result["max_abs_log_prob_diff"].values()) < 1e-4
+    assert result["prompts"] == 2 and result["answers_per_prompt"] == 2
