@@ -98,11 +98,12 @@ def shared_prompt_logits(model: torch.nn.Module, micro: Batch, groups: list[tupl
         **vision_inputs,
     )
     logits = output.logits  # (m, 1 + width * (R - 1), V)
-    group_of, slot_of = [], []
+    # Slices, expand and cat only: their backward is deterministic, where an index with repeated entries (the
+    # shared first position) would accumulate its gradient in an order that varies between runs.
+    rows = []
     for j, (start, end) in enumerate(groups):
-        group_of += [j] * (end - start)
-        slot_of += list(range(end - start))
-    slots = torch.tensor(slot_of)[:, None]
-    token = torch.arange(R)[None, :]
-    columns = torch.where(token == 0, 0, 1 + slots * (R - 1) + token - 1)  # (b, R)
-    return logits[torch.tensor(group_of, device=logits.device)[:, None], columns.to(logits.device)]
+        n = end - start
+        first = logits[j, :1].unsqueeze(0).expand(n, 1, -1)
+        rest = logits[j, 1:1 + n * (R - 1)].reshape(n, R - 1, -1)
+        rows.append(torch.cat([first, rest], dim=1))
+    return torch.cat(rows)
