@@ -27,7 +27,6 @@ import argparse
 import json
 import logging
 import os
-import time
 from typing import Any
 
 from bench.common import stats_of
@@ -76,6 +75,50 @@ def _all_positions(model: Any, batch: Any, device: Any = "cpu") -> Any:
     return torch.log_softmax(logits, dim=-1).gather(-1, batch["responses"].to(device).unsqueeze(-1)).squeeze(-1)
 
 
+def _modes(model: Any, batch: Any, device: Any) -> dict[str, Any]:
+    """Each mode as a callable returning the response log-probs ``(b, R)``."""
+    from verl.workers.actor import forward_log_probs
+
+    device_type = str(getattr(device, "type", device))
+    return {
+        "all_positions": lambda: _all_positions(model, batch, device),
+        "response_only": lambda: forward_log_probs(model, batch, 1.0, device_type)[0],
+        "shared_prompt": lambda: forward_log_probs(model, batch, 1.0, device_type, shared_prompt=True)[0],
+    }
+
+
+def _time_modes(model: Any, run: dict[str, Any], modes: list[str], repeats: int,
+                device: Any) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """Forward + backward of each mode, alternating, after one untimed round: ``(seconds stats per mode,
+    peak GiB per mode on CUDA, the log-probs of each mode's last run)``."""
+    import torch
+
+    from bench.gpu_check import _timed
+
+    device = torch.device(device)
+    seconds: dict[str, list[float]] = {mode: [] for mode in modes}
+    peak: dict[str, float] = {}
+    log_probs: dict[str, Any] = {}
+
+    def step(mode: str) -> None:
+        values = run[mode]().float()
+        values.sum().backward()
+        log_probs[mode] = values.detach()
+
+    for repeat in range(repeats + 1):  # the first round is a warm-up
+        for mode in modes:
+            model.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            elapsed, _ = _timed(lambda mode=mode: step(mode), device)
+            if repeat:
+                seconds[mode].append(elapsed)
+            if device.type == "cuda":
+                peak[mode] = torch.cuda.max_memory_allocated() / 2**30
+            logger.info("%s %.3fs", mode, elapsed)
+    return {mode: stats_of(values) for mode, values in seconds.items()}, peak, log_probs
+
+
 def main(quick: bool = False) -> dict[str, Any]:
     """Seconds per forward + backward in each mode (median, min, max) and their ratio."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -84,28 +127,13 @@ def main(quick: bool = False) -> dict[str, Any]:
     from demo.tiny_model import build_tiny_rex_omni
     from verl.trainer.config import ModelConfig
     from verl.workers import fsdp
-    from verl.workers.actor import forward_log_probs
 
     sizes = QUICK if quick else FULL
     model_dir = str(build_tiny_rex_omni(MODEL_DIRS[sizes["model"]], size=sizes["model"], seed=0))
     model = fsdp.build_model(ModelConfig(model_path=model_dir, enable_gradient_checkpointing=False),
                              torch.float32, trainable=True)
     batch = _batch(sizes["prompts"], sizes["answers"], sizes["prompt"], sizes["response"], 200)
-    run = {
-        "all_positions": lambda: _all_positions(model, batch),
-        "response_only": lambda: forward_log_probs(model, batch, 1.0, "cpu")[0],
-        "shared_prompt": lambda: forward_log_probs(model, batch, 1.0, "cpu", shared_prompt=True)[0],
-    }
-    seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
-    for repeat in range(sizes["repeats"] + 1):  # the first round is a warm-up
-        for mode in MODES:
-            model.zero_grad(set_to_none=True)
-            start = time.perf_counter()
-            run[mode]().sum().backward()
-            if repeat:
-                seconds[mode].append(time.perf_counter() - start)
-                logger.info("%s %.3fs", mode, seconds[mode][-1])
-    stats = {mode: stats_of(values) for mode, values in seconds.items()}
+    stats, _, _ = _time_modes(model, _modes(model, batch, "cpu"), list(MODES), sizes["repeats"], "cpu")
     mib = 4 / 2**20 * VOCAB_3B
     return {
         "model": sizes["model"], "prompts": sizes["prompts"], "answers_per_prompt": sizes["answers"],
@@ -144,8 +172,7 @@ def run_device(args: argparse.Namespace) -> dict[str, Any]:
     """The three modes on the 3B shape (``--gpu``) or the test-size model on the CPU (``--dry-run``)."""
     import torch
 
-    from bench.gpu_check import SampleMaker, _timed, build_model
-    from verl.workers.actor import forward_log_probs
+    from bench.gpu_check import SampleMaker, build_model
 
     if args.dry_run:
         args.prompts, args.answers, args.grid, args.text_len, args.response, args.repeats = 2, 2, 4, 4, 4, 1
@@ -157,33 +184,8 @@ def run_device(args: argparse.Namespace) -> dict[str, Any]:
     model.train()
     batch = _image_batch(SampleMaker(model.config), args.prompts, args.answers, args.grid, args.text_len,
                          args.response)
-    run = {
-        "all_positions": lambda: _all_positions(model, batch, device),
-        "response_only": lambda: forward_log_probs(model, batch, 1.0, device.type)[0],
-        "shared_prompt": lambda: forward_log_probs(model, batch, 1.0, device.type, shared_prompt=True)[0],
-    }
     modes = [m for m in MODES if m in args.modes]
-    seconds: dict[str, list[float]] = {mode: [] for mode in modes}
-    peak: dict[str, float] = {}
-    log_probs: dict[str, Any] = {}
-
-    def step(mode: str) -> None:
-        values = run[mode]().float()
-        values.sum().backward()
-        log_probs[mode] = values.detach()
-
-    for repeat in range(args.repeats + 1):  # the first round is a warm-up
-        for mode in modes:
-            model.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-            elapsed, _ = _timed(lambda mode=mode: step(mode), device)
-            if repeat:
-                seconds[mode].append(elapsed)
-            if device.type == "cuda":
-                peak[mode] = torch.cuda.max_memory_allocated() / 2**30
-            logger.info("%s %.3fs", mode, elapsed)
-    stats = {mode: stats_of(values) for mode, values in seconds.items()}
+    stats, peak, log_probs = _time_modes(model, _modes(model, batch, device), modes, args.repeats, device)
     base = modes[0]
     return {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu (dry run)",

@@ -46,11 +46,11 @@ def prompt_groups(micro: Batch, prompt_length: int) -> list[tuple[int, int]]:
     return groups
 
 
-def _packed_inputs(micro: Batch, groups: list[tuple[int, int]], prompt_length: int,
-                   response_length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(input_ids (m, T), position_ids (m, 3, T), attention mask (m, 1, T, T) bool)`` of the packed rows."""
+def _packed_inputs(micro: Batch, groups: list[tuple[int, int]], prompt_length: int, response_length: int,
+                   width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(input_ids (m, T), position_ids (m, 3, T), attention mask (m, 1, T, T) bool)`` of the packed rows,
+    ``T = P + width * R`` (``width``: the largest group)."""
     P, R = prompt_length, response_length
-    width = max(end - start for start, end in groups)
     total = P + width * R
     m = len(groups)
     ids = torch.zeros(m, total, dtype=micro["input_ids"].dtype)
@@ -62,12 +62,12 @@ def _packed_inputs(micro: Batch, groups: list[tuple[int, int]], prompt_length: i
         positions[j, :, :P] = micro["position_ids"][start, :, :P]
         key_valid[j, :P] = micro["attention_mask"][start, :P].bool()
         segment[j, :P] = -1
-        for slot, row in enumerate(range(start, end)):
-            span = slice(P + slot * R, P + (slot + 1) * R)
-            ids[j, span] = micro["input_ids"][row, P:]
-            positions[j, :, span] = micro["position_ids"][row, :, P:]
-            key_valid[j, span] = micro["attention_mask"][row, P:].bool()
-            segment[j, span] = slot
+        answers = slice(P, P + (end - start) * R)  # the group's answers, one after another
+        ids[j, answers] = micro["input_ids"][start:end, P:].reshape(-1)
+        answer_positions = micro["position_ids"][start:end, :, P:].transpose(0, 1)  # (3, n, R)
+        positions[j, :, answers] = answer_positions.reshape(answer_positions.shape[0], -1)
+        key_valid[j, answers] = micro["attention_mask"][start:end, P:].bool().reshape(-1)
+        segment[j, answers] = torch.arange(end - start).repeat_interleave(R)
     index = torch.arange(total)
     causal = index[:, None] >= index[None, :]
     seen = (segment[:, None, :] == -1) | (segment[:, None, :] == segment[:, :, None])
@@ -84,8 +84,8 @@ def shared_prompt_logits(model: torch.nn.Module, micro: Batch, groups: list[tupl
     """
     R = micro["responses"].shape[1]
     P = micro["input_ids"].shape[1] - R
-    ids, positions, mask = _packed_inputs(micro, groups, P, R)
     width = max(end - start for start, end in groups)
+    ids, positions, mask = _packed_inputs(micro, groups, P, R, width)
     # Kept positions: the last prompt token (predicts every response's first token), then for each slot the
     # positions that predict its tokens 2..R.
     keep = [P - 1] + [P + slot * R + t for slot in range(width) for t in range(R - 1)]
