@@ -11,15 +11,16 @@
 #      skips it.
 #   2. the real trainer on CUDA: scripts/sft.sh (torchrun, bf16, packing, gradient checkpointing,
 #      no DeepSpeed) on the demo model + toy grounding data for SHORT_STEPS, then tools/evaluate.py.
+#   2b. the same through DeepSpeed ZeRO-2 (DEEPSPEED=scripts/zero2.json, torchrun, bf16) for SHORT_STEPS,
+#      then tools/evaluate.py; listed as skipped when deepspeed does not import.
 #   3. the CPU demo's recipe (fp32, batch 8, lr 2e-3, soft-CE sigma 3) run LONG_STEPS on the GPU, then
 #      tools/evaluate.py: how far the demo gets with more compute than the 2-core quickstart has.
-# A GPU image with torch + transformers but without this project's other dependencies needs six
-# wheels in .whl (installed to /tmp/site when present); fetch them on a machine with an index:
-#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
-#       -d .whl mmengine addict yapf termcolor platformdirs pycocotools
-# (add liger-kernel to that list for the Liger modes of stage 1c; it is pure Python on top of triton.)
+# A GPU image with torch + transformers but without this project's other dependencies needs wheels in
+# .whl (installed to /tmp/site when present): `bash bench/gpu_wheels.sh` fills it on a machine with a
+# package index (mmengine, pycocotools, liger-kernel, DeepSpeed built without ops; about 7 MiB).
 # Logs and metrics go to $OUT (default /tmp/gpu_session). DRY_RUN=1 runs every stage at toy size on
-# the CPU, to check this script before spending device time; SKIP_CHECK=1 skips stage 1.
+# the CPU, to check this script before spending device time; SKIP_CHECK=1 skips stage 1, SKIP_ZERO2=1
+# stage 2b, SKIP_LONG=1 stage 3.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OUT="${OUT:-/tmp/gpu_session}"
@@ -88,7 +89,7 @@ sft_and_eval() {
         --config configs/sft.py --output_dir "$dir/eval" --batch_size 32 --num_visualisations 0 >"$OUT/eval_$name.log" 2>&1 \
         || { tail -20 "$OUT/eval_$name.log"; return 1; }
     cp "$dir/eval/metrics.json" "$OUT/metrics_$name.json"
-    echo "[gpu_session] $name ($model): $(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print({k: v for k, v in m.items() if not isinstance(v, (dict, list))})" "$dir/eval/metrics.json")"
+    echo "[gpu_session] $name ($model): $(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print({k: v for k, v in m.items() if not isinstance(v, (dict, list)) and not k.startswith('protocol_box_') or k == 'protocol_box_mean_f1'})" "$dir/eval/metrics.json")"
 }
 
 stage "2/3 trainer on CUDA: bf16, packing, gradient checkpointing, $SHORT_STEPS steps"
@@ -97,10 +98,27 @@ bf16=True; [[ "$DRY_RUN" == 1 ]] && bf16=False
 sft_and_eval bf16_packed "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$SHORT_STEPS")" 240 BF16="$bf16" DATA_FLATTEN=True \
     GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4 VISION_TOWER_LR=2e-4 || status=1
 
+if [[ "${SKIP_ZERO2:-0}" != 1 ]]; then
+stage "2b/3 trainer on CUDA through DeepSpeed ZeRO-2: bf16, packing, gradient checkpointing, $SHORT_STEPS steps"
+if python3 -c "import deepspeed" >/dev/null 2>&1; then
+    sft_and_eval zero2 "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$SHORT_STEPS")" 300 BF16="$bf16" DATA_FLATTEN=True \
+        GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4 VISION_TOWER_LR=2e-4 DEEPSPEED=scripts/zero2.json \
+        || status=1
+    # DeepSpeed ran the optimizer when the checkpoint holds its ZeRO partition of the optimizer state.
+    zero_state="$(ls work_dirs/gpu_zero2/checkpoint-*/global_step*/*zero_pp_rank_0_*optim_states.pt 2>/dev/null | tail -1)"
+    if [[ -n "$zero_state" ]]; then echo "[gpu_session] zero2: DeepSpeed optimizer state $zero_state"
+    else echo "[gpu_session] zero2: no DeepSpeed optimizer state in work_dirs/gpu_zero2/checkpoint-*"; status=1; fi
+else
+    echo "[gpu_session] zero2: skipped, deepspeed does not import (carry it: bash bench/gpu_wheels.sh)"
+fi
+fi
+
+if [[ "${SKIP_LONG:-0}" != 1 ]]; then
 stage "3/3 the CPU demo recipe for $LONG_STEPS steps (fp32)"
 SFT_FLAGS=(--use_soft_ce_for_coords True --coord_sigma 3)
 sft_and_eval demo_long "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$LONG_STEPS")" "$LONG_TIMEOUT" BF16=False \
     GRADIENT_CHECKPOINTING=False LR=2e-3 MM_PROJECTOR_LR=2e-3 VISION_TOWER_LR=2e-3 WARMUP_RATIO=0.05 \
     BATCH_SIZE=8 GRAD_ACCUM=1 || status=1
+fi
 stage "done (status $status)"
 exit "$status"
