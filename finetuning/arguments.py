@@ -70,6 +70,12 @@ class ModelArguments:
         metadata={"help": "Liger kernels (rope/rms_norm/swiglu); auto = when installed and on GPU.",
                   "choices": list(LIGER_CHOICES)},
     )
+    use_liger: bool = field(
+        default=False,
+        metadata={"help": "All of Liger (CUDA + liger-kernel): its RMSNorm, SwiGLU and M-RoPE kernels (liger on) and "
+                          "its fused linear cross-entropy (linear_ce liger), soft-CE on coordinates included. HF's "
+                          "--use_liger_kernel True means the same here."},
+    )
     # Speed options (docs/sft-speed.md); all off by default, so results equal the stock path.
     packed_attention: str = field(
         default="off",
@@ -309,7 +315,27 @@ def parse_args(
         model_args, data_args, training_args = build_parser().parse_dict(merged)
     except (ValueError, TypeError) as exc:  # HF TrainingArguments' own value checks
         raise UsageError(str(exc).splitlines()[0]) from exc
+    flag = "use_liger"
+    if training_args.use_liger_kernel:
+        # HF would patch Qwen2.5-VL's classes by names transformers 5 renamed, and its fused loss would
+        # replace this trainer's soft-CE; use_liger applies both to the loaded model instead.
+        training_args.use_liger_kernel, model_args.use_liger, flag = False, True, "use_liger_kernel"
+    resolve_use_liger(model_args, flag)
     return model_args, data_args, training_args, cfg
+
+
+def resolve_use_liger(model_args: ModelArguments, flag: str = "use_liger") -> None:
+    """``use_liger``: Liger's kernels (``liger on``) and its fused linear CE (``linear_ce liger``).
+
+    Raises ``UsageError`` when ``liger off`` or ``linear_ce chunked`` was asked for as well.
+    """
+    if not model_args.use_liger:
+        return
+    if model_args.liger == "off":
+        raise UsageError(f"{flag} True turns Liger's kernels on, but liger is off: drop one of the two")
+    if model_args.linear_ce == "chunked":
+        raise UsageError(f"{flag} True uses Liger's fused linear CE, but linear_ce is chunked: drop one of the two")
+    model_args.liger, model_args.linear_ce = "on", "liger"
 
 
 def validate(model_args: ModelArguments) -> None:
@@ -325,6 +351,7 @@ def validate(model_args: ModelArguments) -> None:
                          f"got {model_args.packed_attention!r}")
     if model_args.linear_ce not in LINEAR_CE_CHOICES:
         raise UsageError(f"linear_ce must be one of {LINEAR_CE_CHOICES}, got {model_args.linear_ce!r}")
+    resolve_use_liger(model_args)
     if model_args.ce_chunk_size < 1:
         raise UsageError(f"ce_chunk_size must be >= 1 rows, got {model_args.ce_chunk_size}")
     if model_args.gradient_checkpointing_stride < 1:

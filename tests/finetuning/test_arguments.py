@@ -78,3 +78,25 @@ def test_activation_checkpointing_flag_sets_checkpointing_without_a_deprecation_
                                      "--output_dir", str(tmp_path / "o"), "--activation_checkpointing", "True"])
     assert train.activation_checkpointing is True
     assert "--activation_checkpointing" in (Path(__file__).resolve().parents[2] / "scripts" / "sft.sh").read_text()
+
+
+@pytest.mark.parametrize("flag", ["--use_liger", "--use_liger_kernel"])
+def test_use_liger_turns_on_kernels_and_fused_linear_ce(tmp_path: Path, flag: str) -> None:
+    model, _, train, _ = parse_args(["--config", str(_config(tmp_path)), "--tune_mm_llm", "True",
+                                     "--output_dir", str(tmp_path / "o"), flag, "True"])
+    assert (model.liger, model.linear_ce, model.use_liger) == ("on", "liger", True)
+    assert train.use_liger_kernel is False  # HF's own class patch and loss stay off
+    plain, _, _, _ = parse_args(["--config", str(_config(tmp_path)), "--tune_mm_llm", "True",
+                                 "--output_dir", str(tmp_path / "o")])
+    assert (plain.liger, plain.linear_ce, plain.use_liger) == ("auto", "off", False)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--use_liger", "True", "--liger", "off"], "use_liger True turns Liger's kernels on, but liger is off"),
+    (["--use_liger", "True", "--linear_ce", "chunked"], "use_liger True uses Liger's fused linear CE, but linear_ce"),
+    (["--use_liger_kernel", "True", "--liger", "off"], "use_liger_kernel True turns Liger's kernels on"),
+])
+def test_use_liger_conflicts_name_both_flags(tmp_path: Path, flags: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_args(["--config", str(_config(tmp_path)), "--tune_mm_llm", "True", "--output_dir", str(tmp_path / "o"),
+                    *flags])

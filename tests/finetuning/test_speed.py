@@ -107,6 +107,7 @@ def test_options_that_cannot_apply_are_refused(data: tuple) -> None:
     (("--packed_attention", "sdpa_split"), "packed_attention=sdpa_split needs data_flatten True"),
     (("--data_flatten", "True", "--packed_attention", "varlen"), "packed_attention=varlen"),
     (("--linear_ce", "liger"), "linear_ce=liger needs CUDA and liger-kernel"),
+    (("--use_liger", "True"), "needs CUDA and liger-kernel"),
     (("--ce_chunk_size", "0"), "ce_chunk_size must be >= 1"),
     (("--data_flatten", "True", "--packed_attention", "sdpa_split", "--attn_implementation", "eager"),
      "needs attn_implementation sdpa"),
