@@ -7,8 +7,9 @@ options with ``finetuning.speed.apply_speed_options`` and trains through exactly
 trainer's optimizer (``create_optimizer``, fused AdamW). Data: toy grounding scenes with 10-60
 shapes at two image sizes (about 1,000 and 2,000 visual tokens), built on the fly.
 
-Printed per mode: tokens/s (real tokens), MFU, peak GiB and the first step's loss (equal across
-modes up to bf16 rounding: a fast path that changed the loss would show here). MFU counts model
+Printed per mode: tokens/s (real tokens), MFU, peak GiB, the peak ``--memory_plan auto`` estimates for
+that mode (the measured column is what calibrates it), and the first step's loss (equal across modes up
+to bf16 rounding: a fast path that changed the loss would show here). MFU counts model
 FLOPs as ``bench.gpu_check.step_flops`` (no recompute) over the bf16 dense peak.
 
 ``python -m bench.bench_sft_speed [--dry-run]``; ``--dry-run`` uses the test-size model in fp32 on
@@ -169,6 +170,13 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
     model.train()
     optimizer = trainer.create_optimizer()
     batch = trainer._prepare_inputs(collator(samples))
+    estimate = None
+    if not mode.compile_blocks:  # hooks inside compiled blocks would recompile them
+        from finetuning.memory_plan import estimated_peak, probe_activations, static_bytes
+
+        probe = probe_activations(model, trainer.compute_loss, batch)
+        stride = mode.gradient_checkpointing_stride if mode.gradient_checkpointing else 0
+        estimate = estimated_peak(probe, static_bytes(model), stride) / GIB
 
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -189,7 +197,8 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
             times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
     del trainer, optimizer, model, batch
-    return {"step_seconds": stats_of(times), "first_loss": first_loss, "peak_memory_gib": peak}
+    return {"step_seconds": stats_of(times), "first_loss": first_loss, "peak_memory_gib": peak,
+            "estimated_peak_gib": estimate}
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -258,16 +267,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    """One row per mode: tokens/s, speed-up over stock_padded, MFU, peak GiB, first loss."""
+    """One row per mode: tokens/s, speed-up over stock_padded, MFU, peak GiB, the peak
+    ``--memory_plan`` estimates for it (finetuning/memory_plan.py), first loss."""
     base = results["modes"].get("stock_padded", {}).get("tokens_per_s")
     rows = []
     for name, r in results["modes"].items():
         rows.append((name, f"{r['tokens_per_s']:.0f}", f"{r['tokens_per_s'] / base:.2f}x" if base else "-",
                      f"{100 * r['mfu']:.1f}%" if r["mfu"] else "-",
-                     "-" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.1f}", f"{r['first_loss']:.4f}"))
+                     "-" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.1f}",
+                     "-" if r.get("estimated_peak_gib") is None else f"{r['estimated_peak_gib']:.1f}",
+                     f"{r['first_loss']:.4f}"))
     for name, why in results["skipped"].items():
-        rows.append((name, "skipped", why, "", "", ""))
-    return format_table(rows, ("mode", "tokens/s", "vs stock", "MFU", "peak GiB", "first loss"))
+        rows.append((name, "skipped", why, "", "", "", ""))
+    return format_table(rows, ("mode", "tokens/s", "vs stock", "MFU", "peak GiB", "est. GiB", "first loss"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,8 +9,9 @@
 #   1d. bench/bench_actor_forward.py --gpu: the GRPO actor's log-prob forward + backward on the 3B shape, LM
 #      head over every position vs over the answer only vs one packed forward per prompt group; SKIP_ACTOR=1
 #      skips it.
-#   2. the real trainer on CUDA: scripts/sft.sh (torchrun, bf16, packing, gradient checkpointing,
-#      no DeepSpeed) on the demo model + toy grounding data for SHORT_STEPS, then tools/evaluate.py.
+#   2. the real trainer on CUDA: scripts/sft.sh (torchrun, bf16, packing, --memory_plan auto choosing
+#      checkpointing and the micro-batch, no DeepSpeed) on the demo model + toy grounding data for
+#      SHORT_STEPS, then tools/evaluate.py.
 #   2b. the same through DeepSpeed ZeRO-2 (DEEPSPEED=scripts/zero2.json, torchrun, bf16) for SHORT_STEPS,
 #      then tools/evaluate.py; listed as skipped when deepspeed does not import.
 #   3. the CPU demo's recipe (fp32, batch 8, lr 2e-3, soft-CE sigma 3) run LONG_STEPS on the GPU, then
@@ -92,11 +93,13 @@ sft_and_eval() {
     echo "[gpu_session] $name ($model): $(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print({k: v for k, v in m.items() if not isinstance(v, (dict, list)) and not k.startswith('protocol_box_') or k == 'protocol_box_mean_f1'})" "$dir/eval/metrics.json")"
 }
 
-stage "2/3 trainer on CUDA: bf16, packing, gradient checkpointing, $SHORT_STEPS steps"
-SFT_FLAGS=()
+stage "2/3 trainer on CUDA: bf16, packing, --memory_plan auto, $SHORT_STEPS steps"
+SFT_FLAGS=(--memory_plan auto); [[ "$DRY_RUN" == 1 ]] && SFT_FLAGS=()  # the plan needs CUDA
 bf16=True; [[ "$DRY_RUN" == 1 ]] && bf16=False
 sft_and_eval bf16_packed "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$SHORT_STEPS")" 240 BF16="$bf16" DATA_FLATTEN=True \
     GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4 VISION_TOWER_LR=2e-4 || status=1
+grep -m1 "memory plan:" "$OUT/sft_bf16_packed.log"
+SFT_FLAGS=()
 
 if [[ "${SKIP_ZERO2:-0}" != 1 ]]; then
 stage "2b/3 trainer on CUDA through DeepSpeed ZeRO-2: bf16, packing, gradient checkpointing, $SHORT_STEPS steps"

@@ -23,6 +23,7 @@ from transformers import HfArgumentParser
 
 from dataset.config_checks import DataConfigError, load_data_config, missing_data_paths
 from finetuning.linear_ce import LINEAR_CE_CHOICES
+from finetuning.memory_plan import MEMORY_PLAN_CHOICES
 from finetuning.packed_attention import PACKED_KERNELS
 from modeling.model_check import model_path_problem
 
@@ -107,6 +108,18 @@ class ModelArguments:
         default=1,
         metadata={"help": "With gradient_checkpointing: recompute only every N-th decoder layer and vision block "
                           "(1 = all, the HF behaviour); larger N trades memory for less recompute."},
+    )
+    memory_plan: str = field(
+        default="off",
+        metadata={"help": "auto (CUDA) = before training, measure what one micro-batch of the longest samples keeps for "
+                          "backward and choose the least gradient checkpointing (off, every 4th/3rd/2nd block, every "
+                          "block), then the largest micro-batch (gradient accumulation divided to match; not with "
+                          "DeepSpeed) whose estimated peak fits memory_budget of the card; overrides "
+                          "gradient_checkpointing and gradient_checkpointing_stride. off = as given.",
+                  "choices": list(MEMORY_PLAN_CHOICES)},
+    )
+    memory_budget: float = field(
+        default=0.85, metadata={"help": "With memory_plan auto: the fraction of the card's memory a plan may use."}
     )
     lora_enable: bool = field(
         default=False,
@@ -354,6 +367,10 @@ def validate(model_args: ModelArguments) -> None:
     resolve_use_liger(model_args)
     if model_args.ce_chunk_size < 1:
         raise UsageError(f"ce_chunk_size must be >= 1 rows, got {model_args.ce_chunk_size}")
+    if model_args.memory_plan not in MEMORY_PLAN_CHOICES:
+        raise UsageError(f"memory_plan must be one of {MEMORY_PLAN_CHOICES}, got {model_args.memory_plan!r}")
+    if not 0 < model_args.memory_budget <= 1:
+        raise UsageError(f"memory_budget must be a fraction in (0, 1], got {model_args.memory_budget}")
     if model_args.gradient_checkpointing_stride < 1:
         raise UsageError(f"gradient_checkpointing_stride must be >= 1, got {model_args.gradient_checkpointing_stride}")
     if model_args.coord_sigma <= 0:

@@ -39,6 +39,13 @@ def check_speed_options(model_args: Any, data_flatten: bool, on_cuda: bool) -> N
         if attn != "sdpa":
             raise ValueError(f"packed_attention={model_args.packed_attention} needs attn_implementation sdpa, got "
                              f"{attn!r} (flash_attention_2 already attends packed rows per sample)")
+    if model_args.memory_plan == "auto":
+        if not on_cuda:
+            raise ValueError("memory_plan auto needs CUDA (it sizes the plan to the card's memory)")
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        if is_deepspeed_zero3_enabled():
+            raise ValueError("memory_plan auto does not work with DeepSpeed ZeRO-3; use ZeRO-2 or memory_plan off")
     liger_installed = importlib.util.find_spec("liger_kernel") is not None
     for flag, value in (("linear_ce", model_args.linear_ce), ("liger", model_args.liger)):
         if value in ("liger", "on") and not (on_cuda and liger_installed):

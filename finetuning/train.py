@@ -29,7 +29,7 @@ from finetuning.checkpoint import KeepTokenizerLayoutCallback, resume_checkpoint
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
 from finetuning.speed import ThinCheckpointingCallback, apply_speed_options, check_speed_options
-from finetuning.trainer import RexOmniTrainer
+from finetuning.trainer import RexOmniTrainer, sft_loss
 
 logger = logging.getLogger("finetuning.train")
 
@@ -134,6 +134,24 @@ def warn_if_packing_without_flash(attn_implementation: str, data_flatten: bool) 
     return True
 
 
+def plan_and_apply_memory(model: Any, model_args: ModelArguments, training_args: TrainingArguments,
+                          train_dataset: Any, collator: Any, coord_ids: list[int] | None) -> None:
+    """``--memory_plan auto``: probe one micro-batch with the trainer's loss and set checkpointing and
+    the micro-batch to fit the card (finetuning/memory_plan.py)."""
+    from finetuning.linear_ce import liger_ce_sum
+    from finetuning.memory_plan import apply_plan, plan_memory
+
+    coords = torch.tensor(coord_ids, dtype=torch.long) if coord_ids else None
+    hard_ce = liger_ce_sum() if model_args.linear_ce == "liger" else None
+
+    def loss_fn(m: Any, batch: dict[str, Any]) -> torch.Tensor:
+        return sft_loss(m, batch, coords, model_args.coord_sigma, model_args.linear_ce, hard_ce,
+                        model_args.ce_chunk_size)[0]
+
+    plan = plan_memory(model, loss_fn, train_dataset, collator, training_args, model_args.memory_budget)
+    apply_plan(plan, model, model_args, training_args)
+
+
 def run_training(
     model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments, cfg: Config
 ) -> RexOmniTrainer:
@@ -168,6 +186,8 @@ def run_training(
     collator = build_collator(cfg, data_args, processor)
     if model_args.packed_attention == "off":
         warn_if_packing_without_flash(model.config._attn_implementation, data_args.data_flatten)
+    if model_args.memory_plan == "auto":
+        plan_and_apply_memory(model, model_args, training_args, train_dataset, collator, coord_ids)
     trainer = RexOmniTrainer(
         model=model,
         args=training_args,

@@ -101,20 +101,38 @@ class RexOmniTrainer(Trainer):
         linear = self.linear_ce != "off" and model.training  # evaluation keeps the logits for its callers
         if (self.coord_token_ids is None and not linear) or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs["labels"]
-        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
         # Same convention as Trainer.training_step/compute_loss: normalise by the token count of the
         # whole accumulated batch only when the model "accepts loss kwargs" (else Trainer divides by
         # the accumulation steps), and scale back up by the process count since DDP averages gradients.
         normaliser = num_items_in_batch if self.model_accepts_loss_kwargs else None
-        if not linear:
-            outputs = model(**model_inputs)
-            loss = soft_coordinate_ce(outputs.logits, labels, self.coord_token_ids, self.coord_sigma, normaliser)
-        else:
-            inner = self.accelerator.unwrap_model(model)
-            hidden, outputs = forward_hidden_states(model, inner, model_inputs)
-            loss = linear_coordinate_ce(hidden, inner.get_output_embeddings().weight, labels, self.coord_token_ids,
-                                        self.coord_sigma, normaliser, self.hard_ce, self.ce_chunk_size)
+        inner = self.accelerator.unwrap_model(model) if linear else model
+        loss, outputs = sft_loss(model, inputs, self.coord_token_ids, self.coord_sigma,
+                                 self.linear_ce if linear else "off", self.hard_ce, self.ce_chunk_size, normaliser, inner)
         if self.args.average_tokens_across_devices and normaliser is not None:
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
+
+
+def sft_loss(
+    model: nn.Module, inputs: dict[str, Any], coord_token_ids: torch.Tensor | None, coord_sigma: float,
+    linear_ce: str = "off", hard_ce: Any = None, ce_chunk_size: int = 1024,
+    normaliser: torch.Tensor | int | None = None, inner: nn.Module | None = None,
+) -> tuple[torch.Tensor, Any]:
+    """The SFT loss of one micro-batch with ``labels``: soft-CE (or hard CE without ``coord_token_ids``)
+    from the logits, or from the final hidden states when ``linear_ce`` is on; returns (loss, outputs).
+
+    ``inner`` is the unwrapped model whose LM head ``linear_ce`` reads (default ``model``).
+    """
+    if linear_ce == "off" and coord_token_ids is None:
+        outputs = model(**inputs)
+        return outputs.loss, outputs
+    labels = inputs["labels"]
+    model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+    if linear_ce == "off":
+        outputs = model(**model_inputs)
+        return soft_coordinate_ce(outputs.logits, labels, coord_token_ids, coord_sigma, normaliser), outputs
+    inner = model if inner is None else inner
+    hidden, outputs = forward_hidden_states(model, inner, model_inputs)
+    loss = linear_coordinate_ce(hidden, inner.get_output_embeddings().weight, labels, coord_token_ids,
+                                coord_sigma, normaliser, hard_ce, ce_chunk_size)
+    return loss, outputs

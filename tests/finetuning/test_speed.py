@@ -108,6 +108,8 @@ def test_options_that_cannot_apply_are_refused(data: tuple) -> None:
     (("--data_flatten", "True", "--packed_attention", "varlen"), "packed_attention=varlen"),
     (("--linear_ce", "liger"), "linear_ce=liger needs CUDA and liger-kernel"),
     (("--use_liger", "True"), "needs CUDA and liger-kernel"),
+    (("--memory_plan", "auto"), "memory_plan auto needs CUDA"),
+    (("--memory_budget", "1.5"), "memory_budget must be a fraction in (0, 1]"),
     (("--ce_chunk_size", "0"), "ce_chunk_size must be >= 1"),
     (("--data_flatten", "True", "--packed_attention", "sdpa_split", "--attn_implementation", "eager"),
      "needs attn_implementation sdpa"),
