@@ -41,16 +41,16 @@ def coordinate_lookup(coord_token_ids: list[int] | torch.Tensor, vocab_size: int
 def soft_coordinate_ce(
     logits: torch.Tensor,
     labels: torch.Tensor,
-    coord_token_ids: torch.Tensor,
+    coord_token_ids: torch.Tensor | None,
     sigma: float,
     num_items_in_batch: int | torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Causal-LM loss with Gaussian soft targets on coordinate tokens.
+    """Causal-LM loss with Gaussian soft targets on coordinate tokens (plain CE without ``coord_token_ids``).
 
     Args:
         logits: ``(B, L, V)`` unshifted model logits.
         labels: ``(B, L)`` unshifted labels, ``-100`` where ignored.
-        coord_token_ids: ``(num_bins,)`` token ids of ``<0>``..``<num_bins-1>`` in bin order.
+        coord_token_ids: ``(num_bins,)`` token ids of ``<0>``..``<num_bins-1>`` in bin order, or None.
         sigma: Gaussian std-dev in bins (> 0).
         num_items_in_batch: divide the summed loss by this (HF gradient-accumulation-aware
             normalisation); ``None`` averages over this batch's supervised tokens.
@@ -63,6 +63,8 @@ def soft_coordinate_ce(
     targets = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:].reshape(-1).to(flat_logits.device)
     per_token = F.cross_entropy(flat_logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="none")
 
+    if coord_token_ids is None:
+        return normalise_loss(per_token.sum(), int((targets != IGNORE_INDEX).sum()), num_items_in_batch)
     coord_ids = coord_token_ids.to(flat_logits.device)
     lookup = coordinate_lookup(coord_ids.cpu(), max(vocab, int(coord_ids.max()) + 1)).to(flat_logits.device)
     bins = lookup[targets.clamp(min=0)].masked_fill(targets == IGNORE_INDEX, -1)

@@ -41,6 +41,9 @@ class RexOmniTrainer(Trainer):
         linear_ce: str = "off", ce_chunk_size: int = 1024, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
+        # compute_loss normalises by the supervised tokens of the whole optimizer step (num_items_in_batch),
+        # which Trainer passes only to a model that "accepts loss kwargs" (Qwen2.5-VL declares it does not).
+        self.model_accepts_loss_kwargs = True
         self.coord_token_ids = torch.tensor(coord_token_ids, dtype=torch.long) if coord_token_ids else None
         self.coord_sigma = coord_sigma
         self.linear_ce = linear_ce
@@ -96,15 +99,14 @@ class RexOmniTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        """Model CE by default; soft-CE on coordinate tokens when ``coord_token_ids`` is set; either one
-        from hidden states when ``linear_ce`` is on."""
-        linear = self.linear_ce != "off" and model.training  # evaluation keeps the logits for its callers
-        if (self.coord_token_ids is None and not linear) or "labels" not in inputs:
+        """CE, soft-CE on coordinate tokens when ``coord_token_ids`` is set, from the logits or (``linear_ce``)
+        from the hidden states; summed over supervised tokens and divided by those of the whole optimizer step
+        (all accumulated micro-batches; all ranks with ``average_tokens_across_devices``), so every token
+        weighs the same however the step is split into micro-batches."""
+        if "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        # Same convention as Trainer.training_step/compute_loss: normalise by the token count of the
-        # whole accumulated batch only when the model "accepts loss kwargs" (else Trainer divides by
-        # the accumulation steps), and scale back up by the process count since DDP averages gradients.
-        normaliser = num_items_in_batch if self.model_accepts_loss_kwargs else None
+        linear = self.linear_ce != "off" and model.training  # evaluation keeps the logits for its callers
+        normaliser = num_items_in_batch
         inner = self.accelerator.unwrap_model(model) if linear else model
         loss, outputs = sft_loss(model, inputs, self.coord_token_ids, self.coord_sigma,
                                  self.linear_ce if linear else "off", self.hard_ce, self.ce_chunk_size, normaliser, inner)
@@ -118,14 +120,12 @@ def sft_loss(
     linear_ce: str = "off", hard_ce: Any = None, ce_chunk_size: int = 1024,
     normaliser: torch.Tensor | int | None = None, inner: nn.Module | None = None,
 ) -> tuple[torch.Tensor, Any]:
-    """The SFT loss of one micro-batch with ``labels``: soft-CE (or hard CE without ``coord_token_ids``)
+    """The SFT loss of one micro-batch with ``labels``: soft-CE (plain CE without ``coord_token_ids``)
     from the logits, or from the final hidden states when ``linear_ce`` is on; returns (loss, outputs).
+    Summed over supervised tokens and divided by ``normaliser`` (default: this micro-batch's count).
 
     ``inner`` is the unwrapped model whose LM head ``linear_ce`` reads (default ``model``).
     """
-    if linear_ce == "off" and coord_token_ids is None:
-        outputs = model(**inputs)
-        return outputs.loss, outputs
     labels = inputs["labels"]
     model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
     if linear_ce == "off":

@@ -55,3 +55,15 @@ def test_gradient_flows_only_through_logits() -> None:
     soft_coordinate_ce(logits, labels, torch.arange(8, 12), 2.0).backward()
     assert logits.grad is not None and torch.isfinite(logits.grad).all()
     assert logits.grad[0, -1].abs().sum() == 0  # the last position has no target
+
+
+def test_without_coordinate_ids_it_is_plain_shifted_cross_entropy() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7)
+    labels = torch.tensor([[IGNORE_INDEX, 3, 4, IGNORE_INDEX, 1], [IGNORE_INDEX, IGNORE_INDEX, 6, 0, 2]])
+    # Shifted by hand: position t predicts labels[t + 1]; the last position predicts nothing.
+    rows = [(0, 0, 3), (0, 1, 4), (0, 3, 1), (1, 1, 6), (1, 2, 0), (1, 3, 2)]
+    total = sum(-F.log_softmax(logits[b, t], -1)[y] for b, t, y in rows)
+    assert torch.allclose(soft_coordinate_ce(logits, labels, None, 2.0), total / 6)
+    # With the token count of a whole accumulated step (here 10), the sum is divided by that instead.
+    assert torch.allclose(soft_coordinate_ce(logits, labels, None, 2.0, num_items_in_batch=10), total / 10)

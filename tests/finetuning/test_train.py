@@ -66,3 +66,35 @@ def test_packing_without_flash_attention_is_flagged(attn: str, flatten: bool, wa
     with caplog.at_level("WARNING", logger="finetuning.train"):
         assert warn_if_packing_without_flash(attn, flatten) is warned
     assert ("dense block mask" in caplog.text) is warned
+
+
+def test_memory_plan_regroups_micro_batches_without_changing_the_step(
+    tiny_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1 sample x 4 accumulation steps, then --memory_plan auto on a roomy card (64 GiB given, as the CPU
+    # has no card to read): the plan turns checkpointing off and trains 4 x 1. Same samples per step, and
+    # the loss is normalised by the supervised tokens of the whole step, so answers of different lengths
+    # weigh the same either way: the same first-step loss and gradient norm (later steps drift apart at
+    # ~1e-3, as Adam amplifies the fp32 differences of padding 1 vs 4 rows). A mean of per-micro-batch
+    # means would differ here.
+    from finetuning import memory_plan
+
+    def history(out: Path, *extra: str) -> list[tuple[float, float]]:
+        argv = ["--config", str(tiny_config), "--output_dir", str(out), "--tune_mm_llm", "True", "--max_steps", "1",
+                "--gradient_accumulation_steps", "4", "--per_device_train_batch_size", "1", "--logging_steps", "1",
+                "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "True", "--seed", "0",
+                "--use_soft_ce_for_coords", "True", "--activation_checkpointing", "True", *extra]
+        args = parse_args(argv)
+        setup_logging(args[2])
+        trainer = run_training(*args)
+        assert (trainer.args.per_device_train_batch_size, trainer.args.gradient_accumulation_steps) == (
+            (4, 1) if extra else (1, 4))
+        return [value for h in trainer.state.log_history if "loss" in h for value in (h["loss"], h["grad_norm"])]
+
+    real = memory_plan.plan_memory
+    monkeypatch.setattr(memory_plan, "plan_memory", lambda *a, **k: real(*a, **k, total_bytes=64 * 1024**3))
+    planned = history(tmp_path / "planned", "--memory_plan", "auto")
+    assert "memory plan: gradient checkpointing off, micro-batch x4" in (tmp_path / "planned" / "info.txt").read_text()
+    stock = history(tmp_path / "stock")
+    assert len(planned) == len(stock) == 2
+    assert planned == pytest.approx(stock, rel=1e-4)
