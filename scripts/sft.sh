@@ -72,6 +72,8 @@ if [[ "${LORA:-0}" == 1 ]]; then
 fi
 [[ -n "${MODEL_PATH:-}" ]] && args+=(--model_name_or_path "$MODEL_PATH")
 [[ -n "$DEEPSPEED" ]] && args+=(--deepspeed "$DEEPSPEED")
+# MEMORY_PLAN=auto (CUDA): checkpointing and micro-batch chosen to fit the card (docs/sft-speed.md).
+[[ -n "${MEMORY_PLAN:-}" ]] && args+=(--memory_plan "$MEMORY_PLAN")
 
 # A mistake (flag, config, model or data path, value), or a model folder that would train wrong
 # (docs/starting-from-rex-omni.md; CHECK_MODEL=0 skips that check), is one line and exit 2 before any rank starts.

@@ -92,6 +92,10 @@ def test_sft_sh_with_gpus_trains_with_the_production_defaults(stubs: Path, tmp_p
     assert train["--learning_rate"] == "2e-5" and train["--per_device_train_batch_size"] == "4"
     assert train["--deepspeed"] == "scripts/zero2.json" and train["--bf16"] == "True"
     assert "--coord_sigma" not in train and ["python", "tools/make_toy_data.py"] not in calls
+    assert "--memory_plan" not in train  # opt-in until a GPU has measured it
+    planned = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="1", MODEL_PATH=hf_folder(tmp_path), MEMORY_PLAN="auto")
+    assert flags(planned, "torchrun", "--nnodes=1", "--node_rank=0", "--nproc_per_node=1", "--master_addr=localhost",
+                 "--master_port=29500", "finetuning/train.py")["--memory_plan"] == "auto"
 
 
 def test_sft_sh_user_values_win_over_the_demo_defaults(stubs: Path, tmp_path: Path) -> None:
