@@ -205,3 +205,27 @@ def test_probe_batch_takes_the_longest_samples(data: tuple) -> None:
 def test_plan_reads_in_one_line(stride: int, words: str) -> None:
     line = MemoryPlan(stride, 2, 3 * 1024**3, 4 * 1024**3).describe()
     assert line == f"gradient checkpointing {words}, micro-batch x2: estimated peak 3.0 GiB of a 4.0 GiB budget"
+
+
+def test_probe_and_static_bytes_of_a_lora_model(data: tuple) -> None:
+    # A peft wrapper: the blocks are found through it, only the adapters count as trainable, and the
+    # probe's total still equals what the autograd graph saved.
+    from modeling.lora import wrap_for_training
+
+    processor, samples, coords = data
+    model = build_model(processor, dry_run=True, device=torch.device("cpu"), liger=False)
+    full_static = static_bytes(model)
+    args = ModelArguments(model_name_or_path="x", tune_mm_llm=True, lora_enable=True, lora_r=4, lora_alpha=8)
+    lora = wrap_for_training(model, args, processor.tokenizer, gradient_checkpointing=False, seed=0)
+    weights = sum(p.numel() * p.element_size() for p in {p.untyped_storage().data_ptr(): p
+                                                        for p in lora.parameters()}.values())
+    adapters = sum(p.numel() * p.element_size() for p in lora.parameters() if p.requires_grad)
+    assert 0 < adapters < weights / 10
+    assert static_bytes(lora) == weights + 4 * adapters < full_static
+    batch = DataCollatorForSupervisedDataset(tokenizer=processor.tokenizer)(samples[:2])
+    probe = probe_activations(lora, loss_fn(coords), batch)
+    assert len(probe.block_full) == len(model.model.visual.blocks) + len(model.model.language_model.layers)
+    lora.train()
+    loss = loss_fn(coords)(lora, batch)
+    truth = graph_saved_bytes(loss, {p.untyped_storage().data_ptr() for p in lora.parameters()})
+    assert truth <= probe.activations(0) <= 1.02 * truth
