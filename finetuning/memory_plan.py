@@ -9,11 +9,11 @@ block's activations. Weights, gradients and optimizer states are counted from th
 The estimated peak of a plan is::
 
     static + m * (sum over blocks of (full if not checkpointed else input) + outside)
-           + m * (2 * largest block + largest tensor outside the blocks)
+           + m * max(2 * largest block, 3 * largest tensor outside the blocks)
 
 ``m`` is the micro-batch multiplier (activations grow linearly with tokens: SDPA's flash and
 memory-efficient kernels keep no ``L x L`` matrix). The last term is the backward's working set:
-one block recomputed with its gradients, and the gradient of the logits. Plans are tried in order of less
+one block recomputed with its gradients, or the loss's backward over the logits, whichever is larger. Plans are tried in order of less
 recompute (checkpointing off, then every 4th, 3rd, 2nd block, then every block); the first whose peak
 fits ``memory_budget`` of the card's memory wins. The micro-batch then doubles while the peak still fits
 and ``gradient_accumulation_steps`` halves, so the samples per optimizer step stay the same (the loss is
@@ -56,7 +56,12 @@ class ActivationProbe:
         return kept + self.outside
 
     def backward_working_set(self) -> int:
-        return 2 * max(self.block_full, default=0) + self.outside_largest
+        """What backward allocates on top of the kept activations, at its peak: in the loss's backward the
+        gradients of the log-softmax output and of the logits and one temporary of their size (3 x the
+        largest tensor kept outside the blocks, the fp32 logits); in a block's backward its recomputed
+        activations and their gradients (2 x the largest block); whichever is larger. Measured on the CPU
+        by ``bench/bench_memory_plan.py``."""
+        return max(2 * max(self.block_full, default=0), 3 * self.outside_largest)
 
 
 @dataclass(frozen=True)

@@ -119,20 +119,22 @@ def test_activations_by_stride_by_hand() -> None:
     assert PROBE.activations(3) == (1 + 10) + (160 - 54) + 6
     assert PROBE.activations(2) == (1 + 10) + (160 - 72) + 6
     assert PROBE.activations(1) == 2 + 16 + 6
-    assert PROBE.backward_working_set() == 2 * 20 + 4
-    assert estimated_peak(PROBE, 1000, 0, 2) == 1000 + 2 * (186 + 44)
+    assert PROBE.backward_working_set() == max(2 * 20, 3 * 4)
+    assert estimated_peak(PROBE, 1000, 0, 2) == 1000 + 2 * (186 + 40)
+    logits_heavy = ActivationProbe((10,), (1,), (0,), outside=30, outside_largest=25)
+    assert logits_heavy.backward_working_set() == 75
 
 
-# Peaks at x1 (static 1000): off 1230, every 4th 1185, 3rd 1167, 2nd 1149, every block 1068.
+# Peaks at x1 (static 1000, working set 40): off 1226, every 4th 1181, 3rd 1163, 2nd 1145, every block 1064.
 @pytest.mark.parametrize(("budget", "accum", "want"), [
-    (1230, 4, (0, 1)),  # x2 = 1460
-    (1460, 4, (0, 2)),
-    (3000, 4, (0, 4)),  # x8 = 2840 would fit, but 8 does not divide 4
+    (1226, 4, (0, 1)),  # x2 = 1452
+    (1452, 4, (0, 2)),
+    (3000, 4, (0, 4)),  # x8 = 2808 would fit, but 8 does not divide 4
     (3000, 3, (0, 1)),  # 2 does not divide 3
-    (1229, 4, (4, 1)),  # x2 = 1370
-    (1184, 4, (3, 1)),
-    (1166, 4, (2, 1)),
-    (1148, 4, (1, 2)),  # every block: 1068, x2 = 1136, x4 = 1272
+    (1225, 4, (4, 1)),  # x2 = 1362
+    (1180, 4, (3, 1)),
+    (1162, 4, (2, 1)),
+    (1144, 4, (1, 2)),  # every block: 1064, x2 = 1128, x4 = 1256
 ])
 def test_choose_plan_by_hand(budget: int, accum: int, want: tuple[int, int]) -> None:
     plan = choose_plan(PROBE, 1000, budget, grad_accum=accum, grow_batch=True)
@@ -142,7 +144,7 @@ def test_choose_plan_by_hand(budget: int, accum: int, want: tuple[int, int]) -> 
 def test_choose_plan_when_nothing_fits_checkpoints_every_block() -> None:
     plan = choose_plan(PROBE, 1000, 1000, grad_accum=4, grow_batch=True)
     assert (plan.stride, plan.multiplier, plan.fits) == (1, 1, False)
-    assert plan.peak_bytes == 1068
+    assert plan.peak_bytes == 1064
     assert choose_plan(PROBE, 1000, 10**6, grad_accum=4, grow_batch=False).multiplier == 1
 
 
