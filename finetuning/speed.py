@@ -39,6 +39,12 @@ def check_speed_options(model_args: Any, data_flatten: bool, on_cuda: bool) -> N
         if attn != "sdpa":
             raise ValueError(f"packed_attention={model_args.packed_attention} needs attn_implementation sdpa, got "
                              f"{attn!r} (flash_attention_2 already attends packed rows per sample)")
+    if getattr(model_args, "lora_enable", False) and getattr(model_args, "lora_coord_tokens", False) and not on_cuda:
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        if is_deepspeed_zero3_enabled():  # peft gathers the partitioned embedding rows on a CUDA device
+            raise ValueError("lora_coord_tokens with DeepSpeed ZeRO-3 needs CUDA; on the CPU use ZeRO-2 or "
+                             "lora_coord_tokens False")
     if model_args.memory_plan == "auto":
         if not on_cuda:
             raise ValueError("memory_plan auto needs CUDA (it sizes the plan to the card's memory)")

@@ -138,6 +138,23 @@ def test_linear_ce_refuses_zero3(monkeypatch: pytest.MonkeyPatch) -> None:
     check_speed_options(ModelArguments(model_name_or_path="x", tune_mm_llm=True), data_flatten=False, on_cuda=False)
 
 
+def test_zero3_refusals_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers.integrations
+
+    from finetuning.speed import check_speed_options
+
+    monkeypatch.setattr(transformers.integrations, "is_deepspeed_zero3_enabled", lambda: True)
+    coord_rows = ModelArguments(model_name_or_path="x", tune_mm_llm=True, lora_enable=True, lora_coord_tokens=True)
+    with pytest.raises(ValueError, match="lora_coord_tokens with DeepSpeed ZeRO-3 needs CUDA"):
+        check_speed_options(coord_rows, data_flatten=False, on_cuda=False)
+    check_speed_options(coord_rows, data_flatten=False, on_cuda=True)  # peft's gather works there
+    plan = ModelArguments(model_name_or_path="x", tune_mm_llm=True, memory_plan="auto")
+    with pytest.raises(ValueError, match="memory_plan auto does not work with DeepSpeed ZeRO-3"):
+        check_speed_options(plan, data_flatten=False, on_cuda=True)
+    check_speed_options(ModelArguments(model_name_or_path="x", tune_mm_llm=True, lora_enable=True),
+                        data_flatten=False, on_cuda=False)
+
+
 def test_evaluation_keeps_the_logits_path(data: tuple, tmp_path: Path) -> None:
     """In eval mode linear_ce computes the loss from logits, with or without coordinate ids."""
     processor, samples, coord_ids = data
