@@ -143,81 +143,93 @@ def _storage_bytes(tensor: torch.Tensor) -> int:
     return tensor.untyped_storage().nbytes()
 
 
-def probe_activations(model: nn.Module, loss_fn: Callable[[nn.Module, dict], torch.Tensor],
-                      inputs: dict[str, Any]) -> ActivationProbe:
-    """Run ``loss_fn(model, inputs)`` once with checkpointing off and measure what autograd keeps.
+class _SavedTensorCounter:
+    """``saved_tensors_hooks`` that add up, per block and outside the blocks, the bytes autograd keeps.
 
-    Saved tensors are counted once per storage while it is alive (views share one; a mask every layer
-    saves is counted once) and are released when their block returns, so the probe holds at most one
-    block's activations; parameters saved for backward are not activations and are skipped. Nothing is left on the model: hooks are removed and checkpointing flags restored.
+    A storage is counted once while it is alive (views share one; a mask every layer saves is counted
+    once). Tensors are held only until their block returns, and only placeholders are saved, so the
+    forward keeps at most one block's activations alive. Parameters are not activations: skipped.
     """
-    blocks = model_blocks(model)
-    param_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    full = [0] * len(blocks)
-    inputs_bytes = [0] * len(blocks)
-    current: list[int | None] = [None]
-    counted: dict[int, weakref.ref] = {}  # storage -> a tensor on it, while that storage is alive
-    block_keep: list[torch.Tensor] = []  # the current block's saved tensors, released when it returns
-    outside_keep: list[torch.Tensor] = []
-    outside_sizes: list[int] = []
 
-    def pack(tensor: torch.Tensor) -> Any:
+    def __init__(self, model: nn.Module, num_blocks: int) -> None:
+        self.param_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.full = [0] * num_blocks
+        self.inputs = [0] * num_blocks
+        self.current: int | None = None
+        self.counted: dict[int, weakref.ref] = {}  # storage -> a tensor on it, while the storage is alive
+        self.block_keep: list[torch.Tensor] = []
+        self.outside_keep: list[torch.Tensor] = []
+        self.outside_sizes: list[int] = []
+
+    def pack(self, tensor: torch.Tensor) -> Any:
         if tensor.device.type == "meta":
             return tensor
         ptr = tensor.untyped_storage().data_ptr()
-        if ptr in param_storages:
+        if ptr in self.param_storages:
             return tensor
-        known = counted.get(ptr)
+        known = self.counted.get(ptr)
         if known is not None and known() is not None:
-            return None  # a storage already counted and still alive (views, a mask every layer saves)
-        counted[ptr] = weakref.ref(tensor)
+            return None
+        self.counted[ptr] = weakref.ref(tensor)
         size = _storage_bytes(tensor)
-        if current[0] is None:
-            outside_keep.append(tensor)
-            outside_sizes.append(size)
+        if self.current is None:
+            self.outside_keep.append(tensor)
+            self.outside_sizes.append(size)
         else:
-            block_keep.append(tensor)
-            full[current[0]] += size
+            self.block_keep.append(tensor)
+            self.full[self.current] += size
         return None  # never unpacked: the probe does not run backward
 
+    @staticmethod
     def unpack(_: Any) -> torch.Tensor:
         raise RuntimeError("memory probe: backward through a probed graph is not possible")
 
-    def enter(position: int) -> Callable:
+    def enter_hook(self, position: int) -> Callable:
         def hook(_module: nn.Module, args: tuple, kwargs: dict) -> None:
-            current[0] = position
+            self.current = position
             hidden = _first_tensor(args, kwargs)
-            inputs_bytes[position] = _storage_bytes(hidden) if hidden is not None else 0
+            self.inputs[position] = _storage_bytes(hidden) if hidden is not None else 0
         return hook
 
-    def leave(_module: nn.Module, _args: tuple, _kwargs: dict, _output: Any) -> None:
-        current[0] = None
-        block_keep.clear()
+    def leave_hook(self, _module: nn.Module, _args: tuple, _kwargs: dict, _output: Any) -> None:
+        self.current = None
+        self.block_keep.clear()
 
+    def release(self) -> None:
+        self.block_keep.clear()
+        self.outside_keep.clear()
+
+
+def probe_activations(model: nn.Module, loss_fn: Callable[[nn.Module, dict], torch.Tensor],
+                      inputs: dict[str, Any]) -> ActivationProbe:
+    """Run ``loss_fn(model, inputs)`` once with checkpointing off and measure what autograd keeps
+    (:class:`_SavedTensorCounter`). Nothing is left on the model: hooks are removed and checkpointing
+    flags restored."""
+    blocks = model_blocks(model)
+    counter = _SavedTensorCounter(model, len(blocks))
     handles = []
     flags = [getattr(block, "gradient_checkpointing", False) for _, block in blocks]
+    was_training = model.training
     try:
         for position, (_, block) in enumerate(blocks):
             if hasattr(block, "gradient_checkpointing"):
                 block.gradient_checkpointing = False
-            handles.append(block.register_forward_pre_hook(enter(position), with_kwargs=True))
-            handles.append(block.register_forward_hook(leave, with_kwargs=True))
-        was_training = model.training
+            handles.append(block.register_forward_pre_hook(counter.enter_hook(position), with_kwargs=True))
+            handles.append(block.register_forward_hook(counter.leave_hook, with_kwargs=True))
         model.train()
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
             loss = loss_fn(model, inputs)
         del loss
-        model.train(was_training)
     finally:
+        model.train(was_training)
         for handle in handles:
             handle.remove()
         for (_, block), flag in zip(blocks, flags):
             if hasattr(block, "gradient_checkpointing"):
                 block.gradient_checkpointing = flag
-        outside_keep.clear()
-        block_keep.clear()
-    return ActivationProbe(tuple(full), tuple(inputs_bytes), tuple(index for index, _ in blocks),
-                           sum(outside_sizes), max(outside_sizes, default=0))
+        counter.release()
+    return ActivationProbe(tuple(counter.full), tuple(counter.inputs), tuple(index for index, _ in blocks),
+                           sum(counter.outside_sizes), max(counter.outside_sizes, default=0))
 
 
 def probe_batch(dataset: Any, collator: Callable, batch_size: int, candidates: int = 16) -> dict[str, Any]:
