@@ -144,11 +144,17 @@ def plan_and_apply_memory(model: Any, model_args: ModelArguments, training_args:
     coords = torch.tensor(coord_ids, dtype=torch.long) if coord_ids else None
     hard_ce = liger_ce_sum() if model_args.linear_ce == "liger" else None
 
-    def loss_fn(m: Any, batch: dict[str, Any]) -> torch.Tensor:
-        return sft_loss(m, batch, coords, model_args.coord_sigma, model_args.linear_ce, hard_ce,
-                        model_args.ce_chunk_size)[0]
+    def loss_with(linear_ce: str) -> Any:
+        return lambda m, batch: sft_loss(m, batch, coords, model_args.coord_sigma, linear_ce, hard_ce,
+                                         model_args.ce_chunk_size)[0]
 
-    plan = plan_memory(model, loss_fn, train_dataset, collator, training_args, model_args.memory_budget)
+    plan = plan_memory(model, loss_with(model_args.linear_ce), train_dataset, collator, training_args,
+                       model_args.memory_budget)
+    if model_args.linear_ce == "off":  # the largest memory lever with a 151,936-token vocabulary: say what it buys
+        alternative = plan_memory(model, loss_with("chunked"), train_dataset, collator, training_args,
+                                  model_args.memory_budget)
+        logger.info("memory plan with --linear_ce chunked (the same loss without the full logits): %s",
+                    alternative.describe())
     apply_plan(plan, model, model_args, training_args)
 
 
