@@ -3,7 +3,8 @@
 For each batch size (``--sizes``, sequences = prompts x ``--n``) and engine setting, times
 ``HFRollout.generate`` (the engine GRPO uses, with its per-row stop on ``<|im_end|>``):
 
-* ``plain``: dynamic KV cache, eager decoding step;
+* ``plain``: dynamic KV cache, eager decoding step, every row prefills its prompt;
+* ``shared_prefill``: the same, each prompt prefilled once for its ``--n`` samples (the GRPO default);
 * ``static``: static KV cache, eager;
 * ``static+compile``: static KV cache, decoding step compiled by transformers (``torch.compile``).
 
@@ -34,7 +35,9 @@ from verl.workers.rollout.hf_rollout import HFRollout
 
 logger = logging.getLogger("bench_rollout")
 
-SETTINGS = {"plain": ("dynamic", False), "static": ("static", False), "static+compile": ("static", True)}
+# name -> (hf_cache, hf_compile, hf_shared_prefill)
+SETTINGS = {"plain": ("dynamic", False, False), "shared_prefill": ("dynamic", False, True),
+            "static": ("static", False, False), "static+compile": ("static", True, False)}
 QWEN_SPECIAL_BASE = 151643  # rex_omni_3b_config's special-token ids start here, as Qwen's
 DRY_RUN_SIZES = dict(sizes=[2, 4], n=2, grid=4, prompt_len=4, response_len=4, iters=1, warmup=0)
 
@@ -90,8 +93,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "response_len": args.response_len, "runs": {},
     }
     for name in args.settings:
-        cache, compiled = SETTINGS[name]
-        cfg = dataclasses.replace(RolloutConfig(), hf_cache=cache, hf_compile=compiled,
+        cache, compiled, shared = SETTINGS[name]
+        cfg = dataclasses.replace(RolloutConfig(), hf_cache=cache, hf_compile=compiled, hf_shared_prefill=shared,
                                   hf_max_num_seqs=max(args.sizes))
         engine = HFRollout(model, cfg, tokenizer, device)
         for size in args.sizes:
@@ -116,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="results JSON (default $OUT/bench_rollout.json when $OUT is set)")
     p.add_argument("--sizes", type=int, nargs="+", default=[16, 128, 512], help="sequences per generate call")
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
-                   help="engine settings to time (plain: dynamic cache; static; static+compile)")
+                   help="engine settings to time (plain: dynamic cache; shared_prefill: one prefill per prompt; "
+                        "static; static+compile)")
     p.add_argument("--n", type=int, default=8, help="responses per prompt (prompts = size / n)")
     p.add_argument("--grid", type=int, default=28, help="image side in 14-px patches (even): 28 -> 196 tokens")
     p.add_argument("--prompt-len", type=int, default=40, help="text tokens after the image")

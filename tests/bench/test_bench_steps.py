@@ -115,3 +115,13 @@ def test_memory_plan_estimate_matches_the_measured_step() -> None:
         assert 0.85 <= case["ratio"] <= 1.08, (name, case)
     off, every = result["cases"]["padded_checkpointing_off"], result["cases"]["padded_checkpointing_every_block"]
     assert every["measured_bytes"] < off["measured_bytes"]
+
+
+@pytest.mark.slow
+def test_rollout_prefill_quick() -> None:
+    from bench import bench_rollout_prefill
+
+    result = bench_rollout_prefill.main(quick=True)
+    assert set(result["seconds_per_generate"]) == set(bench_rollout_prefill.ENGINES)
+    assert all(s["median"] > 0 for s in result["seconds_per_generate"].values())
+    assert result["speedup_shared_prefill"] > 0 and result["rows_with_identical_samples"].endswith("of 8")

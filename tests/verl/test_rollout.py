@@ -117,7 +117,8 @@ def test_hf_rollout_log_probs_equal_the_actor_log_probs(make_config_module, prom
 def test_hf_static_cache_and_chunks_give_the_plain_greedy_tokens(make_config_module, prompt_batch):
     cfg, processor = make_config_module
     greedy = SamplingSettings(n=3, temperature=1.0, top_p=1.0, top_k=1, max_tokens=12)
-    plain_engine, fast_engine = _engine(cfg, processor), _engine(cfg, processor, hf_cache="static", hf_max_num_seqs=4)
+    plain_engine = _engine(cfg, processor, hf_shared_prefill=False)
+    fast_engine = _engine(cfg, processor, hf_cache="static", hf_shared_prefill=False, hf_max_num_seqs=4)
     gen = torch.Generator().manual_seed(0)  # perturbed weights, so greedy answers vary along the sequence
     noisy = [(n, t + 0.5 * torch.randn(t.shape, generator=gen)) for n, t in plain_engine.named_weights().items()
              if t.is_floating_point()]
@@ -128,3 +129,65 @@ def test_hf_static_cache_and_chunks_give_the_plain_greedy_tokens(make_config_mod
     assert fast.token_ids == plain.token_ids
     assert len({tuple(r) for r in plain.token_ids}) > 1 and len(set(plain.token_ids[0])) > 2
     torch.testing.assert_close(torch.tensor(fast.log_probs), torch.tensor(plain.log_probs), atol=1e-5, rtol=0)
+
+
+def _two_image_sizes(processor) -> Batch:
+    """Two left-padded prompts whose images differ in shape: 112 x 112 px (4 x 4 merged tokens, spanning 4
+    positions) and 224 x 56 px (2 x 8, spanning 8), so their M-RoPE offsets (-12 and -8) differ."""
+    from PIL import Image
+
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Detect the circle."}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True)
+    rows = [processor(text=[text], images=[Image.new("RGB", size, (200, 30, 30))], return_tensors="pt")
+            for size in ((112, 112), (224, 56))]
+    length = max(r["input_ids"].shape[1] for r in rows)
+    pad = processor.tokenizer.pad_token_id
+    input_ids = torch.stack([torch.cat([torch.full((length - r["input_ids"].shape[1],), pad), r["input_ids"][0]])
+                             for r in rows])
+    mask = torch.stack([torch.cat([torch.zeros(length - r["input_ids"].shape[1], dtype=torch.long),
+                                   r["attention_mask"][0]]) for r in rows])
+    mm = [{"pixel_values": r["pixel_values"], "image_grid_thw": r["image_grid_thw"]} for r in rows]
+    return Batch({"input_ids": input_ids, "attention_mask": mask}, {"multi_modal_inputs": mm})
+
+
+@pytest.mark.parametrize("max_num_seqs", [3, 256], ids=["one_prompt_per_call", "both_prompts_per_call"])
+@pytest.mark.parametrize("batch_name", ["toy_prompts", "two_image_sizes"])
+def test_hf_shared_prefill_gives_the_per_row_greedy_tokens_with_one_image_per_prompt(make_config_module, prompt_batch,
+                                                                                     max_num_seqs, batch_name):
+    # Each prompt is prefilled once and its cache copied to its n samples: greedy tokens and log-probs equal
+    # those of prefilling every row, and the vision tower sees each prompt's image once. With two image
+    # shapes the prompts' M-RoPE offsets differ, and each must follow its own samples.
+    cfg, processor = make_config_module
+    if batch_name == "two_image_sizes":
+        prompt_batch = _two_image_sizes(processor)
+        grids = [r["image_grid_thw"][0].tolist() for r in prompt_batch.non_tensors["multi_modal_inputs"]]
+        assert grids[0] != grids[1]
+    greedy = SamplingSettings(n=3, temperature=1.0, top_p=1.0, top_k=1, max_tokens=12)
+    rows_engine = _engine(cfg, processor, hf_shared_prefill=False)
+    shared_engine = _engine(cfg, processor, hf_shared_prefill=True, hf_max_num_seqs=max_num_seqs)
+    gen = torch.Generator().manual_seed(0)  # perturbed weights, so greedy answers vary along the sequence
+    noisy = [(n, t + 0.5 * torch.randn(t.shape, generator=gen)) for n, t in rows_engine.named_weights().items()
+             if t.is_floating_point()]
+    rows_engine.load_weights(noisy)
+    shared_engine.load_weights(noisy)
+    images_seen: list[int] = []
+    shared_engine.model.model.visual.register_forward_hook(
+        lambda _m, args, kwargs, _out: images_seen.append(len(kwargs.get("grid_thw", args[1] if len(args) > 1 else []))),
+        with_kwargs=True)
+    rows = rows_engine.generate(prompt_batch, greedy)
+    shared = shared_engine.generate(prompt_batch, greedy)
+    assert shared.token_ids == rows.token_ids
+    assert len({tuple(r) for r in rows.token_ids}) > 1 and len(set(rows.token_ids[0])) > 2
+    torch.testing.assert_close(torch.tensor(shared.log_probs), torch.tensor(rows.log_probs), atol=1e-5, rtol=0)
+    assert images_seen == ([1] * len(prompt_batch) if max_num_seqs == 3 else [len(prompt_batch)])
+
+
+def test_hf_shared_prefill_needs_the_dynamic_cache(make_config_module):
+    from verl.trainer.config_checks import validate_config
+    from verl.trainer.config_schema import ConfigError
+
+    cfg, _ = make_config_module
+    bad = dataclasses.replace(cfg, worker=dataclasses.replace(
+        cfg.worker, rollout=dataclasses.replace(cfg.worker.rollout, hf_cache="static", hf_shared_prefill=True)))
+    with pytest.raises(ConfigError, match="worker.rollout.hf_shared_prefill"):
+        validate_config(bad)

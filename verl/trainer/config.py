@@ -163,6 +163,7 @@ class RolloutConfig:
     hf_max_num_seqs: int = 256  # hf engine: sequences per generate call (bounds the KV cache)
     hf_cache: Literal["dynamic", "static"] = "dynamic"  # hf engine KV cache; static allows hf_compile
     hf_compile: bool = False  # hf engine: torch.compile the decoding step (needs hf_cache=static and a GPU)
+    hf_shared_prefill: bool = True  # hf engine: prefill each prompt (and its image) once, copy its KV cache to its n samples
     ignore_eos: bool = False  # keep generating past EOS (benchmarking only)
     disable_log_stats: bool = True  # vLLM stats logging off
     val_override_config: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.5, "n": 1})

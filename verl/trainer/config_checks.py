@@ -68,6 +68,8 @@ def _validate_ranges(cfg: PPOConfig) -> None:
     _require(0 < rollout.gpu_memory_utilization <= 1, "worker.rollout.gpu_memory_utilization", "must be in (0, 1]")
     _require(not rollout.hf_compile or rollout.hf_cache == "static", "worker.rollout.hf_compile",
              "true needs worker.rollout.hf_cache=static (compiled steps need a fixed-size cache)")
+    _require(not rollout.hf_shared_prefill or rollout.hf_cache == "dynamic", "worker.rollout.hf_shared_prefill",
+             "true needs worker.rollout.hf_cache=dynamic (the prompt's cache is copied to its samples); set it false")
     _require(rollout.top_k == -1 or rollout.top_k > 0, "worker.rollout.top_k", "must be -1 (off) or > 0")
     bad = sorted(set(rollout.val_override_config) - set(VAL_OVERRIDABLE))
     _require(not bad, "worker.rollout.val_override_config", f"unknown keys {bad}; allowed: {list(VAL_OVERRIDABLE)}")

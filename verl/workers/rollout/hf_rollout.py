@@ -5,12 +5,15 @@ needs all ranks to run the same number of decoding steps (``synced_gpus``). A ra
 each step from the gathered full state dict, generates without collectives and is synced exactly like
 vLLM (``load_weights``), so both engines share one weight-sync path. Cost: one extra model per rank.
 
-Speed knobs (``worker.rollout.hf_*``): rows go to ``generate`` in chunks of ``hf_max_num_seqs``; a static
-KV cache (``hf_cache=static``) lets transformers ``torch.compile`` the decoder step on GPU (``hf_compile``).
+Speed knobs (``worker.rollout.hf_*``): rows go to ``generate`` in chunks of ``hf_max_num_seqs``; with
+``hf_shared_prefill`` each prompt and its image are prefilled once and the KV cache is copied to its ``n``
+samples (a GRPO group shares its prompt, so this saves ``n - 1`` prefills of every prompt); a static KV cache
+(``hf_cache=static``) lets transformers ``torch.compile`` the decoder step on GPU (``hf_compile``).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,6 +68,9 @@ class HFRollout:
         ``tokenizer``: anything with ``convert_tokens_to_ids`` and ``pad_token_id``."""
         from transformers import GenerationConfig
 
+        if cfg.hf_shared_prefill and cfg.hf_cache != "dynamic":
+            raise ValueError("worker.rollout.hf_shared_prefill needs hf_cache=dynamic (the prompt's cache is copied "
+                             "to its samples)")
         self.model = model.requires_grad_(False).eval()
         self.cfg, self.device, self.tokenizer = cfg, device, tokenizer
         self.image_token_id = self.model.config.image_token_id
@@ -127,37 +133,73 @@ class HFRollout:
         # transformers compiles the decoder step by itself when the cache is static and the device is a GPU.
         return {"cache_implementation": "static", "disable_compile": not self.cfg.hf_compile}
 
-    def _generate_chunk(self, batch: Batch, sampling: SamplingSettings) -> tuple[torch.Tensor, torch.Tensor]:
-        input_ids = batch["input_ids"].to(self.device)
+    def _vision(self, batch: Batch) -> dict[str, torch.Tensor]:
         mm = batch.non_tensors.get("multi_modal_inputs")
-        vision = {}
-        if mm is not None:
-            vision = {"pixel_values": torch.cat([r["pixel_values"] for r in mm]).to(self.device, self.model.dtype),
-                      "image_grid_thw": torch.cat([r["image_grid_thw"] for r in mm]).to(self.device)}
+        if mm is None:
+            return {}
+        return {"pixel_values": torch.cat([r["pixel_values"] for r in mm]).to(self.device, self.model.dtype),
+                "image_grid_thw": torch.cat([r["image_grid_thw"] for r in mm]).to(self.device)}
+
+    def _sample(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sampling: SamplingSettings,
+                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``generate`` on left-padded rows; returns the new tokens and their log-probs (on the CPU)."""
         recorder = SampledLogProbs(sampling.temperature)
         output = self.model.generate(
-            input_ids=input_ids, attention_mask=batch["attention_mask"].to(self.device),
-            mm_token_type_ids=(input_ids == self.image_token_id).long(),
+            input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=(input_ids == self.image_token_id).long(),
             do_sample=True, temperature=1.0, top_p=1.0, top_k=0,  # neutral: the warpers are in the list
             logits_processor=self._processors(sampling, recorder), max_new_tokens=sampling.max_tokens,
-            use_cache=True, **self._speed_kwargs(), **vision,
+            use_cache=True, **kwargs,
         )
         new_tokens = output[:, input_ids.shape[1]:]
         return new_tokens.cpu(), recorder.finish(new_tokens).cpu()
 
+    def _generate_rows(self, batch: Batch, sampling: SamplingSettings) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ``generate`` over rows that are already repeated ``n`` times: each row prefills its prompt."""
+        return self._sample(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device), sampling,
+                            **self._speed_kwargs(), **self._vision(batch))
+
+    def _generate_shared(self, prompts: Batch, sampling: SamplingSettings) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` samples of each of ``prompts``: one forward over the prompts (all but their last token, which is
+        text), its KV cache and M-RoPE offsets copied ``n`` times (interleaved), then ``generate`` from there."""
+        n = sampling.n
+        input_ids, mask = prompts["input_ids"].to(self.device), prompts["attention_mask"].to(self.device)
+        inner = self.model.model
+        inner.rope_deltas = None  # set by this prefill (images), else text positions: offset 0
+        prefix = self.model(input_ids=input_ids[:, :-1], attention_mask=mask[:, :-1],
+                            mm_token_type_ids=(input_ids[:, :-1] == self.image_token_id).long(), use_cache=True,
+                            logits_to_keep=1, **self._vision(prompts))
+        cache = prefix.cache if getattr(prefix, "cache", None) is not None else prefix.past_key_values
+        cache.batch_repeat_interleave(n)
+        deltas = inner.rope_deltas if inner.rope_deltas is not None else input_ids.new_zeros(len(input_ids), 1)
+        inner.rope_deltas = deltas.repeat_interleave(n, dim=0)
+        return self._sample(input_ids.repeat_interleave(n, dim=0), mask.repeat_interleave(n, dim=0), sampling,
+                            **{self._cache_kwarg: cache})
+
+    @property
+    def _cache_kwarg(self) -> str:
+        """The name ``forward`` takes a KV cache under: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
     @torch.no_grad()
     def generate(self, prompts: Batch, sampling: SamplingSettings) -> Responses:
-        """Sample ``n`` responses per prompt, ``hf_max_num_seqs`` rows per ``generate`` call; seeded by the first
-        row's ``seed`` when present. Log-probs are those of the returned tokens (see :class:`SampledLogProbs`)."""
-        batch = prompts.repeat(sampling.n, interleave=True)
+        """Sample ``n`` responses per prompt, at most ``hf_max_num_seqs`` rows per ``generate`` call; seeded by
+        the first row's ``seed`` when present. Log-probs are those of the returned tokens (see
+        :class:`SampledLogProbs`). Rows come back grouped by prompt: the ``n`` samples of prompt 0, then 1, ..."""
+        shared = self.cfg.hf_shared_prefill and sampling.n > 1
+        if shared:
+            chunks = prompts.split(max(1, self.cfg.hf_max_num_seqs // sampling.n))
+            run = self._generate_shared
+        else:
+            chunks = prompts.repeat(sampling.n, interleave=True).split(self.cfg.hf_max_num_seqs)
+            run = self._generate_rows
         seed = int(prompts["seed"][0]) if "seed" in prompts else None
         token_ids: list[list[int]] = []
         log_probs: list[list[float]] = []
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if self.device == "cuda" else []):
             if seed is not None:
                 torch.manual_seed(seed % (2**63))
-            for chunk in batch.split(self.cfg.hf_max_num_seqs):
-                tokens, lps = self._generate_chunk(chunk, sampling)
+            for chunk in chunks:
+                tokens, lps = run(chunk, sampling)
                 token_ids.extend(tokens.tolist())
                 log_probs.extend(lps.tolist())
         return Responses(token_ids, log_probs)
