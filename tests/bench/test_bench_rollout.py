@@ -27,7 +27,8 @@ def test_dry_run_times_every_setting_and_size(tmp_path: Path, capsys: pytest.Cap
     out = tmp_path / "bench_rollout.json"
     assert bench_rollout.main(["--dry-run", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
-    assert set(results["runs"]) == {f"{s}@{n}" for s in ("plain", "static", "static+compile") for n in (2, 4)}
+    settings = ("plain", "shared_prefill", "static", "static+compile")
+    assert set(results["runs"]) == {f"{s}@{n}" for s in settings for n in (2, 4)}
     for run in results["runs"].values():
         # n=2 responses per prompt, sizes 2 and 4 sequences, up to 4 tokens each
         assert 0 < run["tokens"] <= run["sequences"] * 4 and run["tokens_per_s"] > 0
