@@ -182,8 +182,9 @@ class HFRollout:
 
     @torch.no_grad()
     def generate(self, prompts: Batch, sampling: SamplingSettings) -> Responses:
-        """Sample ``n`` responses per prompt, at most ``hf_max_num_seqs`` rows per ``generate`` call; seeded by
-        the first row's ``seed`` when present. Log-probs are those of the returned tokens (see
+        """Sample ``n`` responses per prompt, at most ``hf_max_num_seqs`` rows per ``generate`` call (with the
+        shared prefill, whole prompts: at least one prompt's ``n`` rows); seeded by the first row's ``seed``
+        when present. Log-probs are those of the returned tokens (see
         :class:`SampledLogProbs`). Rows come back grouped by prompt: the ``n`` samples of prompt 0, then 1, ..."""
         shared = self.cfg.hf_shared_prefill and sampling.n > 1
         if shared:
