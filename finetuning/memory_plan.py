@@ -254,11 +254,12 @@ def zero_stage_of(training_args: Any) -> int:
     return int((config.get("zero_optimization") or {}).get("stage", 0)) if training_args.deepspeed else 0
 
 
-def plan_memory(model: nn.Module, loss_fn: Callable[[nn.Module, dict], torch.Tensor], dataset: Any,
+def plan_memory(model: nn.Module, loss_fns: Sequence[Callable[[nn.Module, dict], torch.Tensor]], dataset: Any,
                 collator: Callable, training_args: Any, budget_fraction: float,
-                total_bytes: int | None = None) -> MemoryPlan:
-    """Probe one micro-batch on ``training_args.device`` and choose a plan for a card of ``total_bytes``
-    (default: the CUDA device's total memory)."""
+                total_bytes: int | None = None) -> list[MemoryPlan]:
+    """Probe one micro-batch on ``training_args.device`` with each of ``loss_fns`` and choose a plan for each,
+    for a card of ``total_bytes`` (default: the CUDA device's total memory). The micro-batch and the static
+    bytes are built once and shared by all plans."""
     device = training_args.device
     if total_bytes is None:
         if device.type != "cuda":
@@ -271,10 +272,11 @@ def plan_memory(model: nn.Module, loss_fn: Callable[[nn.Module, dict], torch.Ten
     if any(param.device.type != device.type for param in model.parameters()):
         model.to(device)  # Trainer would move it there too (a quantised model is already on its GPU)
     batch = to_device(probe_batch(dataset, collator, training_args.per_device_train_batch_size), device)
-    probe = probe_activations(model, loss_fn, batch)
     static = static_bytes(model, zero_stage, training_args.world_size)
-    return choose_plan(probe, static, int(budget_fraction * total_bytes), training_args.gradient_accumulation_steps,
-                       grow_batch=not training_args.deepspeed)
+    budget = int(budget_fraction * total_bytes)
+    return [choose_plan(probe_activations(model, loss_fn, batch), static, budget,
+                        training_args.gradient_accumulation_steps, grow_batch=not training_args.deepspeed)
+            for loss_fn in loss_fns]
 
 
 def apply_plan(plan: MemoryPlan, model: nn.Module, model_args: Any, training_args: Any) -> None:
@@ -296,12 +298,3 @@ def apply_plan(plan: MemoryPlan, model: nn.Module, model_args: Any, training_arg
     else:
         logger.warning("%s: over budget even with every block checkpointed; lower per_device_train_batch_size or "
                        "model_max_length if it runs out of memory", message)
-
-
-def describe_probe(probe: ActivationProbe, names: Sequence[str] = ("vision", "language")) -> str:
-    """One line: GiB kept by each tower's blocks without checkpointing, and outside them."""
-    split = [i for i, index in enumerate(probe.block_index) if index == 0]
-    parts = []
-    for name, start, end in zip(names, split, [*split[1:], len(probe.block_index)]):
-        parts.append(f"{name} {sum(probe.block_full[start:end]) / GIB:.2f} GiB")
-    return ", ".join(parts) + f", outside the blocks {probe.outside / GIB:.2f} GiB"

@@ -25,10 +25,11 @@ def check_speed_options(model_args: Any, data_flatten: bool, on_cuda: bool) -> N
 
     Call after ``TrainingArguments`` exist: they register a DeepSpeed config, which ZeRO-3 rules out.
     """
-    if model_args.linear_ce != "off":
-        from transformers.integrations import is_deepspeed_zero3_enabled
+    from transformers.integrations import is_deepspeed_zero3_enabled
 
-        if is_deepspeed_zero3_enabled():  # the LM head weight is partitioned outside the model's forward
+    zero3 = is_deepspeed_zero3_enabled()
+    if model_args.linear_ce != "off":
+        if zero3:  # the LM head weight is partitioned outside the model's forward
             raise ValueError(f"linear_ce={model_args.linear_ce} does not work with DeepSpeed ZeRO-3; use ZeRO-2 or "
                              "linear_ce off")
     if model_args.packed_attention != "off":
@@ -39,18 +40,14 @@ def check_speed_options(model_args: Any, data_flatten: bool, on_cuda: bool) -> N
         if attn != "sdpa":
             raise ValueError(f"packed_attention={model_args.packed_attention} needs attn_implementation sdpa, got "
                              f"{attn!r} (flash_attention_2 already attends packed rows per sample)")
-    if getattr(model_args, "lora_enable", False) and getattr(model_args, "lora_coord_tokens", False) and not on_cuda:
-        from transformers.integrations import is_deepspeed_zero3_enabled
-
-        if is_deepspeed_zero3_enabled():  # peft gathers the partitioned embedding rows on a CUDA device
-            raise ValueError("lora_coord_tokens with DeepSpeed ZeRO-3 needs CUDA; on the CPU use ZeRO-2 or "
-                             "lora_coord_tokens False")
+    lora_coord_rows = getattr(model_args, "lora_enable", False) and getattr(model_args, "lora_coord_tokens", False)
+    if lora_coord_rows and zero3 and not on_cuda:  # peft gathers the partitioned embedding rows on a CUDA device
+        raise ValueError("lora_coord_tokens with DeepSpeed ZeRO-3 needs CUDA; on the CPU use ZeRO-2 or "
+                         "lora_coord_tokens False")
     if model_args.memory_plan == "auto":
         if not on_cuda:
             raise ValueError("memory_plan auto needs CUDA (it sizes the plan to the card's memory)")
-        from transformers.integrations import is_deepspeed_zero3_enabled
-
-        if is_deepspeed_zero3_enabled():
+        if zero3:
             raise ValueError("memory_plan auto does not work with DeepSpeed ZeRO-3; use ZeRO-2 or memory_plan off")
     liger_installed = importlib.util.find_spec("liger_kernel") is not None
     for flag, value in (("linear_ce", model_args.linear_ce), ("liger", model_args.liger)):

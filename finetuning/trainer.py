@@ -106,11 +106,10 @@ class RexOmniTrainer(Trainer):
         if "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         linear = self.linear_ce != "off" and model.training  # evaluation keeps the logits for its callers
-        normaliser = num_items_in_batch
         inner = self.accelerator.unwrap_model(model) if linear else model
-        loss, outputs = sft_loss(model, inputs, self.coord_token_ids, self.coord_sigma,
-                                 self.linear_ce if linear else "off", self.hard_ce, self.ce_chunk_size, normaliser, inner)
-        if self.args.average_tokens_across_devices and normaliser is not None:
+        loss, outputs = sft_loss(model, inputs, self.coord_token_ids, self.coord_sigma, self.linear_ce if linear else "off",
+                                 self.hard_ce, self.ce_chunk_size, num_items_in_batch, inner)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
 

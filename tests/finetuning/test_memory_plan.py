@@ -181,14 +181,17 @@ def test_plan_memory_end_to_end_on_cpu(data: tuple, tmp_path: Path) -> None:
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=4,
                              use_cpu=True, report_to="none")
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        plan_memory(model, loss_fn(coords), samples, collator, args, 0.85)
-    roomy = plan_memory(model, loss_fn(coords), samples, collator, args, 0.85, total_bytes=64 * 1024**3)
+        plan_memory(model, [loss_fn(coords)], samples, collator, args, 0.85)
+    [roomy] = plan_memory(model, [loss_fn(coords)], samples, collator, args, 0.85, total_bytes=64 * 1024**3)
     assert (roomy.stride, roomy.multiplier, roomy.fits) == (0, 4, True)
     probe = probe_activations(model, loss_fn(coords), probe_batch(samples, collator, 2))
     static = static_bytes(model)
     tight = estimated_peak(probe, static, 1) + 1  # only full checkpointing fits
-    plan = plan_memory(model, loss_fn(coords), samples, collator, args, 1.0, total_bytes=tight)
+    plan, linear = plan_memory(model, [loss_fn(coords), loss_fn(coords, "chunked")], samples, collator, args, 1.0,
+                               total_bytes=tight)
     assert (plan.stride, plan.multiplier, plan.fits) == (1, 1, True)
+    # One plan per loss on the same batch: without the logits, checkpointing can go.
+    assert linear.fits and linear.stride == 0
 
 
 def test_probe_batch_takes_the_longest_samples(data: tuple) -> None:
