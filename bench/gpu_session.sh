@@ -96,17 +96,16 @@ sft_and_eval() {
 stage "2/3 trainer on CUDA: bf16, packing, --memory_plan auto, $SHORT_STEPS steps"
 SFT_FLAGS=(--memory_plan auto); [[ "$DRY_RUN" == 1 ]] && SFT_FLAGS=()  # the plan needs CUDA
 bf16=True; [[ "$DRY_RUN" == 1 ]] && bf16=False
-sft_and_eval bf16_packed "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$SHORT_STEPS")" 240 BF16="$bf16" DATA_FLATTEN=True \
-    GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4 VISION_TOWER_LR=2e-4 || status=1
+short_steps="$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$SHORT_STEPS")"
+short_env=(BF16="$bf16" DATA_FLATTEN=True GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4 VISION_TOWER_LR=2e-4)
+sft_and_eval bf16_packed "$short_steps" 240 "${short_env[@]}" || status=1
 grep -m1 "memory plan:" "$OUT/sft_bf16_packed.log"
 SFT_FLAGS=()
 
 if [[ "${SKIP_ZERO2:-0}" != 1 ]]; then
 stage "2b/3 trainer on CUDA through DeepSpeed ZeRO-2: bf16, packing, gradient checkpointing, $SHORT_STEPS steps"
 if python3 -c "import deepspeed" >/dev/null 2>&1; then
-    sft_and_eval zero2 "$([[ "$DRY_RUN" == 1 ]] && echo 2 || echo "$SHORT_STEPS")" 300 BF16="$bf16" DATA_FLATTEN=True \
-        GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4 VISION_TOWER_LR=2e-4 DEEPSPEED=scripts/zero2.json \
-        || status=1
+    sft_and_eval zero2 "$short_steps" 300 "${short_env[@]}" DEEPSPEED=scripts/zero2.json || status=1
     # DeepSpeed ran the optimizer when the checkpoint holds its ZeRO partition of the optimizer state.
     zero_state="$(ls work_dirs/gpu_zero2/checkpoint-*/global_step*/*zero_pp_rank_0_*optim_states.pt 2>/dev/null | tail -1)"
     if [[ -n "$zero_state" ]]; then echo "[gpu_session] zero2: DeepSpeed optimizer state $zero_state"

@@ -23,11 +23,12 @@ from verl.workers.shared_prompt import prompt_groups, shared_prompt_logits
 __all__ = ["Actor", "forward_log_probs"]
 
 
-def _vision_inputs(rows: Any, device: str) -> dict[str, torch.Tensor]:
+def _vision_inputs(rows: Any, device: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """``pixel_values`` (cast to ``dtype`` when given) and ``image_grid_thw`` of ``rows``' images on ``device``."""
     if rows is None or not len(rows):
         return {}
     return {
-        "pixel_values": torch.cat([r["pixel_values"] for r in rows]).to(device),
+        "pixel_values": torch.cat([r["pixel_values"] for r in rows]).to(device, dtype),
         "image_grid_thw": torch.cat([r["image_grid_thw"] for r in rows]).to(device),
     }
 

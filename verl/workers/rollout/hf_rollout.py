@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from verl.protocol import Batch
+from verl.workers.actor import _vision_inputs
 from verl.workers.rollout.base import Responses, SamplingSettings
 
 __all__ = ["HFRollout", "SampledLogProbs"]
@@ -73,6 +74,8 @@ class HFRollout:
                              "to its samples)")
         self.model = model.requires_grad_(False).eval()
         self.cfg, self.device, self.tokenizer = cfg, device, tokenizer
+        # The name forward takes a KV cache under: ``cache`` (transformers >= 5.2x) or ``past_key_values``.
+        self.cache_kwarg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self.image_token_id = self.model.config.image_token_id
         self.eos_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
         self.suppress = [self.image_token_id, self.model.config.video_token_id]
@@ -134,11 +137,7 @@ class HFRollout:
         return {"cache_implementation": "static", "disable_compile": not self.cfg.hf_compile}
 
     def _vision(self, batch: Batch) -> dict[str, torch.Tensor]:
-        mm = batch.non_tensors.get("multi_modal_inputs")
-        if mm is None:
-            return {}
-        return {"pixel_values": torch.cat([r["pixel_values"] for r in mm]).to(self.device, self.model.dtype),
-                "image_grid_thw": torch.cat([r["image_grid_thw"] for r in mm]).to(self.device)}
+        return _vision_inputs(batch.non_tensors.get("multi_modal_inputs"), self.device, self.model.dtype)
 
     def _sample(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sampling: SamplingSettings,
                 **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,12 +172,7 @@ class HFRollout:
         deltas = inner.rope_deltas if inner.rope_deltas is not None else input_ids.new_zeros(len(input_ids), 1)
         inner.rope_deltas = deltas.repeat_interleave(n, dim=0)
         return self._sample(input_ids.repeat_interleave(n, dim=0), mask.repeat_interleave(n, dim=0), sampling,
-                            **{self._cache_kwarg: cache})
-
-    @property
-    def _cache_kwarg(self) -> str:
-        """The name ``forward`` takes a KV cache under: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
-        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+                            **{self.cache_kwarg: cache})
 
     @torch.no_grad()
     def generate(self, prompts: Batch, sampling: SamplingSettings) -> Responses:
