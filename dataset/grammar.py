@@ -13,6 +13,7 @@ This module is pure Python: no torch, no I/O.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -244,3 +245,109 @@ def parse_answer(text: str) -> list[ParsedGroup]:
         else:
             groups.append(ParsedGroup(phrase, [] if negative else parse_items(body), negative))
     return groups
+
+
+# ---------------------------------------------------------------- polygons (OCR)
+
+
+def quantize_polygon(polygon: Sequence[float], width: float, height: float) -> tuple[int, ...]:
+    """Quantise a flat ``[x0, y0, x1, y1, ...]`` pixel polygon to ``2k`` bins (x with the width, y with
+    the height)."""
+    if len(polygon) % 2:
+        raise ValueError(f"a polygon needs an even count of numbers, got {len(polygon)}")
+    return tuple(quantize(c, width if i % 2 == 0 else height) for i, c in enumerate(polygon))
+
+
+def dequantize_polygon(bins: Sequence[int], width: float, height: float) -> tuple[float, ...]:
+    """``2k`` bins back to a flat pixel polygon (an odd trailing bin is dropped)."""
+    usable = len(bins) // 2 * 2
+    return tuple(dequantize(b, width if i % 2 == 0 else height) for i, b in enumerate(bins[:usable]))
+
+
+# ---------------------------------------------------------------- keypoints (JSON in a json fence)
+
+JSON_FENCE_OPEN = "```json\n"
+JSON_FENCE_CLOSE = "\n```"
+UNVISIBLE = "unvisible"  # the released model's spelling
+_JSON_BLOCK = re.compile(r"```json\s*(.*?)\s*```", re.DOTALL)
+_TRAILING_INDEX = re.compile(r"\s*\d+$")
+
+
+class KeypointInstance(NamedTuple):
+    """One instance of a keypoint answer: ``category`` (the JSON key without its trailing number),
+    ``bbox`` (4 bins) and ``keypoints`` (name -> 2 bins, or ``None`` for ``"unvisible"``, in answer order)."""
+
+    category: str
+    bbox: tuple[int, int, int, int]
+    keypoints: dict[str, tuple[int, int] | None]
+
+
+def _spaced_bins(bins: Sequence[int]) -> str:
+    """``[12, 34]`` -> ``" <12> <34> "`` (the keypoint answer's string form)."""
+    return " " + " ".join(f"<{int(b)}>" for b in bins) + " "
+
+
+def compose_keypoint_answer(instances: Iterable[KeypointInstance]) -> str:
+    """The keypoint answer: a JSON object in a json code fence, keys ``{category}{n}`` (n from 1 per
+    category, in the given order), each ``{"bbox": " <x0> <y0> <x1> <y1> ", "keypoints": {name: " <x> <y> "
+    | "unvisible"}}``, indented by 4 spaces (``json.dumps(obj, indent=4)``, ASCII-escaped)."""
+    obj: dict[str, object] = {}
+    counts: dict[str, int] = {}
+    for inst in instances:
+        counts[inst.category] = counts.get(inst.category, 0) + 1
+        obj[f"{inst.category}{counts[inst.category]}"] = {
+            "bbox": _spaced_bins(inst.bbox),
+            "keypoints": {name: UNVISIBLE if xy is None else _spaced_bins(xy) for name, xy in inst.keypoints.items()},
+        }
+    return JSON_FENCE_OPEN + json.dumps(obj, indent=4) + JSON_FENCE_CLOSE
+
+
+def _json_text(text: str) -> str | None:
+    """The first json fence's content, else the text from the first ``{`` to the last ``}``."""
+    fenced = _JSON_BLOCK.search(text)
+    if fenced:
+        return fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start:end + 1] if 0 <= start < end else None
+
+
+def _bins_of(value: object, count: int) -> tuple[int, ...] | None:
+    if not isinstance(value, str):
+        return None
+    bins = tuple(min(int(d), MAX_BIN) for d in _BIN_PATTERN.findall(value))
+    return bins if len(bins) == count else None
+
+
+def parse_keypoint_answer(text: str) -> list[KeypointInstance]:
+    """Parse a keypoint answer the way the released model's parser reads it. Never raises.
+
+    The text is cut at ``<|im_end|>``; the JSON is the first json fence (else first ``{`` .. last
+    ``}``); invalid JSON gives ``[]``. An instance is kept only with a 4-bin ``bbox`` string and a
+    ``keypoints`` object; a keypoint that is not a string of exactly 2 bins reads as ``None``
+    (unvisible). The category is the key without a trailing number (``person2`` -> ``person``; the
+    released parser keeps only leading letters, so ``hot dog1`` -> ``hot``); a key that is only a
+    number reads as ``keypoint_instance``. A repeated key keeps its last instance (``json.loads``).
+    """
+    if not isinstance(text, str):
+        return []
+    end = text.find(IM_END)
+    body = _json_text(text[:end] if end >= 0 else text)
+    if body is None:
+        return []
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(obj, dict):
+        return []
+    out = []
+    for key, value in obj.items():
+        if not isinstance(value, dict) or not isinstance(value.get("keypoints"), dict):
+            continue
+        bbox = _bins_of(value.get("bbox"), 4)
+        if bbox is None:
+            continue
+        category = _TRAILING_INDEX.sub("", str(key)).strip() or "keypoint_instance"
+        keypoints = {str(name): _bins_of(xy, 2) for name, xy in value["keypoints"].items()}
+        out.append(KeypointInstance(category, bbox, keypoints))  # type: ignore[arg-type]
+    return out

@@ -35,8 +35,10 @@ T = TypeVar("T")
 def reward_ground_truth(task: TaskSample, reward_name: str, dataset_name: str,
                         image_size: tuple[int, int]) -> dict[str, Any]:
     """The reward schema's ground truth of one sample: ``{"reward_name", "dataset_name",
-    "image_size": [W, H], "answer": {phrase: {"boxes", "points", "masks"}}}`` in original pixels."""
+    "image_size": [W, H], "answer": {phrase: {"boxes", "points", "masks"}}}`` in original pixels,
+    plus the task's ``extras`` (``ignore``, ``exemplars``, ``keypoint_names``) when it has any."""
     return {
+        **task.extras,
         "reward_name": reward_name,
         "dataset_name": dataset_name,
         "image_size": [int(image_size[0]), int(image_size[1])],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dataset.grammar import compose_answer
@@ -38,15 +38,18 @@ class TaskSample:
     """One training example.
 
     ``ground_truth`` maps each cleaned phrase of the prompt to ``{"boxes", "points", "masks"}``
-    lists in pixels of the original image, in answer order; negatives have all lists empty.
-    ``num_dropped`` counts annotated objects that could not be used (degenerate geometry, an empty
-    cleaned phrase, or none of this task's geometry).
+    lists in pixels of the original image, in answer order; negatives have all lists empty (the
+    other tasks add ``"polygons"`` or ``"keypoints"`` lists). ``num_dropped`` counts annotated
+    objects that could not be used (degenerate geometry, an empty cleaned phrase, or none of this
+    task's geometry). ``extras`` are sample-level reward inputs (don't-care regions, exemplars, joint
+    names), copied to the top level of the reward ground truth.
     """
 
     question: str
     answer: str
     ground_truth: dict[str, dict[str, list[Any]]]
     num_dropped: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def conversations(self) -> list[dict[str, str]]:
@@ -98,6 +101,10 @@ class PhraseTaskFn(ABC):
         """Whether a geometry must be dropped rather than trained on."""
         return False
 
+    def phrase_of(self, obj: ObjectAnnotation) -> str:
+        """The phrase written for ``obj``: the cleaned category name (referring expressions keep theirs)."""
+        return clean_category_name(obj.phrase)
+
     def __call__(
         self, objects: Sequence[ObjectAnnotation], width: int, height: int, rng: random.Random
     ) -> TaskSample:
@@ -133,7 +140,9 @@ class PhraseTaskFn(ABC):
         present: set[str] = set()
         num_dropped = 0
         for obj in objects:
-            phrase = clean_category_name(obj.phrase)
+            if obj.exemplar:  # visual-prompt reference boxes are prompts, not answers
+                continue
+            phrase = self.phrase_of(obj)
             geometry = self.geometry(obj)
             if phrase:
                 annotated.add(phrase)  # even if dropped below: never sample it as absent
