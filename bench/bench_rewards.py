@@ -26,9 +26,9 @@ from dataset.grammar import (
     quantize_box,
     quantize_point,
 )
+from rewards import parse_ground_truth
+from rewards.box_iou import box_iou_reward
 from verl.configs.reward_func import compute_score
-from verl.rewards import parse_ground_truth
-from verl.rewards.box_iou import box_iou_reward
 
 logger = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ def blind_baseline(toy_dir: str | os.PathLike[str]) -> dict[str, float] | None:
 
 def mean_box_guess(known: Sequence[Sequence[float]], targets: Sequence[Sequence[float]]) -> tuple[float, float]:
     """Answer the mean of the ``known`` xyxy boxes for every target: (share with IoU >= 0.5, mean IoU)."""
-    from verl.rewards.box_iou import pairwise_iou
+    from rewards.box_iou import pairwise_iou
 
     mean_box = np.asarray(known, dtype=float).mean(axis=0, keepdims=True)
     ious = pairwise_iou(mean_box, np.asarray(targets, dtype=float))[0]

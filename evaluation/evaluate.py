@@ -10,7 +10,7 @@ same questions). Scores:
   positive when it has IoU >= 0.5 with a not yet matched GT box of the same phrase (greedy by IoU);
 * pointing: ``point_f1``, the same with "point inside the GT box" as the match;
 * ``protocol_*``: Rex-Omni's own protocol (per-image P/R at IoU 0.5..0.95, F1 of the means, mean
-  F1; point in mask and in box), see :mod:`evaluation.detection_metrics`. Use these to compare
+  F1; point in mask and in box), see :mod:`rewards.detection_metrics`. Use these to compare
   with published numbers.
 
 ``predictions.jsonl`` is in Rex-Omni's evaluation shape (:mod:`evaluation.official_predictions`).
@@ -35,8 +35,8 @@ from dataset.skip_stats import SkipSample
 from dataset.task_fns.categories import clean_category_name
 from evaluation.official_predictions import official_record, score_records
 from evaluation.sources import SplitSource, open_split
-from verl.rewards.box_iou import pairwise_iou
-from verl.rewards.predictions import predicted_boxes, predicted_points
+from rewards.box_iou import pairwise_iou
+from rewards.predictions import predicted_boxes, predicted_points
 
 logger = logging.getLogger(__name__)
 

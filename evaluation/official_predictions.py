@@ -9,7 +9,7 @@ One line per image, as ``evaluation/inference_*.py`` writes it and ``other_metri
     }
 
 We add keys the original ignores: ``gt_boxes`` (pointing: GT boxes, for point-in-box),
-``gt_crowd`` (crowd regions per category, see :mod:`evaluation.detection_metrics`) and
+``gt_crowd`` (crowd regions per category, see :mod:`rewards.detection_metrics`) and
 ``image_size`` ``[W, H]``. Either tool scores the same file; only ``gt_crowd`` changes numbers.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from dataset.grammar import ParsedGroup
 from dataset.mask_geometry import MaskError, decode_rle, segmentation_to_rle
-from evaluation.detection_metrics import (
+from rewards.detection_metrics import (
     IOU_THRESHOLDS,
     ImageScore,
     match_boxes,
@@ -32,7 +32,7 @@ from evaluation.detection_metrics import (
     summarise_box_protocol,
     summarise_scores,
 )
-from verl.rewards.predictions import predicted_boxes, predicted_points
+from rewards.predictions import predicted_boxes, predicted_points
 
 __all__ = ["PredictionFileError", "image_f1", "official_record", "read_predictions", "score_records"]
 

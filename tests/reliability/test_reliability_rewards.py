@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from rewards import GroundTruthError, UnknownRewardError, known_rewards
 from verl.configs.reward_func import compute_score
-from verl.rewards import GroundTruthError, UnknownRewardError, known_rewards
 
 
 def _gt(**changes: Any) -> dict[str, Any]:

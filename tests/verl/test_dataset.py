@@ -13,7 +13,7 @@ from dataset.task_fns import GroundingTaskFn, PointingTaskFn
 from dataset.task_fns.task_prompts.grounding_task import GROUNDING_SINGLE_REGION_STAGE_XYXY
 from dataset.task_fns.task_prompts.pointing_task import POINTING_TASK_PROMPTS
 from dataset.tsv import TsvWriter
-from verl.rewards import parse_ground_truth
+from rewards import parse_ground_truth
 from verl.trainer.data_loader import ResumableBatchSampler, build_datasets, build_loader
 from verl.utils.dataset import RLHFCollator, TSVRLHFDataset, resize_image
 

@@ -1,6 +1,6 @@
 """Reward entry point for the GRPO trainer (``reward_function: verl/configs/reward_func.py:compute_score``).
 
-Only wiring: the math lives in :mod:`verl.rewards`. Environment: ``DEBUG_MODE=true`` appends a
+Only wiring: the math lives in :mod:`rewards`. Environment: ``DEBUG_MODE=true`` appends a
 record per sample to ``$LOG_PATH`` (default ``<log_dir or $REWARD_LOG_DIR or cwd>/reward_debug.log``);
 ``LOG_VISUALIZE_PATH=<folder>`` saves GT-vs-prediction PNGs for samples whose image is passed.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image
 
-from verl.rewards import score_batch
+from rewards import score_batch
 
 
 def compute_score(
@@ -24,7 +24,7 @@ def compute_score(
     images: Sequence[Image.Image | None] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, float]]:
-    """Score each decoded response against its ground truth (schema: :mod:`verl.rewards.ground_truth`).
+    """Score each decoded response against its ground truth (schema: :mod:`rewards.ground_truth`).
 
     Args:
         predicts: decoded responses, special tokens kept.

@@ -195,11 +195,11 @@ class TSVRLHFDataset(SourceBacked, Dataset):
 
 def _check_reward_name(dataset_name: str, reward_name: str) -> None:
     """Fail at construction (not at the first reward call) when ``reward_name`` is not registered."""
-    from verl.rewards import known_rewards
+    from rewards import known_rewards
 
     if reward_name not in known_rewards():
         raise ValueError(f"{dataset_name}: unknown reward_name {reward_name!r}; known: {known_rewards()} "
-                         "(add one with verl.rewards.register_reward)")
+                         "(add one with rewards.register_reward)")
 
 
 def _load_template(format_prompt: str | None) -> Template | None:

@@ -2,12 +2,12 @@
 
 import textwrap
 
-from verl.rewards import known_rewards
+from rewards import known_rewards
 from verl.workers.reward import load_reward_function
 
 USER_FILE = textwrap.dedent('''
     from verl.configs.reward_func import compute_score  # noqa: F401  (the entry point the config names)
-    from verl.rewards import RewardResult, register_reward
+    from rewards import RewardResult, register_reward
 
     @register_reward("count_match")
     def count_match(groups, gt, **options):

@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dataset.grammar import ParsedGroup
-from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.predictions import predicted_boxes, predicted_points
-from verl.rewards.rle import decode_mask
+from rewards.ground_truth import GroundTruth
+from rewards.predictions import predicted_boxes, predicted_points
+from rewards.rle import decode_mask
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from reward_helpers import answer, make_gt
 
 from dataset.grammar import BOX_END, BOX_START, OBJ_END, OBJ_START, parse_answer, quantize_box, quantize_point
+from rewards import get_reward, parse_ground_truth
 from verl.configs.reward_func import compute_score
-from verl.rewards import get_reward, parse_ground_truth
 
 PHRASES = ["dog", "cat", "red car", "person"]
 REWARDS = ["box_iou", "point_in_box", "point_in_mask"]

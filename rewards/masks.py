@@ -1,6 +1,6 @@
 """``point_in_mask``: like ``point_in_box`` but a prediction must fall on a pixel of the GT mask.
 
-GT masks are COCO RLE (compressed or not) or polygons, see :mod:`verl.rewards.rle`. Each mask is
+GT masks are COCO RLE (compressed or not) or polygons, see :mod:`rewards.rle`. Each mask is
 turned into run lengths once per sample and looked up at every prediction of its phrase. A point
 ``(x, y)`` tests pixel ``(floor(y), floor(x))``; the far edge ``x == W`` (bin 999) belongs to the
 last column, and points outside ``[0, W] x [0, H]`` never count.
@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from dataset.grammar import ParsedGroup
-from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.points import point_match_result
-from verl.rewards.predictions import count, predicted_points
-from verl.rewards.registry import RewardResult, register_reward
-from verl.rewards.rle import mask_runs, runs_contain
+from rewards.ground_truth import GroundTruth
+from rewards.points import point_match_result
+from rewards.predictions import count, predicted_points
+from rewards.registry import RewardResult, register_reward
+from rewards.rle import mask_runs, runs_contain
 
 
 def points_in_masks(masks: list[Any], points: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from dataset.grammar import ParsedGroup
-from verl.rewards.assignment import max_weight_matching
-from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.predictions import count, predicted_points
-from verl.rewards.registry import RewardResult, empty_case, f1_result, register_reward
+from rewards.assignment import max_weight_matching
+from rewards.ground_truth import GroundTruth
+from rewards.predictions import count, predicted_points
+from rewards.registry import RewardResult, empty_case, f1_result, register_reward
 
 MATCHINGS = ("greedy", "maximum")
 

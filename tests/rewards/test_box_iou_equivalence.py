@@ -16,8 +16,8 @@ import pytest
 from reward_helpers import make_gt
 
 from dataset.grammar import BOX_END, BOX_START, IM_END, OBJ_END, OBJ_START
+from rewards import box_iou
 from verl.configs.reward_func import compute_score
-from verl.rewards import box_iou
 
 PHRASES = ("dog", "cat", "red car", "person", "tree")
 PATHS = {"python": 10**9, "numpy": -1}  # PYTHON_MAX_PAIRS forcing one path
@@ -119,7 +119,7 @@ def _best_one_to_one(iou: list[list[float]]) -> float:
 
 
 def naive_box_iou(expected: dict[str, list[tuple[int, ...]]], gt: dict, matching: str) -> tuple[float, float, float]:
-    """``(f1, precision, recall)`` by the definition in verl/rewards/box_iou.py, pair by pair."""
+    """``(f1, precision, recall)`` by the definition in rewards/box_iou.py, pair by pair."""
     width, height = gt["image_size"]
     preds = {p: [b for b in (_ordered((x0 / 999 * width, y0 / 999 * height, x1 / 999 * width, y1 / 999 * height))
                              for x0, y0, x1, y1 in boxes) if (b[2] - b[0]) * (b[3] - b[1]) > 0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from verl.rewards import GroundTruthError, parse_ground_truth
+from rewards import GroundTruthError, parse_ground_truth
 
 VALID = {"reward_name": "box_iou", "image_size": [640, 480], "answer": {"dog": {"boxes": [[1, 2, 3, 4]]}}}
 

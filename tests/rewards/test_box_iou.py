@@ -138,7 +138,7 @@ def test_bench_reimplementation_of_the_original_agrees_up_to_its_1000_decoding()
 
 
 def _brute_one_to_one(pred: list[list[int]], ref: list[list[int]]) -> float:
-    from verl.rewards.box_iou import pairwise_iou
+    from rewards.box_iou import pairwise_iou
 
     iou = pairwise_iou(np.asarray(pred, float), np.asarray(ref, float))
     k = min(iou.shape)

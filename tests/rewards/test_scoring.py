@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from reward_helpers import answer, make_gt
 
+from rewards import RewardResult, UnknownRewardError, get_reward, known_rewards, register_reward
 from verl.configs.reward_func import compute_score
-from verl.rewards import RewardResult, UnknownRewardError, get_reward, known_rewards, register_reward
 
 A = [100, 100, 300, 300]
 GT = make_gt({"dog": {"boxes": [A]}, "cat": {"boxes": []}})

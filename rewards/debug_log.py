@@ -14,8 +14,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.registry import RewardResult
+from rewards.ground_truth import GroundTruth
+from rewards.registry import RewardResult
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.detection_metrics import (
+from rewards.detection_metrics import (
     IOU_THRESHOLDS,
     ImageScore,
     box_iou,

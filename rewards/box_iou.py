@@ -21,10 +21,10 @@ from itertools import accumulate
 import numpy as np
 
 from dataset.grammar import ParsedGroup, dequantize
-from verl.rewards.assignment import max_weight_matching
-from verl.rewards.ground_truth import GroundTruth
-from verl.rewards.predictions import bin_array, count, phrase_bins
-from verl.rewards.registry import RewardResult, empty_case, f1_result, register_reward
+from rewards.assignment import max_weight_matching
+from rewards.ground_truth import GroundTruth
+from rewards.predictions import bin_array, count, phrase_bins
+from rewards.registry import RewardResult, empty_case, f1_result, register_reward
 
 MATCHINGS = ("best", "one_to_one")
 # Up to this many same-phrase (prediction, GT) pairs plain Python is faster than numpy's per-call cost.

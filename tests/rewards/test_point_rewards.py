@@ -7,9 +7,9 @@ import pytest
 from pycocotools import mask as mask_utils
 from reward_helpers import answer, make_gt
 
+from rewards import GroundTruthError
+from rewards import masks as masks_module
 from verl.configs.reward_func import compute_score
-from verl.rewards import GroundTruthError
-from verl.rewards import masks as masks_module
 
 BOX_A, BOX_B = [100, 100, 300, 300], [500, 500, 700, 700]
 

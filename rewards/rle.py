@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from verl.rewards.ground_truth import GroundTruthError
+from rewards.ground_truth import GroundTruthError
 
 
 def _polygons(mask: list[Any]) -> list[list[float]]:

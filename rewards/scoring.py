@@ -15,10 +15,10 @@ from typing import Any
 from PIL import Image
 
 from dataset.grammar import IM_END, ParsedGroup, parse_answer
-from verl.rewards.debug_log import append_records, debug_enabled, debug_log_path, format_record
-from verl.rewards.ground_truth import GroundTruth, parse_ground_truth
-from verl.rewards.registry import RewardResult, get_reward
-from verl.rewards.visualize import save_comparison
+from rewards.debug_log import append_records, debug_enabled, debug_log_path, format_record
+from rewards.ground_truth import GroundTruth, parse_ground_truth
+from rewards.registry import RewardResult, get_reward
+from rewards.visualize import save_comparison
 
 END_OF_TEXT = "<|endoftext|>"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from verl.rewards.assignment import max_weight_matching
+from rewards.assignment import max_weight_matching
 
 
 def brute_force(w: np.ndarray) -> float:

@@ -2,14 +2,14 @@
 
 A reward is a pure function ``fn(groups, gt, **options) -> RewardResult`` where ``groups`` is
 ``dataset.grammar.parse_answer(prediction)`` and ``gt`` a validated
-:class:`~verl.rewards.ground_truth.GroundTruth`. The built-ins (``box_iou``, ``point_in_box``,
-``point_in_mask``) register when ``verl.rewards`` is imported.
+:class:`~rewards.ground_truth.GroundTruth`. The built-ins (``box_iou``, ``point_in_box``,
+``point_in_mask``) register when ``rewards`` is imported.
 
 Add your own in a file of yours and point the trainer at it::
 
     # my_rewards.py  ->  worker.reward.reward_function: path/to/my_rewards.py:compute_score
     from verl.configs.reward_func import compute_score  # noqa: F401  (the entry the trainer calls)
-    from verl.rewards import RewardResult, register_reward
+    from rewards import RewardResult, register_reward
 
     @register_reward("phrase_recall")
     def phrase_recall(groups, gt, **options):
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dataset.grammar import ParsedGroup
-from verl.rewards.ground_truth import GroundTruth
+from rewards.ground_truth import GroundTruth
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """GRPO reward math: pure functions of (parsed answer, validated ground truth) -> score.
 
 Importing the package registers the built-in rewards ``box_iou``, ``point_in_box`` and
-``point_in_mask``; see :mod:`verl.rewards.registry` for adding your own.
+``point_in_mask``; see :mod:`rewards.registry` for adding your own.
 """
 
-from verl.rewards import box_iou, masks, points  # noqa: F401  (registers the built-ins)
-from verl.rewards.ground_truth import GroundTruth, GroundTruthError, PhraseTargets, parse_ground_truth
-from verl.rewards.registry import (
+from rewards import box_iou, masks, points  # noqa: F401  (registers the built-ins)
+from rewards.ground_truth import GroundTruth, GroundTruthError, PhraseTargets, parse_ground_truth
+from rewards.registry import (
     RewardResult,
     UnknownRewardError,
     f1_result,
@@ -14,7 +14,7 @@ from verl.rewards.registry import (
     known_rewards,
     register_reward,
 )
-from verl.rewards.scoring import score_batch
+from rewards.scoring import score_batch
 
 __all__ = [
     "GroundTruth",
