@@ -37,13 +37,15 @@ def score_parsed(
 ) -> tuple[RewardResult, dict[str, float]]:
     """The reward's result and the returned row for one prediction and its parsed ``groups``."""
     reward = get_reward(gt.reward_name)
-    result = reward(groups, gt, **dict((reward_options or {}).get(gt.reward_name, {})))
+    # A reward marked ``reads_text`` (keypoints: a JSON answer, not phrase groups) gets the raw text.
+    answer = prediction if getattr(reward, "reads_text", False) else groups
+    result = reward(answer, gt, **dict((reward_options or {}).get(gt.reward_name, {})))
     row = {
         "overall": float(result.score),
         gt.reward_name: float(result.score),
         "precision": float(result.precision),
         "recall": float(result.recall),
-        "format_ok": format_ok(prediction, groups, gt),
+        "format_ok": float(result.details.get("format_ok", format_ok(prediction, groups, gt))),
     }
     return result, row
 

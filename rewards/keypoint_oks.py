@@ -1,0 +1,100 @@
+"""``keypoint_oks``: keypoints, a one-to-one F1 of OKS between predicted and GT instances.
+
+The answer is the JSON object (``dataset.grammar.parse_keypoint_answer``); a JSON error leaves no
+instance (``format_ok`` 0). Instances of every category are pooled (the official metric ignores the
+names). For a GT instance ``g`` and a prediction ``p``::
+
+    OKS'(g, p) = mean over the joints labelled in g (v > 0) of exp(-d² / (2 σ² A))
+
+with ``A`` the GT box area (w·h pixels, as the official metric) and ``d`` the pixel distance. A joint
+that ``p`` leaves out or writes ``"unvisible"`` contributes 0 (the official metric skips it, so an
+answer without joints could reach 1). ``sigma`` is one σ for every joint (default 0.025, the official
+metric's) or a list, one per joint in ``keypoint_names`` order (COCO's per-joint σ, for example).
+``penalise_unlabelled=True`` also counts joints with GT v = 0: a prediction of one scores 0 there,
+``"unvisible"`` scores 1.
+
+GT instances with box area 0 or no labelled joint are dropped. Instances are matched one-to-one for
+the largest total OKS', then ``R = ΣOKS'/n_gt``, ``P = ΣOKS'/n_pred``, reward = F1 (both sides empty:
+1; one side empty: 0, where the official metric gives 1 for predictions without GT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dataset.grammar import dequantize, parse_keypoint_answer
+from rewards.ground_truth import GroundTruth, GroundTruthError
+from rewards.matching import soft_f1
+from rewards.registry import RewardResult, register_reward
+
+DEFAULT_SIGMA = 0.025
+
+
+def gt_keypoints(gt: GroundTruth) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Joint names, ``(n, J, 3)`` GT joints (x, y, v) and ``(n,)`` box areas of the usable GT instances."""
+    names = gt.raw.get("keypoint_names")
+    instances = []
+    for phrase, entry in (gt.raw.get("answer") or {}).items():
+        kps, boxes = entry.get("keypoints") or [], entry.get("boxes") or []
+        if len(kps) != len(boxes):
+            raise GroundTruthError(f"answer[{phrase!r}] needs one box per keypoints entry, got {len(boxes)} and {len(kps)}")
+        instances.extend(zip(boxes, kps))
+    if names is None:
+        names = list(instances[0][1]) if instances else []
+    joints = np.zeros((len(instances), len(names), 3))
+    areas = np.zeros(len(instances))
+    for i, (box, kps) in enumerate(instances):
+        for j, name in enumerate(names):
+            if name in kps:
+                joints[i, j] = kps[name]
+        areas[i] = abs((box[2] - box[0]) * (box[3] - box[1]))
+    keep = (areas > 0) & (joints[:, :, 2] > 0).any(axis=1)
+    return list(names), joints[keep], areas[keep]
+
+
+def predicted_keypoints(text: str, names: Sequence[str], width: float, height: float) -> np.ndarray:
+    """``(n, J, 2)`` pixel joints of the answer's instances, NaN where left out or ``"unvisible"``."""
+    instances = parse_keypoint_answer(text)
+    out = np.full((len(instances), len(names), 2), np.nan)
+    for i, inst in enumerate(instances):
+        for j, name in enumerate(names):
+            xy = inst.keypoints.get(name)
+            if xy is not None:
+                out[i, j] = (dequantize(xy[0], width), dequantize(xy[1], height))
+    return out
+
+
+def oks_matrix(pred: np.ndarray, joints: np.ndarray, areas: np.ndarray, sigma: float | np.ndarray,
+               penalise_unlabelled: bool = False) -> np.ndarray:
+    """``(n_pred, n_gt)`` OKS' (see the module docstring) from ``(P, J, 2)`` predictions (NaN = none),
+    ``(G, J, 3)`` GT joints and ``(G,)`` areas."""
+    diff = pred[:, None, :, :] - joints[None, :, :, :2]
+    d2 = (diff ** 2).sum(-1)                                                   # (P, G, J), NaN where missing
+    scale = 2.0 * np.asarray(sigma, dtype=np.float64) ** 2 * areas[:, None]    # (G, J)
+    sim = np.exp(-d2 / scale[None])
+    sim = np.where(np.isnan(sim), 0.0, sim)
+    labelled = joints[None, :, :, 2] > 0                                       # (1, G, J)
+    if penalise_unlabelled:
+        unlabelled_right = np.isnan(pred[:, None, :, 0]) & ~labelled
+        sim = np.where(labelled, sim, unlabelled_right.astype(float))
+        return sim.mean(-1)
+    return (sim * labelled).sum(-1) / labelled.sum(-1)
+
+
+def _reward(text: str, gt: GroundTruth, sigma: float | Sequence[float] = DEFAULT_SIGMA,
+            penalise_unlabelled: bool = False) -> RewardResult:
+    names, joints, areas = gt_keypoints(gt)
+    sigmas = np.asarray(sigma, dtype=np.float64)
+    if sigmas.ndim and len(sigmas) != len(names):
+        raise ValueError(f"keypoint_oks sigma needs one value per joint ({len(names)}), got {len(sigmas)}")
+    pred = predicted_keypoints(text, names, gt.width, gt.height)
+    fmt = 1.0 if len(pred) else 0.0  # no instance read: invalid JSON, or nothing answered
+    weights = oks_matrix(pred, joints, areas, sigmas, penalise_unlabelled) if len(pred) and len(joints) \
+        else np.zeros((len(pred), len(joints)))
+    return soft_f1(weights, len(pred), len(joints), format_ok=fmt)
+
+
+_reward.reads_text = True  # type: ignore[attr-defined]  (scored on the raw answer text, not phrase groups)
+keypoint_oks_reward = register_reward("keypoint_oks")(_reward)

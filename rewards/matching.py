@@ -1,0 +1,64 @@
+"""Shared by the task rewards: one-to-one soft F1 over a weight matrix, OCR text keys and edit distance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dataset.grammar import ParsedGroup
+from rewards.assignment import max_weight_matching
+from rewards.registry import RewardResult, empty_case, f1_result
+
+
+def soft_f1(weights: np.ndarray, num_pred: int, num_gt: int, **details: float) -> RewardResult:
+    """F1 of ``P = S / num_pred`` and ``R = S / num_gt``, where ``S`` is the largest total weight of a
+    one-to-one assignment in ``weights`` ``(num_pred, num_gt)`` (each weight in ``[0, 1]``); the empty
+    cases as everywhere (nothing on both sides: 1; one side empty: 0)."""
+    edge = empty_case(num_gt, num_pred)
+    if edge is not None:
+        return RewardResult(edge.score, edge.precision, edge.recall, {**edge.details, **details})
+    matched = 0.0
+    if weights.size:
+        rows, cols = max_weight_matching(weights)
+        matched = float(weights[rows, cols].sum())
+    return f1_result(matched / num_pred, matched / num_gt, num_gt=num_gt, num_pred=num_pred, matched=matched,
+                     **details)
+
+
+def text_key(text: str) -> str:
+    """The official metric's OCR name normalisation: lower-cased, spaces and underscores deleted."""
+    return text.lower().replace(" ", "").replace("_", "")
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insert, delete, substitute, each 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def text_weights(pred_texts: Sequence[str], gt_texts: Sequence[str], similarity: str) -> np.ndarray:
+    """``(n_pred, n_gt)`` text factor: ``"exact"`` 1 where the :func:`text_key` s are equal, else 0;
+    ``"ned"`` 1 - normalised edit distance of the keys (distance / longer length)."""
+    pred_keys, gt_keys = [text_key(t) for t in pred_texts], [text_key(t) for t in gt_texts]
+    if similarity == "exact":
+        return (np.array(pred_keys, dtype=object)[:, None] == np.array(gt_keys, dtype=object)[None, :]).astype(float) \
+            if pred_keys and gt_keys else np.zeros((len(pred_keys), len(gt_keys)))
+    out = np.zeros((len(pred_keys), len(gt_keys)))
+    for i, p in enumerate(pred_keys):
+        for j, g in enumerate(gt_keys):
+            longest = max(len(p), len(g))
+            out[i, j] = 1.0 - edit_distance(p, g) / longest if longest else 1.0
+    return out
+
+
+def items_in_order(groups: Sequence[ParsedGroup]) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Every item of every group as ``(phrase, kind, bins)``, in answer order."""
+    return [(g.phrase, item.kind, item.bins) for g in groups for item in g.items]
