@@ -234,6 +234,9 @@ def main() -> dict[str, Any]:
             logger.info("box_iou vectorised vs %s %4d obj: %8.0f vs %8.0f scores/s -> %.1fx",
                         f"original ({kind})" if "original" in r else f"loop ({kind})", n, r["vectorised"]["median"],
                         other["median"], r["speedup"])
+    from bench.bench_task_rewards import main as task_rewards_main
+
+    results["task_rewards_vs_loop"] = task_rewards_main()  # a row per task reward at 50 objects
     return results
 
 

@@ -311,9 +311,18 @@ def _json_text(text: str) -> str | None:
     return text[start:end + 1] if 0 <= start < end else None
 
 
+# The canonical spaced forms " <> <> " and " <> <> <> <> " once digits are deleted (fast path).
+_SPACED_SHAPES = {count: " " + " ".join(["<>"] * count) + " " for count in (2, 4)}
+
+
 def _bins_of(value: object, count: int) -> tuple[int, ...] | None:
     if not isinstance(value, str):
         return None
+    if value.translate(_NO_DIGITS) == _SPACED_SHAPES[count]:
+        try:
+            return tuple(map(_BIN_OF_DIGITS.__getitem__, value[2:-2].split("> <")))
+        except KeyError:  # an empty bin or one of 4+ digits: the general path reads it
+            pass
     bins = tuple(min(int(d), MAX_BIN) for d in _BIN_PATTERN.findall(value))
     return bins if len(bins) == count else None
 

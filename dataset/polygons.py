@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_vertices", "is_valid", "pairwise_iou", "polygon_area", "polygon_iou", "signed_area"]
+__all__ = ["as_vertices", "is_valid", "paired_iou", "pairwise_iou", "polygon_area", "polygon_iou", "signed_area"]
 
 # Relative tolerance for "on the other polygon's boundary", times the coordinate scale.
 _EPS = 1e-9
@@ -181,29 +181,29 @@ def _padded(polygons: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _part(a: np.ndarray, b: np.ndarray, count_shared: bool, eps: float) -> np.ndarray:
-    """Twice the contribution of ``a``'s edge pieces inside ``b``, for every pair: ``a`` ``(n, k, 2)``,
-    ``b`` ``(m, l, 2)`` -> ``(n, m)``."""
-    s = a[:, None, :, None, :]                       # (n, 1, k, 1, 2) edge starts of a
-    d = (np.roll(a, -1, axis=1) - a)[:, None, :, None, :]
-    r = b[None, :, None, :, :]                       # (1, m, 1, l, 2) edge starts of b
-    e = (np.roll(b, -1, axis=1) - b)[None, :, None, :, :]
-    den = d[..., 0] * e[..., 1] - d[..., 1] * e[..., 0]          # (n, m, k, l)
+    """Twice the contribution of ``a``'s edge pieces inside ``b``, pair by pair: ``a`` ``(p, k, 2)`` and
+    ``b`` ``(p, l, 2)`` -> ``(p,)``."""
+    s = a[:, :, None, :]                              # (p, k, 1, 2) edge starts of a
+    d = (np.roll(a, -1, axis=1) - a)[:, :, None, :]   # (p, k, 1, 2) edge vectors of a
+    r = b[:, None, :, :]                              # (p, 1, l, 2) edge starts of b
+    e = (np.roll(b, -1, axis=1) - b)[:, None, :, :]
+    den = d[..., 0] * e[..., 1] - d[..., 1] * e[..., 0]          # (p, k, l)
     rs = r - s
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (rs[..., 0] * e[..., 1] - rs[..., 1] * e[..., 0]) / den
         u = (rs[..., 0] * d[..., 1] - rs[..., 1] * d[..., 0]) / den
     hit = (den != 0) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
     t = np.where(hit, t, 1.0)
-    n, m, k, _ = t.shape
-    ts = np.concatenate([np.zeros((n, m, k, 1)), np.sort(t, axis=-1), np.ones((n, m, k, 1))], axis=-1)
-    p = s[..., 0, :][:, :, :, None, :] + ts[..., None] * d[..., 0, :][:, :, :, None, :]  # (n, m, k, l+2, 2)
+    n, k, _ = t.shape
+    ts = np.concatenate([np.zeros((n, k, 1)), np.sort(t, axis=-1), np.ones((n, k, 1))], axis=-1)
+    p = s + ts[..., None] * d                                        # (p, k, l+2, 2)
     p0, p1 = p[..., :-1, :], p[..., 1:, :]
-    mid = (p0 + p1) / 2                                              # (n, m, k, l+1, 2)
+    mid = (p0 + p1) / 2                                              # (p, k, l+1, 2)
     contrib = p0[..., 0] * p1[..., 1] - p1[..., 0] * p0[..., 1]
     # Point in b (even-odd) and on b's boundary, for every midpoint against every edge of b.
-    mx, my = mid[..., 0][..., None], mid[..., 1][..., None]          # (n, m, k, l+1, 1)
-    bs = b[None, :, None, None, :, :]                                # (1, m, 1, 1, l, 2)
-    be = np.roll(b, -1, axis=1)[None, :, None, None, :, :]
+    mx, my = mid[..., 0][..., None], mid[..., 1][..., None]          # (p, k, l+1, 1)
+    bs = b[:, None, None, :, :]                                      # (p, 1, 1, l, 2)
+    be = np.roll(b, -1, axis=1)[:, None, None, :, :]
     y0, y1, x0, x1 = bs[..., 1], be[..., 1], bs[..., 0], be[..., 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         crosses = ((y0 > my) != (y1 > my)) & (mx < x0 + (my - y0) * (x1 - x0) / (y1 - y0))
@@ -215,31 +215,45 @@ def _part(a: np.ndarray, b: np.ndarray, count_shared: bool, eps: float) -> np.nd
     on = (length2 > 0) & (cross * cross <= eps * eps * length2) & (dot >= -eps) & (dot <= length2 + eps)
     on_any = on.any(axis=-1)
     if count_shared:
-        same_way = (d[..., 0, :][:, :, :, None, None, 0] * ex + d[..., 0, :][:, :, :, None, None, 1] * ey) > 0
+        same_way = (d[..., None, 0] * ex + d[..., None, 1] * ey) > 0  # (p, k, 1, l)
         counted = np.where(on_any, (on & same_way).any(axis=-1), inside)
     else:
         counted = inside & ~on_any
     return np.where(counted, contrib, 0.0).sum(axis=(-1, -2))
 
 
+def _prepared(polygons: Sequence[Sequence[float] | np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Oriented vertices (an empty array for an invalid polygon), validity and areas."""
+    vertices = [as_vertices(p) for p in polygons]
+    valid = np.array([is_valid(v) for v in vertices], dtype=bool)
+    oriented = [_oriented(v) if ok else v for v, ok in zip(vertices, valid)]
+    areas = np.array([polygon_area(v) if ok else 0.0 for v, ok in zip(vertices, valid)])
+    return oriented, valid, areas
+
+
+def paired_iou(a: Sequence[Sequence[float] | np.ndarray], b: Sequence[Sequence[float] | np.ndarray],
+               rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """IoU of the pairs ``(a[rows[i]], b[cols[i]])``, ``(len(rows),)``; the rule of :func:`polygon_iou`."""
+    va, ok_a, area_a = _prepared(a)
+    vb, ok_b, area_b = _prepared(b)
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    out = np.zeros(len(rows))
+    keep = ok_a[rows] & ok_b[cols] if len(rows) else np.zeros(0, dtype=bool)
+    if not keep.any():
+        return out
+    ia, ib = rows[keep], cols[keep]
+    ua, inv_a = np.unique(ia, return_inverse=True)
+    ub, inv_b = np.unique(ib, return_inverse=True)
+    pa, pb = _padded([va[i] for i in ua])[inv_a], _padded([vb[j] for j in ub])[inv_b]
+    eps = _EPS * max(float(np.abs(pa).max()), float(np.abs(pb).max()), 1.0)
+    inter = np.maximum((_part(pa, pb, True, eps) + _part(pb, pa, False, eps)) / 2, 0.0)
+    union = area_a[ia] + area_b[ib] - inter
+    out[keep] = np.minimum(np.divide(inter, union, out=np.zeros_like(inter), where=union > 0), 1.0)
+    return out
+
+
 def pairwise_iou(a: Sequence[Sequence[float] | np.ndarray], b: Sequence[Sequence[float] | np.ndarray]) -> np.ndarray:
     """``(len(a), len(b))`` IoU of every polygon of ``a`` with every polygon of ``b``; the rule of
     :func:`polygon_iou` (invalid polygons 0), computed for all pairs in a few numpy calls."""
-    out = np.zeros((len(a), len(b)))
-    va = [as_vertices(p) for p in a]
-    vb = [as_vertices(p) for p in b]
-    ia = [i for i, p in enumerate(va) if is_valid(p)]
-    ib = [j for j, p in enumerate(vb) if is_valid(p)]
-    if not ia or not ib:
-        return out
-    pa = _padded([_oriented(va[i]) for i in ia])
-    pb = _padded([_oriented(vb[j]) for j in ib])
-    area_a = np.array([polygon_area(va[i]) for i in ia])
-    area_b = np.array([polygon_area(vb[j]) for j in ib])
-    eps = _EPS * max(float(np.abs(pa).max()), float(np.abs(pb).max()), 1.0)
-    inter = (_part(pa, pb, True, eps) + _part(pb, pa, False, eps).T) / 2
-    np.maximum(inter, 0.0, out=inter)
-    union = area_a[:, None] + area_b[None, :] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    out[np.ix_(ia, ib)] = np.minimum(iou, 1.0)
-    return out
+    rows, cols = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")
+    return paired_iou(a, b, rows.reshape(-1), cols.reshape(-1)).reshape(len(a), len(b))

@@ -14,10 +14,13 @@ No item scores 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from dataset.grammar import ParsedGroup, dequantize_box, dequantize_point
+from dataset.grammar import ParsedGroup, dequantize, dequantize_box, dequantize_point
 from rewards.ground_truth import GroundTruth, GroundTruthError
+from rewards.matching import phrase_items
 from rewards.registry import RewardResult, register_reward
 
 MODES = ("first", "any")
@@ -32,17 +35,29 @@ def gt_box(gt: GroundTruth) -> np.ndarray:
     raise GroundTruthError(f"reward 'gui_hit' needs a box in the ground truth of {gt.dataset_name!r}")
 
 
-def item_centres(groups: list[ParsedGroup], width: float, height: float) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """``(n, 2)`` pixel centres of the point and box items in answer order, and the items' bins."""
-    items = [item.bins for g in groups for item in g.items if item.kind in ("point", "box")]
-    centres = np.empty((len(items), 2))
-    for i, bins in enumerate(items):
-        if len(bins) == 2:
-            centres[i] = dequantize_point(bins, width, height)
-        else:
-            x0, y0, x1, y1 = dequantize_box(bins, width, height)
-            centres[i] = ((x0 + x1) / 2, (y0 + y1) / 2)
-    return centres, items
+def _centre(bins: Sequence[int], width: float, height: float) -> tuple[float, float]:
+    if len(bins) == 2:
+        return dequantize_point(bins, width, height)
+    x0, y0, x1, y1 = dequantize_box(bins, width, height)
+    return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+def item_centres(groups: list[ParsedGroup], width: float, height: float) -> np.ndarray:
+    """``(n, 2)`` pixel centres of every point and box item (order not kept: for the any-item rule)."""
+    _, points, _ = phrase_items(groups, "point")
+    _, boxes, _ = phrase_items(groups, "box")
+    p = np.array(points, dtype=np.float64).reshape(-1, 2)
+    b = np.array(boxes, dtype=np.float64).reshape(-1, 2, 2).mean(axis=1)
+    return dequantize(np.concatenate([p, b]), np.array([width, height], dtype=np.float64))
+
+
+def first_item(groups: list[ParsedGroup]) -> tuple[int, ...] | None:
+    """The bins of the answer's first point or box item."""
+    for group in groups:
+        for item in group.items:
+            if item.kind in ("point", "box"):
+                return item.bins
+    return None
 
 
 def _iou(bins: tuple[int, ...], box: np.ndarray, width: float, height: float) -> float:
@@ -63,14 +78,16 @@ def gui_hit_reward(groups: list[ParsedGroup], gt: GroundTruth, mode: str = "firs
     if mode not in MODES:
         raise ValueError(f"gui_hit mode must be one of {MODES}, got {mode!r}")
     box = gt_box(gt)
-    centres, items = item_centres(groups, gt.width, gt.height)
-    if not items:
+    first = first_item(groups)
+    if first is None:
         return RewardResult(0.0, 0.0, 0.0, {"num_pred": 0.0})
-    hits = ((centres[:, 0] >= box[0]) & (centres[:, 0] <= box[2]) & (centres[:, 1] >= box[1])
-            & (centres[:, 1] <= box[3]))
     if mode == "first":
-        hit = float(hits[0])
+        cx, cy = _centre(first, gt.width, gt.height)
+        hit = float(box[0] <= cx <= box[2] and box[1] <= cy <= box[3])
     else:
+        centres = item_centres(groups, gt.width, gt.height)
+        hits = ((centres[:, 0] >= box[0]) & (centres[:, 0] <= box[2]) & (centres[:, 1] >= box[1])
+                & (centres[:, 1] <= box[3]))
         hit = float(hits.mean()) if length_penalty else float(hits.any())
-    score = (1.0 - iou_weight) * hit + iou_weight * _iou(items[0], box, gt.width, gt.height) if iou_weight else hit
-    return RewardResult(score, hit, hit, {"num_pred": float(len(items)), "hit": hit})
+    score = (1.0 - iou_weight) * hit + iou_weight * _iou(first, box, gt.width, gt.height) if iou_weight else hit
+    return RewardResult(score, hit, hit, {"hit": hit})

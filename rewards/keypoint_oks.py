@@ -30,39 +30,41 @@ from rewards.matching import soft_f1
 from rewards.registry import RewardResult, register_reward
 
 DEFAULT_SIGMA = 0.025
+_FAR = 1e150  # stands for a missing joint: its squared distance overflows to inf, exp(-inf) = 0
 
 
 def gt_keypoints(gt: GroundTruth) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Joint names, ``(n, J, 3)`` GT joints (x, y, v) and ``(n,)`` box areas of the usable GT instances."""
     names = gt.raw.get("keypoint_names")
-    instances = []
+    boxes, kps = [], []
     for phrase, entry in (gt.raw.get("answer") or {}).items():
-        kps, boxes = entry.get("keypoints") or [], entry.get("boxes") or []
-        if len(kps) != len(boxes):
-            raise GroundTruthError(f"answer[{phrase!r}] needs one box per keypoints entry, got {len(boxes)} and {len(kps)}")
-        instances.extend(zip(boxes, kps))
+        if len(entry.get("keypoints") or []) != len(entry.get("boxes") or []):
+            raise GroundTruthError(f"answer[{phrase!r}] needs one box per keypoints entry")
+        boxes.extend(entry.get("boxes") or [])
+        kps.extend(entry.get("keypoints") or [])
     if names is None:
-        names = list(instances[0][1]) if instances else []
-    joints = np.zeros((len(instances), len(names), 3))
-    areas = np.zeros(len(instances))
-    for i, (box, kps) in enumerate(instances):
-        for j, name in enumerate(names):
-            if name in kps:
-                joints[i, j] = kps[name]
-        areas[i] = abs((box[2] - box[0]) * (box[3] - box[1]))
+        names = list(kps[0]) if kps else []
+    absent = (0.0, 0.0, 0.0)
+    try:
+        joints = np.array([[k.get(n, absent) for n in names] for k in kps], dtype=np.float64).reshape(-1, len(names), 3)
+        box = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise GroundTruthError(f"keypoint ground truth must hold [x, y, v] joints and xyxy boxes: {exc}") from None
+    areas = np.abs((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]))
     keep = (areas > 0) & (joints[:, :, 2] > 0).any(axis=1)
     return list(names), joints[keep], areas[keep]
+
+
+_MISSING = (-1, -1)
 
 
 def predicted_keypoints(text: str, names: Sequence[str], width: float, height: float) -> np.ndarray:
     """``(n, J, 2)`` pixel joints of the answer's instances, NaN where left out or ``"unvisible"``."""
     instances = parse_keypoint_answer(text)
-    out = np.full((len(instances), len(names), 2), np.nan)
-    for i, inst in enumerate(instances):
-        for j, name in enumerate(names):
-            xy = inst.keypoints.get(name)
-            if xy is not None:
-                out[i, j] = (dequantize(xy[0], width), dequantize(xy[1], height))
+    bins = np.array([[inst.keypoints.get(n) or _MISSING for n in names] for inst in instances],
+                    dtype=np.float64).reshape(len(instances), len(names), 2)
+    out = dequantize(bins, np.array([width, height]))
+    out[bins[..., 0] < 0] = np.nan
     return out
 
 
@@ -70,17 +72,23 @@ def oks_matrix(pred: np.ndarray, joints: np.ndarray, areas: np.ndarray, sigma: f
                penalise_unlabelled: bool = False) -> np.ndarray:
     """``(n_pred, n_gt)`` OKS' (see the module docstring) from ``(P, J, 2)`` predictions (NaN = none),
     ``(G, J, 3)`` GT joints and ``(G,)`` areas."""
-    diff = pred[:, None, :, :] - joints[None, :, :, :2]
-    d2 = (diff ** 2).sum(-1)                                                   # (P, G, J), NaN where missing
-    scale = 2.0 * np.asarray(sigma, dtype=np.float64) ** 2 * areas[:, None]    # (G, J)
-    sim = np.exp(-d2 / scale[None])
-    sim = np.where(np.isnan(sim), 0.0, sim)
-    labelled = joints[None, :, :, 2] > 0                                       # (1, G, J)
+    missing = np.isnan(pred[..., 0])                                            # (P, J)
+    far = np.where(np.isnan(pred), _FAR, pred)                                  # exp(-d²/...) underflows to 0
+    inv_scale = 1.0 / (2.0 * np.asarray(sigma, dtype=np.float64) ** 2 * areas[:, None])  # (G, J)
+    dx = far[:, None, :, 0] - joints[None, :, :, 0]
+    dy = far[:, None, :, 1] - joints[None, :, :, 1]
+    with np.errstate(over="ignore"):
+        dx *= dx
+        dy *= dy
+        dx += dy
+        dx *= -inv_scale
+    sim = np.exp(dx, out=dx)                                                    # (P, G, J)
+    labelled = joints[:, :, 2] > 0                                              # (G, J)
     if penalise_unlabelled:
-        unlabelled_right = np.isnan(pred[:, None, :, 0]) & ~labelled
-        sim = np.where(labelled, sim, unlabelled_right.astype(float))
-        return sim.mean(-1)
-    return (sim * labelled).sum(-1) / labelled.sum(-1)
+        right_absent = (missing[:, None, :] & ~labelled[None]).astype(np.float64)
+        return np.where(labelled[None], sim, right_absent).mean(-1)
+    weights = labelled / labelled.sum(-1, keepdims=True)                        # (G, J), rows sum to 1
+    return np.einsum("pgj,gj->pg", sim, weights)
 
 
 def _reward(text: str, gt: GroundTruth, sigma: float | Sequence[float] = DEFAULT_SIGMA,

@@ -47,10 +47,13 @@ def edit_distance(a: str, b: str) -> int:
 def text_weights(pred_texts: Sequence[str], gt_texts: Sequence[str], similarity: str) -> np.ndarray:
     """``(n_pred, n_gt)`` text factor: ``"exact"`` 1 where the :func:`text_key` s are equal, else 0;
     ``"ned"`` 1 - normalised edit distance of the keys (distance / longer length)."""
-    pred_keys, gt_keys = [text_key(t) for t in pred_texts], [text_key(t) for t in gt_texts]
+    keys = {t: text_key(t) for t in {*pred_texts, *gt_texts}}
+    pred_keys, gt_keys = [keys[t] for t in pred_texts], [keys[t] for t in gt_texts]
     if similarity == "exact":
-        return (np.array(pred_keys, dtype=object)[:, None] == np.array(gt_keys, dtype=object)[None, :]).astype(float) \
-            if pred_keys and gt_keys else np.zeros((len(pred_keys), len(gt_keys)))
+        ids = {k: i for i, k in enumerate(set(keys.values()))}
+        pred_ids = np.array([ids[k] for k in pred_keys], dtype=np.int64)
+        gt_ids = np.array([ids[k] for k in gt_keys], dtype=np.int64)
+        return (pred_ids[:, None] == gt_ids[None, :]).astype(np.float64)
     out = np.zeros((len(pred_keys), len(gt_keys)))
     for i, p in enumerate(pred_keys):
         for j, g in enumerate(gt_keys):
@@ -59,6 +62,23 @@ def text_weights(pred_texts: Sequence[str], gt_texts: Sequence[str], similarity:
     return out
 
 
-def items_in_order(groups: Sequence[ParsedGroup]) -> list[tuple[str, str, tuple[int, ...]]]:
-    """Every item of every group as ``(phrase, kind, bins)``, in answer order."""
-    return [(g.phrase, item.kind, item.bins) for g in groups for item in g.items]
+def phrase_items(groups: Sequence[ParsedGroup], kind: str) -> tuple[list[str], list[list[int]], int]:
+    """The items of ``kind`` in answer order: one phrase per item, each item's bins, and how many items
+    of other kinds there are (well-formed groups are read without building their items)."""
+    phrases: list[str] = []
+    bins: list[list[int]] = []
+    num_other = 0
+    for group in groups:
+        if group.uniform is not None:
+            group_kind, flat = group.uniform
+            size = 4 if group_kind == "box" else 2
+            if group_kind != kind:
+                num_other += len(flat) // size
+                continue
+            items = [flat[i:i + size] for i in range(0, len(flat), size)]
+        else:
+            items = [list(item.bins) for item in group.items if item.kind == kind]
+            num_other += len(group.items) - len(items)
+        phrases.extend([group.phrase] * len(items))
+        bins.extend(items)
+    return phrases, bins, num_other

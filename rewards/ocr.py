@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from dataset.grammar import ParsedGroup, dequantize_box
+from dataset.grammar import ParsedGroup, dequantize
 from rewards.assignment import max_weight_matching
 from rewards.box_iou import pairwise_iou
 from rewards.ground_truth import GroundTruth, GroundTruthError
-from rewards.matching import text_weights
+from rewards.matching import phrase_items, text_weights
 from rewards.registry import RewardResult, empty_case, f1_result, register_reward
 
 TEXT_SIMILARITIES = ("exact", "ned")
@@ -72,10 +72,11 @@ def on_ignored(pred_boxes: np.ndarray, ignored: np.ndarray) -> np.ndarray:
 
 
 def text_matched_f1(pred_texts: Sequence[str], pred_boxes: np.ndarray, num_other: int, gt_texts: Sequence[str],
-                    geometry_iou: Callable[[], np.ndarray], ignored: np.ndarray, text_sim: str) -> RewardResult:
-    """The F1 shared by the OCR rewards: ``geometry_iou()`` gives ``(n_pred, n_gt)`` IoUs of the predictions
-    that have geometry of the task's kind (``num_other`` more predictions have weight 0); ``pred_boxes``
-    are their hull boxes, for the don't-care test."""
+                    geometry_iou: Callable[[np.ndarray], np.ndarray], ignored: np.ndarray, text_sim: str) -> RewardResult:
+    """The F1 shared by the OCR rewards: ``geometry_iou(candidates)`` gives ``(n_pred, n_gt)`` IoUs of the
+    predictions that have geometry of the task's kind (``num_other`` more predictions have weight 0),
+    needed only where the boolean ``candidates`` (text factor > 0) is set; ``pred_boxes`` are their hull
+    boxes, for the don't-care test."""
     if text_sim not in TEXT_SIMILARITIES:
         raise ValueError(f"text_sim must be one of {TEXT_SIMILARITIES}, got {text_sim!r}")
     num_pred, num_gt = len(pred_texts) + num_other, len(gt_texts)
@@ -85,8 +86,9 @@ def text_matched_f1(pred_texts: Sequence[str], pred_boxes: np.ndarray, num_other
     weights = np.zeros((len(pred_texts), num_gt))
     if len(pred_texts) and num_gt:
         factor = text_weights(pred_texts, gt_texts, text_sim)
-        if factor.any():
-            weights = geometry_iou() * factor
+        candidates = factor > 0
+        if candidates.any():
+            weights = geometry_iou(candidates) * factor
     rows, cols = max_weight_matching(weights) if weights.size else (np.zeros(0, int), np.zeros(0, int))
     matched = float(weights[rows, cols].sum())
     unmatched = np.ones(len(pred_texts), dtype=bool)
@@ -107,16 +109,10 @@ def _ordered(boxes: np.ndarray) -> np.ndarray:
 @register_reward("ocr_box_iou")
 def ocr_box_iou_reward(groups: list[ParsedGroup], gt: GroundTruth, text_sim: str = "exact") -> RewardResult:
     """Score an OCR box answer; see the module docstring."""
-    texts, bins, num_other = [], [], 0
-    for group in groups:
-        for item in group.items:
-            if item.kind == "box":
-                texts.append(group.phrase)
-                bins.append(dequantize_box(item.bins, gt.width, gt.height))
-            else:
-                num_other += 1
-    preds = _ordered(np.array(bins, dtype=np.float64)) if bins else np.zeros((0, 4))
+    texts, bins, num_other = phrase_items(groups, "box")
+    sides = np.array([gt.width, gt.height, gt.width, gt.height], dtype=np.float64)
+    preds = _ordered(dequantize(np.array(bins, dtype=np.float64).reshape(-1, 4), sides))
     gt_texts, gt_boxes = gt_instances(gt, "boxes")
     refs = _ordered(np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4))
-    return text_matched_f1(texts, preds, num_other, gt_texts, lambda: pairwise_iou(preds, refs),
+    return text_matched_f1(texts, preds, num_other, gt_texts, lambda _: pairwise_iou(preds, refs),
                            ignore_boxes(gt), text_sim)

@@ -141,6 +141,16 @@ def test_oks_distance_and_extra_instances() -> None:
     assert score(off, KP_GT, sigma=[0.05, 0.025])["overall"] == pytest.approx((math.exp(-0.5) + 1) / 2)
 
 
+def test_oks_unlabelled_joints_option() -> None:
+    gt = {**KP_GT, "answer": {"person": {"boxes": [[0, 0, 100, 100]],
+                                         "keypoints": [{"nose": [50, 50, 2], "left eye": [0, 0, 0]}]}}}
+    guessed = kp_answer(((0, 0, 100, 100), {"nose": (50, 50), "left eye": (60, 40)}))
+    assert score(guessed, gt)["overall"] == pytest.approx(1.0)  # v = 0 is ignored by default
+    assert score(guessed, gt, penalise_unlabelled=True)["overall"] == pytest.approx(0.5)
+    declined = kp_answer(((0, 0, 100, 100), {"nose": (50, 50), "left eye": None}))
+    assert score(declined, gt, penalise_unlabelled=True)["overall"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("text", ["```json\n{\"person1\": {\"bbox\": \" <0> <0> <100>", "", "None",
                                   "```json\n[]\n```", '{"person1": {"bbox": "<0><0><100>", "keypoints": {}}}'])
 def test_malformed_keypoint_answers_score_zero(text: str) -> None:
