@@ -29,18 +29,25 @@ import numpy as np
 from PIL import Image
 
 from dataset.atomic_write import write_json_atomic, write_text_atomic
-from dataset.grammar import ParsedGroup, parse_answer
+from dataset.grammar import ParsedGroup, parse_answer, parse_keypoint_answer
 from dataset.sample_source import SampleSource
 from dataset.skip_stats import SkipSample
 from dataset.task_fns.categories import clean_category_name
 from evaluation.official_predictions import official_record, score_records
 from evaluation.sources import SplitSource, open_split
+from evaluation.task_predictions import task_record
 from rewards.box_iou import pairwise_iou
 from rewards.predictions import predicted_boxes, predicted_points
 
 logger = logging.getLogger(__name__)
 
-TASK_REWARDS = {"grounding": "box_iou", "pointing": "point_in_box"}
+TASK_REWARDS = {"grounding": "box_iou", "pointing": "point_in_box", "referring": "box_iou",
+                "hallucination": "hallucination", "visual_prompt": "vp_box_iou", "keypoint": "keypoint_oks",
+                "ocr_box": "ocr_box_iou", "ocr_polygon": "polygon_iou", "gui_grounding": "gui_hit",
+                "gui_pointing": "gui_hit"}
+BOX_ANSWER_TASKS = ("grounding", "referring", "hallucination", "visual_prompt", "ocr_box", "gui_grounding")
+# Tasks other than grounding/pointing: scored by their reward and their official lines (task_predictions).
+OTHER_TASKS = tuple(t for t in TASK_REWARDS if t not in ("grounding", "pointing"))
 STOP_STRINGS = ("<|im_end|>", "<|endoftext|>")
 
 
@@ -57,16 +64,29 @@ class EvalSample:
     crowd: dict[str, list[list[float]]] = field(default_factory=dict)
 
 
+def task_fn_class(task: str) -> Any:
+    """The task function class that asks ``task``'s questions."""
+    from dataset import task_fns
+
+    classes = {"grounding": task_fns.GroundingTaskFn, "pointing": task_fns.PointingTaskFn,
+               "referring": task_fns.ReferringTaskFn, "hallucination": task_fns.ReferringTaskFn,
+               "visual_prompt": task_fns.VisualPromptTaskFn, "keypoint": task_fns.KeypointTaskFn,
+               "ocr_box": task_fns.OcrBoxTaskFn, "ocr_polygon": task_fns.OcrPolygonTaskFn,
+               "gui_grounding": task_fns.GuiGroundingTaskFn, "gui_pointing": task_fns.GuiPointingTaskFn}
+    if task not in classes:
+        raise ValueError(f"task must be one of {sorted(TASK_REWARDS)}, got {task!r}")
+    return classes[task]
+
+
 def default_task_fn(task: str) -> Any:
-    """The training task function of ``task`` (``grounding`` or ``pointing``) with its prompt list."""
-    from dataset.task_fns import GroundingTaskFn, PointingTaskFn
+    """The training task function of ``task`` with its prompt list (the other tasks: the wrapper's prompt)."""
     from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY, POINTING_TASK_PROMPTS
 
     if task == "grounding":
-        return GroundingTaskFn(task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY)
+        return task_fn_class(task)(task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY)
     if task == "pointing":
-        return PointingTaskFn(task_prompts=POINTING_TASK_PROMPTS)
-    raise ValueError(f"task must be one of {sorted(TASK_REWARDS)}, got {task!r}")
+        return task_fn_class(task)(task_prompts=POINTING_TASK_PROMPTS)
+    return task_fn_class(task)()
 
 
 def task_fn_from_config(config_path: str, task: str) -> Any:
@@ -77,10 +97,9 @@ def task_fn_from_config(config_path: str, task: str) -> Any:
     """
     from dataset.config_checks import load_data_config
     from dataset.registry import build
-    from dataset.task_fns import GroundingTaskFn, PointingTaskFn
 
     cfg = load_data_config(config_path)
-    expected = {"grounding": GroundingTaskFn, "pointing": PointingTaskFn}[task]
+    expected = task_fn_class(task)
     for key in ("val_dataset", "train_dataset"):
         for dataset in _leaf_datasets(cfg.get(key)):
             if dataset.get("task_fn") is None:
@@ -199,8 +218,12 @@ def detection_counts(groups: list[ParsedGroup], gt: dict[str, Any], task: str) -
 
 
 def summarise(records: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
-    """Split-level metrics from per-sample records (``tp``, ``n_pred``, ``n_gt``, ``reward``, ``parsed``)."""
+    """Split-level metrics from per-sample records (``tp``, ``n_pred``, ``n_gt``, ``reward``, ``parsed``);
+    the other tasks: parse rate and mean reward (their official numbers come as ``protocol_*``)."""
     n = max(len(records), 1)
+    if task in OTHER_TASKS:
+        return {"task": task, "num_samples": len(records), "parse_rate": sum(r["parsed"] for r in records) / n,
+                f"mean_{TASK_REWARDS[task]}_reward": sum(r["reward"] for r in records) / n}
     tp = sum(r["tp"] for r in records)
     n_pred = sum(r["n_pred"] for r in records)
     n_gt = sum(r["n_gt"] for r in records)
@@ -228,6 +251,9 @@ def score_sample(prediction: str, gt: dict[str, Any], task: str) -> dict[str, An
 
     groups = parse_answer(prediction)
     reward = compute_score([prediction], [gt])[0]
+    if task in OTHER_TASKS:
+        parsed = bool(parse_keypoint_answer(prediction)) if task == "keypoint" else bool(groups)
+        return {"reward": float(reward["overall"]), "parsed": parsed, "tp": 0, "n_pred": 0, "n_gt": 0}
     tp, n_pred, n_gt = detection_counts(groups, gt, task)
     return {"reward": float(reward["overall"]), "parsed": bool(groups), "tp": tp, "n_pred": n_pred, "n_gt": n_gt}
 
@@ -255,10 +281,11 @@ def save_visualisation(sample: EvalSample, prediction: str, task: str, path: Pat
             draw.rectangle(box, outline=(0, 255, 0), width=1)
             draw.text((box[0] + 2, box[1] + 1), phrase, fill=(0, 255, 0))
     groups = parse_answer(prediction)
-    preds = predicted_boxes(groups, width, height) if task == "grounding" else predicted_points(groups, width, height)
+    boxes = task in BOX_ANSWER_TASKS
+    preds = predicted_boxes(groups, width, height) if boxes else predicted_points(groups, width, height)
     for phrase, items in preds.items():
         for item in items:
-            if task == "grounding":
+            if boxes:
                 draw.rectangle(item.tolist(), outline=(255, 0, 255), width=3)
                 draw.text((item[0] + 2, item[3] - 12), phrase, fill=(255, 0, 255))
             else:
@@ -303,8 +330,9 @@ def run_evaluation(
                 text = clean_output(raw)
                 records.append(score_sample(text, sample.ground_truth, task))
                 gt = sample.ground_truth
-                row = official_record(sample.name, sample.question, text, parse_answer(text), gt["answer"], task,
-                                      gt["image_size"], gt["dataset_name"], sample.crowd)
+                row = task_record(task, sample.name, sample.question, text, gt) if task in OTHER_TASKS else \
+                    official_record(sample.name, sample.question, text, parse_answer(text), gt["answer"], task,
+                                    gt["image_size"], gt["dataset_name"], sample.crowd)
                 predictions.append({**row, "index": sample.index, **records[-1]})
                 if html_path is not None:
                     report.append(ReportImage.from_record(row, sample.image))

@@ -17,7 +17,8 @@ from typing import Any
 
 from PIL import Image
 
-from evaluation.official_predictions import POINTING_TASK, image_f1
+from evaluation.official_predictions import POINTING_TASK, TASK_LINE_NAMES, image_f1
+from evaluation.task_predictions import drawable
 
 __all__ = ["ReportImage", "render_report", "write_report"]
 
@@ -48,6 +49,8 @@ class ReportImage:
         pointing = record.get("task_name") == POINTING_TASK
         gt = record.get("gt_boxes", {}) if pointing else record["gt"]
         pred = record["extracted_predictions"]
+        if record.get("task_name") in TASK_LINE_NAMES:  # GUI boxes, keypoint instances: as shapes
+            gt, pred = drawable(record)
         return cls(name=str(record.get("image_path", "")), width=int(size[0]), height=int(size[1]),
                    f1=image_f1(record), gt={k: list(v) for k, v in gt.items()},
                    pred={k: [p for p in v if p is not None] for k, v in pred.items()},
@@ -73,6 +76,11 @@ def _shape(category: str, geometry: Sequence[float], colour: str, stroke: float,
         return (f'<g data-category="{cat}"><rect x="{min(x0, x1):.1f}" y="{min(y0, y1):.1f}" '
                 f'width="{abs(x1 - x0):.1f}" height="{abs(y1 - y0):.1f}" fill="none" stroke="{colour}" '
                 f'stroke-width="{stroke:g}"{dash}/><text x="{min(x0, x1) + stroke:.1f}" y="{min(y0, y1) + font:.1f}" '
+                f'fill="{colour}" font-size="{font:g}">{cat}</text></g>')
+    if len(geometry) >= 6:  # a polygon (OCR text lines), labelled at its first vertex
+        points = " ".join(f"{float(x):.1f},{float(y):.1f}" for x, y in zip(geometry[0::2], geometry[1::2]))
+        return (f'<g data-category="{cat}"><polygon points="{points}" fill="none" stroke="{colour}" '
+                f'stroke-width="{stroke:g}"{dash}/><text x="{float(geometry[0]):.1f}" y="{float(geometry[1]):.1f}" '
                 f'fill="{colour}" font-size="{font:g}">{cat}</text></g>')
     x, y = float(geometry[0]), float(geometry[1])
     return (f'<g data-category="{cat}"><circle cx="{x:.1f}" cy="{y:.1f}" r="{2 * stroke:g}" fill="{colour}" '

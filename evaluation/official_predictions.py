@@ -8,6 +8,9 @@ One line per image, as ``evaluation/inference_*.py`` writes it and ``other_metri
      "gt": {category: [[x0, y0, x1, y1], ...]}            # boxes; for pointing: COCO RLE masks
     }
 
+The other tasks' lines (keypoint, GUI, hallucination, polygons, visual prompting) are built by
+:mod:`evaluation.task_predictions` and scored by :mod:`rewards.task_metrics`.
+
 We add keys the original ignores: ``gt_boxes`` (pointing: GT boxes, for point-in-box),
 ``gt_crowd`` (crowd regions per category, see :mod:`rewards.detection_metrics`) and
 ``image_size`` ``[W, H]``. Either tool scores the same file; only ``gt_crowd`` changes numbers.
@@ -33,14 +36,15 @@ from rewards.detection_metrics import (
     summarise_scores,
 )
 from rewards.predictions import predicted_boxes, predicted_points
+from rewards.task_metrics import POLYGON_TASKS, image_task_score, summarise_task_lines
 
 __all__ = ["PredictionFileError", "image_f1", "official_record", "read_predictions", "score_records"]
 
 DETECTION_TASK = "detection"
 POINTING_TASK = "pointing"
-# Task names other_metric.py scores with other rules (keypoints, OKS, GUI clicks, polygons); not ours.
-UNSUPPORTED_TASKS = ("keypoint", "gui", "hallucination", "task4_detect_all_in_polygon",
-                     "task2_detect_all_in_polygon_and_recog")
+# Task names other_metric.py scores with their own rules, scored by rewards.task_metrics (visual-prompt
+# lines are box lines as well: their count error and duplicate ratio come on top).
+TASK_LINE_NAMES = ("keypoint", "gui", "hallucination", *POLYGON_TASKS)
 LETTERS_ONLY_TASKS = ("common_object_detection", "long_tailed_object_detection", "dense_object_detection")
 
 
@@ -89,12 +93,12 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
                 record = json.loads(text)
             except ValueError as exc:
                 raise PredictionFileError(f"{path}: line {line_no}: invalid JSON ({exc})") from exc
-            for key in ("gt", "extracted_predictions"):
-                if not isinstance(record.get(key), dict):
-                    raise PredictionFileError(f"{path}: line {line_no}: '{key}' must be an object")
-            if record.get("task_name") in UNSUPPORTED_TASKS:
-                raise PredictionFileError(f"{path}: line {line_no}: task_name {record['task_name']!r} is not "
-                                          "scored here (supported: detection-style tasks and pointing)")
+            if not isinstance(record.get("extracted_predictions"), dict):
+                raise PredictionFileError(f"{path}: line {line_no}: 'extracted_predictions' must be an object")
+            gt_type = list if record.get("task_name") == "gui" else dict  # a GUI line's gt is one box
+            if not isinstance(record.get("gt"), gt_type):
+                raise PredictionFileError(f"{path}: line {line_no}: 'gt' must be "
+                                          f"{'a [x0, y0, x1, y1] list' if gt_type is list else 'an object'}")
             records.append(record)
     return records
 
@@ -134,7 +138,10 @@ def point_scores(record: Mapping[str, Any]) -> dict[str, ImageScore]:
 
 
 def image_f1(record: Mapping[str, Any]) -> float:
-    """The per-image F1 shown in reports: box F1 at IoU 0.5, or point-in-mask (else in-box) F1."""
+    """The per-image F1 shown in reports: box F1 at IoU 0.5, or point-in-mask (else in-box) F1; the other
+    tasks' lines: their own per-image score (polygon F1 at 0.5, keypoint AP@0.5, GUI or hallucination 0/1)."""
+    if record.get("task_name") in TASK_LINE_NAMES:
+        return image_task_score(record)
     if record.get("task_name") == POINTING_TASK:
         scores = point_scores(record)
         score = scores.get("in_mask") or scores.get("in_box")
@@ -151,7 +158,10 @@ def score_records(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     by_threshold: dict[float, list[ImageScore]] = {t: [] for t in IOU_THRESHOLDS}
     in_mask: list[ImageScore] = []
     in_box: list[ImageScore] = []
+    records = list(records)
     for record in records:
+        if record.get("task_name") in TASK_LINE_NAMES:
+            continue
         if record.get("task_name") == POINTING_TASK:
             scores = point_scores(record)
             in_mask += [scores["in_mask"]] if "in_mask" in scores else []
@@ -167,4 +177,5 @@ def score_records(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
         out.update(summarise_scores(in_mask, "point_in_mask"), point_in_mask_num_images=len(in_mask))
     if in_box:
         out.update(summarise_scores(in_box, "point_in_box"), point_in_box_num_images=len(in_box))
+    out.update(summarise_task_lines(records))
     return out

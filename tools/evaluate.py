@@ -43,7 +43,8 @@ def build_parser() -> OneLineArgumentParser:
                    help="also write one self-contained HTML page: GT vs prediction per image, sortable by "
                    "per-image F1, filterable by category")
     p.add_argument("--task", choices=sorted(TASK_REWARDS), default="grounding",
-                   help="grounding: box F1@0.5 + box_iou reward; pointing: point F1 + point_in_box reward")
+                   help="grounding: box F1@0.5 + box_iou reward; pointing: point F1 + point_in_box reward; the "
+                   "other tasks: their reward (docs/tasks.md) and their official protocol_* numbers")
     p.add_argument("--config", default=None,
                    help="training config (configs/*.py): ask with the task_fn of its val_dataset (else "
                    "train_dataset), i.e. the prompts and negatives the model was trained with; default: "

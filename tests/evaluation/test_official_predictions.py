@@ -88,7 +88,7 @@ def test_file_round_trip_and_the_original_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("line", "message"), [
     ("{not json", "line 1: invalid JSON"),
     (json.dumps({"gt": [], "extracted_predictions": {}}), "line 1: 'gt' must be an object"),
-    (json.dumps({"gt": {}, "extracted_predictions": {}, "task_name": "keypoint"}), "'keypoint' is not scored here"),
+    (json.dumps({"gt": {}, "extracted_predictions": {}, "task_name": "gui"}), r"'gt' must be a \[x0, y0, x1, y1\] list"),
 ])
 def test_bad_prediction_lines_are_named(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "bad.jsonl"
