@@ -311,17 +311,15 @@ def _json_text(text: str) -> str | None:
     return text[start:end + 1] if 0 <= start < end else None
 
 
-# The canonical spaced forms " <> <> " and " <> <> <> <> " once digits are deleted (fast path).
-_SPACED_SHAPES = {count: " " + " ".join(["<>"] * count) + " " for count in (2, 4)}
-
-
 def _bins_of(value: object, count: int) -> tuple[int, ...] | None:
     if not isinstance(value, str):
         return None
-    if value.translate(_NO_DIGITS) == _SPACED_SHAPES[count]:
+    # Fast path: "?<a> <b>?" (one character either side) with 1-3 digit bins holds exactly those bins.
+    parts = value[2:-2].split("> <")
+    if len(parts) == count and value[1:2] == "<" and value[-2:-1] == ">":
         try:
-            return tuple(map(_BIN_OF_DIGITS.__getitem__, value[2:-2].split("> <")))
-        except KeyError:  # an empty bin or one of 4+ digits: the general path reads it
+            return tuple(map(_BIN_OF_DIGITS.__getitem__, parts))
+        except KeyError:  # not digits, or 4+ of them: the general path reads it
             pass
     bins = tuple(min(int(d), MAX_BIN) for d in _BIN_PATTERN.findall(value))
     return bins if len(bins) == count else None
@@ -357,6 +355,6 @@ def parse_keypoint_answer(text: str) -> list[KeypointInstance]:
         if bbox is None:
             continue
         category = _TRAILING_INDEX.sub("", str(key)).strip() or "keypoint_instance"
-        keypoints = {str(name): _bins_of(xy, 2) for name, xy in value["keypoints"].items()}
+        keypoints = {name: _bins_of(xy, 2) for name, xy in value["keypoints"].items()}  # JSON keys are str
         out.append(KeypointInstance(category, bbox, keypoints))  # type: ignore[arg-type]
     return out

@@ -20,7 +20,7 @@ import numpy as np
 
 from dataset.grammar import ParsedGroup, dequantize, dequantize_box, dequantize_point
 from rewards.ground_truth import GroundTruth, GroundTruthError
-from rewards.matching import phrase_items
+from rewards.matching import phrase_flat_bins
 from rewards.registry import RewardResult, register_reward
 
 MODES = ("first", "any")
@@ -44,8 +44,8 @@ def _centre(bins: Sequence[int], width: float, height: float) -> tuple[float, fl
 
 def item_centres(groups: list[ParsedGroup], width: float, height: float) -> np.ndarray:
     """``(n, 2)`` pixel centres of every point and box item (order not kept: for the any-item rule)."""
-    _, points, _ = phrase_items(groups, "point")
-    _, boxes, _ = phrase_items(groups, "box")
+    _, points, _ = phrase_flat_bins(groups, "point")
+    _, boxes, _ = phrase_flat_bins(groups, "box")
     p = np.array(points, dtype=np.float64).reshape(-1, 2)
     b = np.array(boxes, dtype=np.float64).reshape(-1, 2, 2).mean(axis=1)
     return dequantize(np.concatenate([p, b]), np.array([width, height], dtype=np.float64))

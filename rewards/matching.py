@@ -82,3 +82,24 @@ def phrase_items(groups: Sequence[ParsedGroup], kind: str) -> tuple[list[str], l
         phrases.extend([group.phrase] * len(items))
         bins.extend(items)
     return phrases, bins, num_other
+
+
+def phrase_flat_bins(groups: Sequence[ParsedGroup], kind: str) -> tuple[list[str], list[int], int]:
+    """:func:`phrase_items` for boxes or points, with the bins of all items in one flat list (4 or 2 per
+    item): one ``extend`` per well-formed group."""
+    size = 4 if kind == "box" else 2
+    phrases: list[str] = []
+    flat: list[int] = []
+    num_other = 0
+    for group in groups:
+        if group.uniform is not None:
+            group_kind, bins = group.uniform
+            if group_kind != kind:
+                num_other += len(bins) // (4 if group_kind == "box" else 2)
+                continue
+        else:
+            bins = [b for item in group.items if item.kind == kind for b in item.bins]
+            num_other += len(group.items) - len(bins) // size
+        phrases.extend([group.phrase] * (len(bins) // size))
+        flat.extend(bins)
+    return phrases, flat, num_other

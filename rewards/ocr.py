@@ -25,7 +25,7 @@ from dataset.grammar import ParsedGroup, dequantize
 from rewards.assignment import max_weight_matching
 from rewards.box_iou import pairwise_iou
 from rewards.ground_truth import GroundTruth, GroundTruthError
-from rewards.matching import phrase_items, text_weights
+from rewards.matching import phrase_flat_bins, text_weights
 from rewards.registry import RewardResult, empty_case, f1_result, register_reward
 
 TEXT_SIMILARITIES = ("exact", "ned")
@@ -109,10 +109,10 @@ def _ordered(boxes: np.ndarray) -> np.ndarray:
 @register_reward("ocr_box_iou")
 def ocr_box_iou_reward(groups: list[ParsedGroup], gt: GroundTruth, text_sim: str = "exact") -> RewardResult:
     """Score an OCR box answer; see the module docstring."""
-    texts, bins, num_other = phrase_items(groups, "box")
+    texts, bins, num_other = phrase_flat_bins(groups, "box")
     sides = np.array([gt.width, gt.height, gt.width, gt.height], dtype=np.float64)
     preds = _ordered(dequantize(np.array(bins, dtype=np.float64).reshape(-1, 4), sides))
-    gt_texts, gt_boxes = gt_instances(gt, "boxes")
-    refs = _ordered(np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4))
+    gt_texts = [p for p, t in gt.answer.items() for _ in range(len(t.boxes))]
+    refs = _ordered(np.concatenate([t.boxes for t in gt.answer.values()])) if gt.answer else np.zeros((0, 4))
     return text_matched_f1(texts, preds, num_other, gt_texts, lambda _: pairwise_iou(preds, refs),
                            ignore_boxes(gt), text_sim)

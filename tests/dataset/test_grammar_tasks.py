@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dataset.grammar import (
@@ -66,3 +68,18 @@ def test_keypoint_values_that_are_not_two_bins_read_as_unvisible() -> None:
     (inst,) = parse_keypoint_answer(text)
     assert inst.category == "keypoint_instance"
     assert inst.keypoints == {"a": None, "b": None, "c": None, "d": (1, 2)}
+
+
+def test_keypoint_values_read_as_any_bin_reader_would() -> None:
+    """Random strings of bin characters: a value is its bins iff it holds exactly two ``<N>`` tokens."""
+    import random
+    import re
+
+    bins = re.compile(r"<\s*0*(\d{1,6})\d*\s*>")
+    rng = random.Random(0)
+    for _ in range(20000):
+        value = "".join(rng.choice("<> 0123456789x,") for _ in range(rng.randint(0, 14)))
+        found = tuple(min(int(d), 999) for d in bins.findall(value))
+        text = '{"p1": {"bbox": " <1> <2> <3> <4> ", "keypoints": {"a": ' + json.dumps(value) + "}}}"
+        (inst,) = parse_keypoint_answer(text)
+        assert inst.keypoints["a"] == (found if len(found) == 2 else None), value
