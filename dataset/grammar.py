@@ -269,7 +269,6 @@ def dequantize_polygon(bins: Sequence[int], width: float, height: float) -> tupl
 JSON_FENCE_OPEN = "```json\n"
 JSON_FENCE_CLOSE = "\n```"
 UNVISIBLE = "unvisible"  # the released model's spelling
-_JSON_BLOCK = re.compile(r"```json\s*(.*?)\s*```", re.DOTALL)
 _TRAILING_INDEX = re.compile(r"\s*\d+$")
 
 
@@ -304,9 +303,12 @@ def compose_keypoint_answer(instances: Iterable[KeypointInstance]) -> str:
 
 def _json_text(text: str) -> str | None:
     """The first json fence's content, else the text from the first ``{`` to the last ``}``."""
-    fenced = _JSON_BLOCK.search(text)
-    if fenced:
-        return fenced.group(1)
+    start = text.find(JSON_FENCE_OPEN.rstrip("\n"))
+    if start >= 0:
+        start += len(JSON_FENCE_OPEN) - 1
+        end = text.find("```", start)
+        if end >= 0:
+            return text[start:end].strip()
     start, end = text.find("{"), text.rfind("}")
     return text[start:end + 1] if 0 <= start < end else None
 

@@ -187,3 +187,22 @@ def test_hallucination_is_one_iff_nothing_is_answered() -> None:
     assert score("", gt)["overall"] == 1.0
     assert score(answer(("unicorn", [(1, 2, 3, 4)])), gt)["overall"] == 0.0
     assert score(answer(("unicorn", None), ("horse", [(1, 2)])), gt)["overall"] == 0.0
+
+
+# ------------------------------------------------------------------ never an exception
+
+PIECES = ["<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|im_end|>", ",", ", ",
+          "<0>", "<999>", "<12>", "<1000>", "< 5 >", "None", "Hi", "a<b", "```json\n", "\n```", "{", "}", '"person1"',
+          ': {"bbox": " <1> <2> <30> <40> ", "keypoints": {"nose": " <5> <6> "', '"unvisible"', ":", "[", "]"]
+TASK_GTS = {"vp_box_iou": VP_GT, "ocr_box_iou": OCR_GT, "polygon_iou": POLY_GT, "keypoint_oks": KP_GT,
+            "gui_hit": GUI_GT, "hallucination": make_gt({"unicorn": {"boxes": []}}, "hallucination")}
+
+
+@pytest.mark.parametrize("reward", sorted(TASK_GTS))
+def test_random_token_soup_always_scores_in_range(reward: str) -> None:
+    import random
+
+    rng = random.Random(reward)
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    for row in score_batch(texts, [TASK_GTS[reward]] * len(texts)):
+        assert 0.0 <= row["overall"] <= 1.0 and math.isfinite(row["overall"])
