@@ -174,3 +174,17 @@ def test_existing_annotations_still_parse_and_exemplars_skip_grounding() -> None
     sample = run(GroundingTaskFn(["Detect [OBJ]."]), ann)
     assert sample.answer.count("<0><0><100><100>") == 1
     assert json.loads(json.dumps(sample.ground_truth))["dog"]["boxes"] == [[0.0, 0.0, 100.0, 200.0]]
+
+
+def test_hand_keypoint_prompt_lists_the_maintainers_21_joints() -> None:
+    ann = {"keypoints": [{"phrase": "hand", "keypoint_type": "hand", "bbox": [0, 0, 100, 100],
+                          "keypoints": {"wrist": [50, 90, 2]}}]}
+    joints = ("wrist, thumb root, thumb's third knuckle, thumb's second knuckle, thumb's first knuckle, "
+              "forefinger's root, forefinger's third knuckle, forefinger's second knuckle, forefinger's first knuckle, "
+              "middle finger's root, middle finger's third knuckle, middle finger's second knuckle, "
+              "middle finger's first knuckle, ring finger's root, ring finger's third knuckle, "
+              "ring finger's second knuckle, ring finger's first knuckle, pinky finger's root, "
+              "pinky finger's third knuckle, pinky finger's second knuckle, pinky finger's first knuckle")
+    sample = run(KeypointTaskFn(), ann)
+    assert sample.question == ("Can you detect each hand in the image using a [x0, y0, x1, y1] box format, and then "
+                               f"provide the coordinates of its {joints} as [x0, y0]? Output the answer in JSON format.")
