@@ -116,7 +116,7 @@ class PhraseTaskFn(ABC):
         template = rng.choice(self.task_prompts)
         question = template.replace(OBJ_PLACEHOLDER, CATEGORY_SEPARATOR.join(phrases))
         answer = compose_answer((p, [bins for bins, _ in positives.get(p, ())]) for p in phrases)
-        ground_truth = {p: _ground_truth([obj for _, obj in positives.get(p, ())]) for p in phrases}
+        ground_truth = {p: phrase_geometry([obj for _, obj in positives.get(p, ())]) for p in phrases}
         return TaskSample(question, answer, ground_truth, num_dropped)
 
     def _group(
@@ -157,7 +157,7 @@ class PhraseTaskFn(ABC):
         return rng.sample(pool, self.max_negatives)
 
 
-def _ground_truth(objects: Sequence[ObjectAnnotation]) -> dict[str, list[Any]]:
+def phrase_geometry(objects: Sequence[ObjectAnnotation]) -> dict[str, list[Any]]:
     """Per-phrase geometry lists. A kind is kept only if every object has it, so that index ``i``
     of ``boxes``, ``points`` and ``masks`` always describes the same object."""
     boxes = [obj.box for obj in objects]
