@@ -102,11 +102,6 @@ def _leaf_datasets(spec: Any) -> list[Any]:
     return [spec]
 
 
-def tsv_paths(split: str) -> tuple[str, str, str]:
-    """``prefix`` -> (``prefix.images.tsv``, ``prefix.annotations.tsv``, ``prefix.annotations.tsv.lineidx``)."""
-    return f"{split}.images.tsv", f"{split}.annotations.tsv", f"{split}.annotations.tsv.lineidx"
-
-
 def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0,
                  task_fn: Any = None, image_root: str | None = None) -> Iterator[EvalSample]:
     """Questions and ground truths for the first ``max_samples`` images of the split (a TSV prefix,
