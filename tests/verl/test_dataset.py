@@ -182,3 +182,11 @@ def test_build_datasets_injects_run_settings(make_config, processor):
     epoch, batch = loader.next_batch()
     assert epoch == 0 and batch["input_ids"].shape[0] == cfg.data.rollout_batch_size
     assert loader.state_dict() == {"epoch": 0, "position": 1}
+
+
+def test_the_original_import_path_gives_the_dataset_module_class():
+    import dataset.rlhf_dataset as defined
+    import verl.utils.dataset as reexported
+
+    assert reexported.TSVRLHFDataset is defined.TSVRLHFDataset
+    assert reexported.RLHFCollator is defined.RLHFCollator
