@@ -35,8 +35,10 @@ from dataset.skip_stats import SkipSample
 from dataset.task_fns.categories import clean_category_name
 from evaluation.official_predictions import official_record, score_records
 from evaluation.sources import SplitSource, open_split
+from rewards import parse_ground_truth
 from rewards.box_iou import pairwise_iou
 from rewards.predictions import predicted_boxes, predicted_points
+from rewards.visualize import render_comparison
 
 logger = logging.getLogger(__name__)
 
@@ -239,28 +241,13 @@ def _batches(samples: Iterator[EvalSample], size: int) -> Iterator[list[EvalSamp
 
 
 def save_visualisation(sample: EvalSample, prediction: str, task: str, path: Path) -> None:
-    """Draw ground truth (thin, from the GT dict) and the prediction (thick) on the image as PNG."""
-    from PIL import ImageDraw
-
-    canvas = sample.image.convert("RGB").copy()
-    draw = ImageDraw.Draw(canvas)
-    width, height = canvas.size
-    for phrase, targets in sample.ground_truth["answer"].items():
-        for box in targets.get("boxes") or []:
-            draw.rectangle(box, outline=(0, 255, 0), width=1)
-            draw.text((box[0] + 2, box[1] + 1), phrase, fill=(0, 255, 0))
-    groups = parse_answer(prediction)
-    preds = predicted_boxes(groups, width, height) if task == "grounding" else predicted_points(groups, width, height)
-    for phrase, items in preds.items():
-        for item in items:
-            if task == "grounding":
-                draw.rectangle(item.tolist(), outline=(255, 0, 255), width=3)
-                draw.text((item[0] + 2, item[3] - 12), phrase, fill=(255, 0, 255))
-            else:
-                x, y = item.tolist()
-                draw.ellipse([x - 4, y - 4, x + 4, y + 4], outline=(255, 0, 255), width=3)
+    """Ground truth (left) and the prediction (right) drawn side by side on the image, as PNG
+    (``rewards.visualize.render_comparison``, the drawer of the reward debug images too)."""
+    gt = parse_ground_truth(sample.ground_truth)
+    title = f"Prediction | {TASK_REWARDS[task]}"
+    image = render_comparison(sample.image.convert("RGB"), gt, parse_answer(prediction), title, max_side=None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
+    image.save(path)
 
 
 def run_evaluation(
