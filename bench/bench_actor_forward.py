@@ -64,13 +64,13 @@ def _all_positions(model: Any, batch: Any, device: Any = "cpu") -> Any:
     """The stock call: logits of every position, sliced to the response afterwards."""
     import torch
 
-    from verl.workers.actor import _vision_inputs
+    from verl.workers.vision_inputs import vision_inputs
 
     response = batch["responses"].shape[1]
     mm = batch.non_tensors.get("multi_modal_inputs")
     logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                    position_ids=batch["position_ids"].to(device).transpose(0, 1), use_cache=False,
-                   **_vision_inputs(mm, str(device))).logits
+                   **vision_inputs(mm, str(device))).logits
     logits = logits[:, -response - 1:-1].float()
     return torch.log_softmax(logits, dim=-1).gather(-1, batch["responses"].to(device).unsqueeze(-1)).squeeze(-1)
 
@@ -93,7 +93,7 @@ def _time_modes(model: Any, run: dict[str, Any], modes: list[str], repeats: int,
     peak GiB per mode on CUDA, the log-probs of each mode's last run)``."""
     import torch
 
-    from bench.gpu_check import _timed
+    from bench.gpu_check import timed_call
 
     device = torch.device(device)
     seconds: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -110,7 +110,7 @@ def _time_modes(model: Any, run: dict[str, Any], modes: list[str], repeats: int,
             model.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            elapsed, _ = _timed(lambda mode=mode: step(mode), device)
+            elapsed, _ = timed_call(lambda mode=mode: step(mode), device)
             if repeat:
                 seconds[mode].append(elapsed)
             if device.type == "cuda":

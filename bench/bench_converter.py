@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import measure
+from dataset.tsv import TsvPaths
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,7 @@ def build_jsonl(directory: str, num_images: int, size: tuple[int, int] = IMAGE_S
 def _convert(jsonl: str, root: str, out: str, num_workers: int) -> None:
     from dataset.convert import convert_jsonl_to_tsv
 
-    stats = convert_jsonl_to_tsv(jsonl, root, f"{out}.images.tsv", f"{out}.annotations.tsv",
-                                 f"{out}.annotations.tsv.lineidx", num_workers=num_workers, progress=False)
+    stats = convert_jsonl_to_tsv(jsonl, root, *TsvPaths.from_prefix(out), num_workers=num_workers, progress=False)
     if stats.skipped:
         raise RuntimeError(f"converter skipped {len(stats.skipped)} benchmark lines: {stats.skipped[:3]}")
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from bench.common import format_table, save_results, stats_of
-from bench.gpu_check import DRY_RUN_VOCAB_BASE, SampleMaker, _timed, _TokenIds, build_model
+from bench.gpu_check import DRY_RUN_VOCAB_BASE, SampleMaker, TokenIds, build_model, timed_call
 from verl.protocol import Batch
 from verl.trainer.config import RolloutConfig
 from verl.workers.rollout.base import SamplingSettings, truncate_at_eos
@@ -42,7 +42,7 @@ QWEN_SPECIAL_BASE = 151643  # rex_omni_3b_config's special-token ids start here,
 DRY_RUN_SIZES = dict(sizes=[2, 4], n=2, grid=4, prompt_len=4, response_len=4, iters=1, warmup=0)
 
 
-class _Tokenizer(_TokenIds):
+class _Tokenizer(TokenIds):
     """Special-token ids of the random model, plus the pad id the engine needs."""
 
     @property
@@ -64,7 +64,7 @@ def time_generate(engine: HFRollout, batch: Batch, sampling: SamplingSettings, e
     seconds, tokens = [], []
     device = torch.device(engine.device)
     for it in range(warmup + iters):
-        elapsed, out = _timed(lambda: engine.generate(batch, sampling), device)
+        elapsed, out = timed_call(lambda: engine.generate(batch, sampling), device)
         if it >= warmup:
             seconds.append(elapsed)
             tokens.append(sum(len(truncate_at_eos(r, eos, sampling.max_tokens)) for r in out.token_ids))

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from bench.common import format_table, save_results, stats_of
-from bench.gpu_check import GIB, _peak_tflops, _sync, step_flops
+from bench.gpu_check import GIB, peak_tflops_of, step_flops, sync_device
 
 logger = logging.getLogger("bench_sft_speed")
 
@@ -183,7 +183,7 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
         torch.cuda.reset_peak_memory_stats(device)
     first_loss, times = None, []
     for i in range(args.warmup + args.steps):
-        _sync(device)
+        sync_device(device)
         start = time.perf_counter()
         loss = trainer.compute_loss(model, batch)
         loss.backward()
@@ -191,7 +191,7 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss = float(loss.detach())
-        _sync(device)
+        sync_device(device)
         first_loss = loss if first_loss is None else first_loss
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         processor, samples = build_data(workdir, args.dry_run, args.samples)
         coord_ids = coordinate_token_ids(processor.tokenizer)
         flops = model_flops(processor, samples, args.dry_run)
-        peak = _peak_tflops(device, args.peak_tflops)
+        peak = peak_tflops_of(device, args.peak_tflops)
         stats = sample_stats(samples, coord_ids)
         liger = available(("cuda", "liger"), device)
         # "all" packs through sdpa_split, the kernel the CPU tests train through; varlen and flex are

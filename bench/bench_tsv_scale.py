@@ -78,8 +78,9 @@ def write_synthetic_triple(directory: str, num_samples: int) -> tuple[str, str, 
     """A valid TSV triple with ``num_samples`` annotation lines sharing one image; returns its paths."""
     import base64
 
-    paths = tuple(os.path.join(directory, f"scale{num_samples}.{ext}")
-                  for ext in ("images.tsv", "annotations.tsv", "annotations.tsv.lineidx"))
+    from dataset.tsv import TsvPaths
+
+    paths = TsvPaths.from_prefix(os.path.join(directory, f"scale{num_samples}"))
     with open(paths[0], "wb") as fh:
         fh.write(b"0\t" + base64.b64encode(_tiny_jpeg()) + b"\n")
     with open(paths[1], "wb") as fh:

@@ -51,7 +51,7 @@ GIB = 1024**3
 DRY_RUN_VOCAB_BASE = 1000
 
 
-class _TokenIds:
+class TokenIds:
     """The few tokenizer methods ``tiny_config`` needs: special tokens at ``base..``, nothing else.
 
     The dry run uses ``base=1000`` (vocab 1024) so its LM head stays tiny.
@@ -71,7 +71,7 @@ class _TokenIds:
 
 def build_model(dry_run: bool, device: torch.device, attn: str) -> Qwen2_5_VLForConditionalGeneration:
     """Random-weight Rex-Omni-3B (bf16, on ``device``), or the test-size model in fp32 for ``dry_run``."""
-    config = tiny_config("test", _TokenIds(DRY_RUN_VOCAB_BASE)) if dry_run else rex_omni_3b_config()
+    config = tiny_config("test", TokenIds(DRY_RUN_VOCAB_BASE)) if dry_run else rex_omni_3b_config()
     dtype = torch.float32 if dry_run else torch.bfloat16
     torch.manual_seed(0)
     with torch.device(device):
@@ -184,16 +184,16 @@ def step_flops(model: Any, lengths: list[int], num_patches: int) -> float:
     return float(dense + attention + 6 * n["vision"] * num_patches)
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
-    _sync(device)
+def timed_call(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
+    sync_device(device)
     start = time.perf_counter()
     out = fn()
-    _sync(device)
+    sync_device(device)
     return time.perf_counter() - start, out
 
 
@@ -207,7 +207,7 @@ def _peak_gib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
 
 
-def _peak_tflops(device: torch.device, override: float | None) -> float | None:
+def peak_tflops_of(device: torch.device, override: float | None) -> float | None:
     if override is not None:
         return override
     if device.type != "cuda":
@@ -234,7 +234,7 @@ def _time_sft_mode(model: Any, mode: str, batch: dict[str, Any], args: argparse.
 
     for _ in range(args.warmup):
         step()
-    stats = stats_of([_timed(step, device)[0] for _ in range(args.steps)])
+    stats = stats_of([timed_call(step, device)[0] for _ in range(args.steps)])
     entry: dict[str, Any] = {"step_seconds": stats, "peak_memory_gib": _peak_gib(device),
                              "row_tokens": int(batch["input_ids"].numel())}
     entry["tokens_per_s"] = {"median": tokens / stats["median"], "min": tokens / stats["max"],
@@ -263,7 +263,7 @@ def bench_sft(model: Any, maker: SampleMaker, args: argparse.Namespace, device: 
     lengths = [int(s["input_ids"].numel()) for s in samples]
     patches = sum(int(s["pixel_values"].shape[0]) for s in samples)
     flops = step_flops(model, lengths, patches)
-    peak = _peak_tflops(device, args.peak_tflops)
+    peak = peak_tflops_of(device, args.peak_tflops)
     pad_id = model.config.text_config.pad_token_id or 0
     results: dict[str, Any] = {"samples": len(samples), "tokens": sum(lengths), "max_len": max(lengths),
                                "patches": patches, "flops_per_step": flops}
@@ -359,11 +359,11 @@ def bench_grpo(model: Any, maker: SampleMaker, args: argparse.Namespace, device:
         for name in phases:
             _reset_peak(device)
             if name == "generate":
-                seconds, seqs = _timed(generate, device)
+                seconds, seqs = timed_call(generate, device)
             elif name == "log_probs":
-                seconds, old = _timed(partial(log_probs, seqs), device)
+                seconds, old = timed_call(partial(log_probs, seqs), device)
             else:
-                seconds, _ = _timed(partial(update, seqs, old), device)
+                seconds, _ = timed_call(partial(update, seqs, old), device)
             if record:
                 phases[name].append(seconds)
                 peaks[name] = _peak_gib(device)

@@ -1,6 +1,6 @@
-"""Data: TSV triples, annotations, the answer grammar, task functions and the SFT datasets.
+"""Data: TSV triples, annotations, the answer grammar, task functions, the SFT datasets and the GRPO one.
 
-The SFT classes are imported lazily so that pure modules (``dataset.grammar``, ...) can be used
+The dataset classes are imported lazily so that pure modules (``dataset.grammar``, ...) can be used
 without importing torch or transformers.
 """
 
@@ -16,6 +16,8 @@ _LAZY = {
     "ConcatDataset": "dataset.concat_dataset",
     "DataCollatorForSupervisedDataset": "dataset.collator",
     "FlattenedDataCollatorForSupervisedDataset": "dataset.collator",
+    "TSVRLHFDataset": "dataset.rlhf_dataset",
+    "RLHFCollator": "dataset.rlhf_dataset",
 }
 
 __all__ = sorted(_LAZY)

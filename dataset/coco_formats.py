@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from dataset.mask_geometry import MaskError, decode_rle, interior_point, segmentation_to_rle
+from dataset.mask_geometry import MaskError, decode_mask, interior_point, segmentation_to_rle
 
 __all__ = ["FORMATS", "CategoryFilter", "FormatError", "SourceRecord", "annotations_by_image", "category_names",
            "coco_image_record", "image_name", "iter_odvg_records", "iter_refcoco_records", "load_coco",
@@ -109,7 +109,7 @@ def object_entry(ann: dict[str, Any], phrase: str, width: int, height: int, seed
     segmentation = ann.get("segmentation")
     if segmentation:
         rle = segmentation_to_rle(segmentation, height, width)
-        point = interior_point(decode_rle(rle), np.random.default_rng([seed, int(ann.get("id", 0))]))
+        point = interior_point(decode_mask(rle, height=height, width=width), np.random.default_rng([seed, int(ann.get("id", 0))]))
         if point is None:
             raise MaskError("segmentation covers no pixel")
         entry.update(point=list(point), mask=rle)

@@ -11,7 +11,7 @@ from torch.utils.data import ConcatDataset as TorchConcatDataset
 from torch.utils.data import Dataset
 
 from dataset.registry import BUILDER
-from dataset.sft_dataset import _resolve
+from dataset.sft_dataset import build_lazy_object
 
 __all__ = ["ConcatDataset"]
 
@@ -60,12 +60,12 @@ class ConcatDataset(TorchConcatDataset):
         for item in _flatten(datasets):
             if isinstance(item, dict):
                 cfg = copy.deepcopy(dict(item))
-                cfg["type"] = _resolve(cfg.get("type"))
+                cfg["type"] = build_lazy_object(cfg.get("type"))
                 for key, value in injected.items():
                     cfg.setdefault(key, value)
                 built.append(BUILDER.build(cfg))
             else:
-                built.append(_resolve(item))
+                built.append(build_lazy_object(item))
         if not built:
             raise ValueError("ConcatDataset needs at least one dataset")
         super().__init__(built)

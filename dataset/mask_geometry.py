@@ -1,4 +1,4 @@
-"""COCO segmentations -> compressed RLE, and a seeded point deep inside a mask (for pointing data).
+"""COCO segmentations -> compressed RLE or a bitmap, and a seeded point deep inside a mask (for pointing data).
 
 Masks are ``(H, W)`` bitmaps in image pixels. A point is the centre of a mask pixel, ``(x + 0.5,
 y + 0.5)``, so ``int(x), int(y)`` (how pointing is scored) lands on that pixel.
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-__all__ = ["MaskError", "decode_rle", "interior_point", "segmentation_to_rle"]
+__all__ = ["MaskError", "decode_mask", "interior_point", "segmentation_to_rle"]
 
 COARSE_SIDE = 64  # masks larger than this (pixels, longest side) are searched in blocks
 
@@ -44,9 +44,23 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict[str,
     return {"size": [height, width], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
 
 
-def decode_rle(rle: dict[str, Any]) -> np.ndarray:
-    """Compressed RLE (``counts`` str) -> ``(H, W)`` uint8 bitmap."""
-    return mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+def decode_mask(mask: Any, *, height: int, width: int) -> np.ndarray:
+    """One mask of a ``width`` x ``height`` image (pixels) as a bool ``(height, width)`` bitmap.
+
+    ``mask``: COCO RLE ``{"size": [height, width], "counts": ...}`` with compressed (str or bytes) or
+    uncompressed (list) counts, or polygons ``[[x0, y0, x1, y1, ...], ...]`` (one flat list also works),
+    rasterised by pycocotools as the rewards and metrics see them. The one mask decoder of the project
+    (conversion, metrics and drawing). Raises ``MaskError`` naming the problem (size other than the
+    image's, counts of another type, a polygon of fewer than 3 points).
+    """
+    if isinstance(mask, (list, tuple)) and mask and not isinstance(mask[0], (list, tuple)):
+        mask = [mask]  # one flat polygon
+    if isinstance(mask, (list, tuple)):
+        mask = [list(polygon) if isinstance(polygon, tuple) else polygon for polygon in mask]
+    if isinstance(mask, dict) and isinstance(mask.get("counts"), bytes):
+        mask = {**mask, "counts": mask["counts"].decode("ascii")}
+    rle = segmentation_to_rle(mask, height, width)
+    return mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")}).astype(bool)
 
 
 def _depth(mask: np.ndarray) -> np.ndarray:

@@ -31,8 +31,9 @@ from dataset.coco_formats import (
     load_coco,
 )
 from dataset.convert import ConversionError, convert_jsonl_to_tsv, ordered_map
+from dataset.tsv import TsvPaths
 
-__all__ = ["RealDataStats", "SourceOptions", "convert_records", "iter_source_records", "tsv_prefix_paths"]
+__all__ = ["RealDataStats", "SourceOptions", "convert_records", "iter_source_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,6 @@ class RealDataStats:
     num_written: int = 0
     num_empty: int = 0
     bad: list[tuple[str, str]] = field(default_factory=list)
-
-
-def tsv_prefix_paths(prefix: str) -> tuple[str, str, str]:
-    """``prefix`` -> its ``.images.tsv``, ``.annotations.tsv`` and ``.annotations.tsv.lineidx``."""
-    return f"{prefix}.images.tsv", f"{prefix}.annotations.tsv", f"{prefix}.annotations.tsv.lineidx"
 
 
 def _coco_task(task: tuple[Any, ...]) -> SourceRecord:
@@ -160,7 +156,7 @@ def convert_records(
                 fh.write(json.dumps({"image_name": record.image_name, "annotation": record.annotation}) + "\n")
         stats.num_written = len(kept)
         if tsv_prefix:
-            tsv_stats = convert_jsonl_to_tsv(tmp, image_root, *tsv_prefix_paths(tsv_prefix), num_workers=num_workers,
+            tsv_stats = convert_jsonl_to_tsv(tmp, image_root, *TsvPaths.from_prefix(tsv_prefix), num_workers=num_workers,
                                              jpeg_quality=jpeg_quality, strict=strict, progress=progress)
             stats.num_written = tsv_stats.num_written
             stats.bad += [(kept[line - 1].record_id, reason) for line, reason in tsv_stats.skipped]

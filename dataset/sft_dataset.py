@@ -79,7 +79,7 @@ def select_indices(
     return lines
 
 
-def _resolve(obj: Any) -> Any:
+def build_lazy_object(obj: Any) -> Any:
     """Build mmengine lazy-import objects (configs loaded in lazy mode hold them for classes)."""
     if hasattr(obj, "_module") and hasattr(obj, "build"):
         return obj.build()
@@ -95,9 +95,9 @@ def build_task_fn(task_fn: Any) -> Any:
         raise ValueError("task_fn is required: a GroundingTaskFn/PointingTaskFn or its config dict")
     if isinstance(task_fn, dict):
         cfg = dict(task_fn)
-        cfg["type"] = _resolve(cfg.get("type"))
+        cfg["type"] = build_lazy_object(cfg.get("type"))
         return BUILDER.build(cfg)
-    task_fn = _resolve(task_fn)
+    task_fn = build_lazy_object(task_fn)
     if not callable(task_fn):
         raise TypeError(f"task_fn must be callable or a config dict, got {type(task_fn).__name__}")
     return task_fn

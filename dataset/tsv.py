@@ -55,6 +55,17 @@ class TsvPaths(NamedTuple):
     ann_tsv: str
     lineidx: str
 
+    @classmethod
+    def from_prefix(cls, prefix: PathLike) -> TsvPaths:
+        """The triple named by ``prefix``: ``{prefix}.images.tsv``, ``{prefix}.annotations.tsv`` and
+        ``{prefix}.annotations.tsv.lineidx`` (how the converters, the toy data and the configs name them)."""
+        prefix = os.fspath(prefix)
+        return cls(f"{prefix}.images.tsv", f"{prefix}.annotations.tsv", f"{prefix}.annotations.tsv.lineidx")
+
+    def dataset_kwargs(self) -> dict[str, str]:
+        """The three file arguments of the TSV datasets: ``img_tsv_file``, ``ann_tsv_file``, ``ann_lineidx_file``."""
+        return {"img_tsv_file": self.image_tsv, "ann_tsv_file": self.ann_tsv, "ann_lineidx_file": self.lineidx}
+
 
 def load_lineidx(path: PathLike) -> np.ndarray:
     """Read a ``.lineidx`` file into an int64 array of byte offsets (one per sample).

@@ -1,7 +1,8 @@
-"""Draw ``ObjectAnnotation``s (boxes, points, masks, negatives) on an image.
+"""Draw ``ObjectAnnotation``s (boxes, points, masks, negatives) on an image: the project's one drawer.
 
-``draw_objects`` is pure (image in, image out) so it can also draw model predictions;
-``visualize_tsv`` is the file-level loop behind ``tools/vis_tsv_dataset.py``.
+``draw_objects`` is pure (image in, image out); ``draw_comparison`` puts ground truth and predictions
+side by side with it (the reward debug images and the evaluation PNGs); ``visualize_tsv`` is the
+file-level loop behind ``tools/vis_tsv_dataset.py``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import random
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from dataset.annotations import AnnotationError, ObjectAnnotation, parse_annotation
+from dataset.mask_geometry import decode_mask
 from dataset.tsv import TsvFormatError, TsvReader
 
-__all__ = ["VisStats", "decode_mask", "draw_objects", "phrase_colours", "select_indices", "visualize_tsv"]
+__all__ = ["VisStats", "draw_comparison", "draw_objects", "phrase_colours", "select_indices", "visualize_tsv"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,27 +45,6 @@ def phrase_colours(phrases: Iterable[str]) -> dict[str, Colour]:
     return colours
 
 
-def decode_mask(mask: dict[str, Any] | list[Any], height: int, width: int) -> np.ndarray:
-    """Decode a COCO RLE dict (compressed or not) or a polygon list to a bool ``(height, width)`` array."""
-    if isinstance(mask, list):
-        canvas = Image.new("L", (width, height), 0)
-        draw = ImageDraw.Draw(canvas)
-        for poly in mask:
-            draw.polygon([(float(poly[i]), float(poly[i + 1])) for i in range(0, len(poly), 2)], fill=1)
-        return np.asarray(canvas, dtype=bool)
-    from pycocotools import mask as mask_utils  # imported lazily: only needed for RLE
-
-    counts, size = mask["counts"], mask["size"]
-    if isinstance(counts, list):
-        rle = mask_utils.frPyObjects(mask, size[0], size[1])
-    else:
-        rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    decoded = mask_utils.decode(rle).astype(bool)
-    if decoded.shape != (height, width):
-        raise ValueError(f"mask size {list(decoded.shape)} does not match image size {[height, width]}")
-    return decoded
-
-
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default()
 
@@ -85,7 +65,7 @@ def _overlay_masks(image: Image.Image, objects: Sequence[ObjectAnnotation], colo
     for obj in objects:
         if obj.mask is None:
             continue
-        region = decode_mask(obj.mask, image.height, image.width)
+        region = decode_mask(obj.mask, height=image.height, width=image.width)
         colour = np.asarray(colours[obj.phrase], dtype=np.float32)
         pixels[region] = (1 - MASK_ALPHA) * pixels[region] + MASK_ALPHA * colour
     return Image.fromarray(pixels.round().astype(np.uint8))
@@ -107,13 +87,15 @@ def _legend(width: int, colours: dict[str, Colour], counts: dict[str, int], nega
     return legend
 
 
-def draw_objects(image: Image.Image, objects: Sequence[ObjectAnnotation]) -> Image.Image:
+def draw_objects(image: Image.Image, objects: Sequence[ObjectAnnotation],
+                 colours: dict[str, Colour] | None = None) -> Image.Image:
     """Return a new RGB image with masks, boxes, points and phrase labels drawn, plus a legend strip
     below listing each phrase (with its instance count) and the negatives.
 
+    ``colours``: phrase -> RGB for every phrase of ``objects`` (default :func:`phrase_colours` of them).
     Raises ``ValueError`` if a mask cannot be decoded or does not match the image size.
     """
-    colours = phrase_colours(o.phrase for o in objects)
+    colours = colours if colours is not None else phrase_colours(o.phrase for o in objects)
     canvas = _overlay_masks(image.convert("RGB"), objects, colours)
     draw = ImageDraw.Draw(canvas)
     line_w = max(1, round(min(canvas.size) / 150))
@@ -141,6 +123,36 @@ def draw_objects(image: Image.Image, objects: Sequence[ObjectAnnotation]) -> Ima
     out.paste(canvas, (0, 0))
     out.paste(legend, (0, canvas.height))
     return out
+
+
+TITLE_HEIGHT = 14  # pixels of the title line above each panel of a comparison
+
+
+def draw_comparison(image: Image.Image, truth: Sequence[ObjectAnnotation], predicted: Sequence[ObjectAnnotation],
+                    titles: tuple[str, str] = ("ground truth", "prediction"), max_side: int | None = None,
+                    ) -> Image.Image:
+    """Ground truth (left) and predictions (right), each drawn by :func:`draw_objects` on a copy of
+    ``image`` with one colour per phrase across both panels, under a title line each.
+
+    ``max_side``: when the image's longer side exceeds it (pixels), the result is scaled down by
+    ``max_side / longer side`` (for debug images written at every step). Raises ``ValueError`` as
+    :func:`draw_objects` does.
+    """
+    colours = phrase_colours([o.phrase for o in truth] + [o.phrase for o in predicted])
+    panels = [draw_objects(image, truth, colours), draw_objects(image, predicted, colours)]
+    canvas = Image.new("RGB", (sum(p.width for p in panels), TITLE_HEIGHT + max(p.height for p in panels)),
+                       (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for panel, title in zip(panels, titles):
+        canvas.paste(panel, (x, TITLE_HEIGHT))
+        draw.text((x + 2, 1), title, fill=(0, 0, 0), font=_font())
+        x += panel.width
+    longer = max(image.size)
+    if max_side is not None and longer > max_side:
+        scale = max_side / longer
+        canvas = canvas.resize((max(1, round(canvas.width * scale)), max(1, round(canvas.height * scale))))
+    return canvas
 
 
 def _save_png_atomic(image: Image.Image, path: str) -> None:

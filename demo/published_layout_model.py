@@ -23,15 +23,8 @@ import torch
 from tokenizers import pre_tokenizers
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from demo.tiny_model import (
-    _SIZE_PRESETS,
-    CHAT_TEMPLATE,
-    SPECIAL_TOKENS,
-    ModelSize,
-    _qwen25vl_config,
-    _train_bpe,
-    init_gaussian_coordinate_embeddings,
-)
+from demo.tiny_shapes import SIZE_PRESETS, ModelSize, init_gaussian_coordinate_embeddings, qwen25vl_config
+from demo.tiny_vocab import CHAT_TEMPLATE, SPECIAL_TOKENS, train_bpe
 
 NUM_REGULAR_TOKENS = 151_643  # Qwen2's byte-level BPE entries; <|endoftext|> is the next id
 EMBEDDING_ROWS = 151_936  # Qwen2.5-VL-3B's vocab_size (padded past the last special token)
@@ -51,7 +44,7 @@ def synthetic_bpe(num_entries: int = NUM_REGULAR_TOKENS) -> tuple[dict[str, int]
     Filler entry ``t + c`` (earlier entry ``t``, byte character ``c``) comes with the merge ``(t, c)``, so
     every entry past the byte alphabet is reachable by a merge, as in Qwen's vocabulary. About a second.
     """
-    vocab, merges = _train_bpe(3000)
+    vocab, merges = train_bpe(3000)
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     order = sorted(vocab, key=vocab.__getitem__)
     merges = list(merges)
@@ -95,7 +88,7 @@ def published_tokenizer_config() -> dict[str, Any]:
 
 def published_config(size: ModelSize) -> dict[str, Any]:
     """``config.json`` as transformers 4.x writes it for Qwen2.5-VL, with the ``size`` preset's shapes."""
-    preset = _SIZE_PRESETS[size]
+    preset = SIZE_PRESETS[size]
     text = dict(preset["text"])
     mrope_section = text.pop("mrope_section")
     vision = dict(preset["vision"])
@@ -150,8 +143,8 @@ def write_published_tokenizer(folder: Path) -> None:
 
 def _write_weights(folder: Path, size: ModelSize, seed: int) -> None:
     """``model.safetensors`` of a random model with the config's shapes (checkpoint key names as published)."""
-    preset = _SIZE_PRESETS[size]
-    config = _qwen25vl_config(preset["text"], preset["vision"], QWEN_SPECIAL_IDS, EMBEDDING_ROWS)
+    preset = SIZE_PRESETS[size]
+    config = qwen25vl_config(preset["text"], preset["vision"], QWEN_SPECIAL_IDS, EMBEDDING_ROWS)
     for cfg in (config, config.text_config, config.vision_config):
         cfg.initializer_range = preset.get("init_std", 0.02)
     with torch.random.fork_rng(devices=[]):

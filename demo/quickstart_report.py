@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from dataset.tsv import TsvReader
-from evaluation.evaluate import tsv_paths
+from dataset.tsv import TsvPaths, TsvReader
 from verl.trainer.reward_curve import format_curve, load_metrics
 
 STAGES = (("before", "untrained demo model"), ("sft", "after SFT"), ("grpo", "after GRPO"))
@@ -48,7 +47,7 @@ def format_metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
 
 def _grounding_boxes(prefix: Path) -> list[list[float]]:
     """Every non-null ``bbox`` of a grounding TSV split (``TsvReader`` names the file and sample of a bad line)."""
-    with TsvReader(*tsv_paths(str(prefix))) as reader:
+    with TsvReader(*TsvPaths.from_prefix(prefix)) as reader:
         annotations = [reader.read_annotation(index)[1] for index in range(len(reader))]
     return [b["bbox"] for annotation in annotations for b in annotation.get("boxes", []) if b.get("bbox")]
 
@@ -60,7 +59,7 @@ def blind_baseline(toy_dir: str | os.PathLike[str]) -> dict[str, float] | None:
     its precision equals its recall), or None when the toy grounding splits are missing.
     """
     train, val = Path(toy_dir) / "toy_grounding_train", Path(toy_dir) / "toy_grounding_val"
-    if not all(Path(path).is_file() for prefix in (train, val) for path in tsv_paths(str(prefix))):
+    if not all(Path(path).is_file() for prefix in (train, val) for path in TsvPaths.from_prefix(prefix)):
         return None
     train_boxes, val_boxes = _grounding_boxes(train), _grounding_boxes(val)
     if not train_boxes or not val_boxes:

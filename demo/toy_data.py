@@ -265,8 +265,7 @@ def _save_demo_image(image: Image.Image, directory: str, index: int) -> str:
 
 
 def _split_paths(output_dir: str, stem: str) -> TsvPaths:
-    base = os.path.join(output_dir, stem)
-    return TsvPaths(f"{base}.images.tsv", f"{base}.annotations.tsv", f"{base}.annotations.tsv.lineidx")
+    return TsvPaths.from_prefix(os.path.join(output_dir, stem))
 
 
 def _write_split(

@@ -13,14 +13,13 @@ _TEMPLATE = '''
 from dataset.task_fns import GroundingTaskFn, PointingTaskFn
 from dataset.task_fns.task_prompts.grounding_task import GROUNDING_SINGLE_REGION_STAGE_XYXY
 from dataset.task_fns.task_prompts.pointing_task import POINTING_TASK_PROMPTS
+from dataset.tsv import TsvPaths
 from verl.utils.dataset import TSVRLHFDataset
 
 root = {root}
 
 def _entry(stem, task_fn, reward_name):
-    return dict(type=TSVRLHFDataset, img_tsv_file=f"{{root}}/{{stem}}.images.tsv",
-                ann_tsv_file=f"{{root}}/{{stem}}.annotations.tsv",
-                ann_lineidx_file=f"{{root}}/{{stem}}.annotations.tsv.lineidx",
+    return dict(type=TSVRLHFDataset, **TsvPaths.from_prefix(f"{{root}}/{{stem}}").dataset_kwargs(),
                 image_min_pixels=16 * 28 * 28, image_max_pixels=256 * 28 * 28, task_fn=task_fn,
                 dataset_name=stem, reward_name=reward_name)
 

@@ -6,12 +6,14 @@ same questions). Scores:
 * every task: the GRPO reward of each sample (``verl/configs/reward_func.py:compute_score``:
   ``box_iou`` for grounding, ``point_in_box`` for pointing) averaged, and ``parse_rate``, the
   share of answers that parse into at least one phrase group;
-* grounding: ``box_f1@0.5``, detection F1 pooled over the split, a prediction being a true
-  positive when it has IoU >= 0.5 with a not yet matched GT box of the same phrase (greedy by IoU);
+* grounding: ``box_f1@0.5``, detection F1 pooled over the split (true positives, predictions and
+  GT objects summed over the images), a prediction being a true positive when the protocol's
+  matcher (below) pairs it with a GT box of the same phrase at IoU >= 0.5;
 * pointing: ``point_f1``, the same with "point inside the GT box" as the match;
 * ``protocol_*``: Rex-Omni's own protocol (per-image P/R at IoU 0.5..0.95, F1 of the means, mean
   F1; point in mask and in box), see :mod:`rewards.detection_metrics`. Use these to compare
-  with published numbers.
+  with published numbers. Both use that module's matchers; they differ in averaging (pooled
+  counts vs means over images) and in that the protocol pools the phrases of an image.
 
 ``predictions.jsonl`` is in Rex-Omni's evaluation shape (:mod:`evaluation.official_predictions`).
 """
@@ -25,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from dataset.atomic_write import write_json_atomic, write_text_atomic
@@ -36,8 +37,10 @@ from dataset.task_fns.categories import clean_category_name
 from evaluation.official_predictions import official_record, score_records
 from evaluation.sources import SplitSource, open_split
 from evaluation.task_predictions import task_record
-from rewards.box_iou import pairwise_iou
+from rewards import parse_ground_truth
+from rewards.detection_metrics import match_boxes, match_points, point_in_box
 from rewards.predictions import predicted_boxes, predicted_points
+from rewards.visualize import render_comparison
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,6 @@ TASK_REWARDS = {"grounding": "box_iou", "pointing": "point_in_box", "referring":
                 "hallucination": "hallucination", "visual_prompt": "vp_box_iou", "keypoint": "keypoint_oks",
                 "ocr_box": "ocr_box_iou", "ocr_polygon": "polygon_iou", "gui_grounding": "gui_hit",
                 "gui_pointing": "gui_hit"}
-BOX_ANSWER_TASKS = ("grounding", "referring", "hallucination", "visual_prompt", "ocr_box", "gui_grounding")
 # Tasks other than grounding/pointing: scored by their reward and their official lines (task_predictions).
 OTHER_TASKS = tuple(t for t in TASK_REWARDS if t not in ("grounding", "pointing"))
 STOP_STRINGS = ("<|im_end|>", "<|endoftext|>")
@@ -121,11 +123,6 @@ def _leaf_datasets(spec: Any) -> list[Any]:
     return [spec]
 
 
-def tsv_paths(split: str) -> tuple[str, str, str]:
-    """``prefix`` -> (``prefix.images.tsv``, ``prefix.annotations.tsv``, ``prefix.annotations.tsv.lineidx``)."""
-    return f"{split}.images.tsv", f"{split}.annotations.tsv", f"{split}.annotations.tsv.lineidx"
-
-
 def iter_samples(split: str, task: str, max_samples: int | None = None, seed: int = 0,
                  task_fn: Any = None, image_root: str | None = None) -> Iterator[EvalSample]:
     """Questions and ground truths for the first ``max_samples`` images of the split (a TSV prefix,
@@ -180,40 +177,27 @@ def clean_output(text: str) -> str:
     return text.strip()
 
 
-def _matches(scores: np.ndarray, threshold: float, inclusive: bool = True) -> int:
-    """Greedy one-to-one matches (largest score first) among ``scores >= threshold`` (rows: preds)."""
-    if scores.size == 0:
-        return 0
-    ok = scores >= threshold if inclusive else scores > threshold
-    order = np.argsort(-scores, axis=None)
-    used_rows, used_cols, matched = set(), set(), 0
-    for flat in order:
-        r, c = divmod(int(flat), scores.shape[1])
-        if ok[r, c] and r not in used_rows and c not in used_cols:
-            used_rows.add(r)
-            used_cols.add(c)
-            matched += 1
-    return matched
-
-
 def detection_counts(groups: list[ParsedGroup], gt: dict[str, Any], task: str) -> tuple[int, int, int]:
-    """(true positives, predictions, GT objects) of one sample, matched per phrase."""
+    """(true positives, predictions, GT objects) of one sample.
+
+    Each phrase is matched on its own by the protocol's matchers (``rewards.detection_metrics``):
+    ``match_boxes`` at IoU 0.5 for grounding, ``match_points`` with ``point_in_box`` for pointing, so
+    a prediction counts only against GT objects of its own phrase.
+    """
     width, height = gt["image_size"]
     answer = gt["answer"]
     preds = predicted_boxes(groups, width, height) if task == "grounding" else predicted_points(groups, width, height)
-    tp = n_pred = 0
+    n_pred = sum(len(pred) for pred in preds.values())
     n_gt = sum(len(t.get("boxes") or []) for t in answer.values())
+    tp = 0
     for phrase, pred in preds.items():
-        n_pred += len(pred)
-        boxes = np.asarray((answer.get(phrase) or {}).get("boxes") or [], dtype=np.float64).reshape(-1, 4)
+        boxes = (answer.get(phrase) or {}).get("boxes") or []
         if len(pred) == 0 or len(boxes) == 0:
             continue
         if task == "grounding":
-            tp += _matches(pairwise_iou(pred, boxes), 0.5)
+            tp += match_boxes({phrase: boxes}, {phrase: pred.tolist()}, 0.5).n_matched
         else:
-            inside = ((pred[:, None, 0] >= boxes[None, :, 0]) & (pred[:, None, 0] <= boxes[None, :, 2])
-                      & (pred[:, None, 1] >= boxes[None, :, 1]) & (pred[:, None, 1] <= boxes[None, :, 3]))
-            tp += _matches(inside.astype(np.float64), 1.0)
+            tp += match_points({phrase: boxes}, {phrase: pred.tolist()}, point_in_box).n_matched
     return tp, n_pred, n_gt
 
 
@@ -270,29 +254,13 @@ def _batches(samples: Iterator[EvalSample], size: int) -> Iterator[list[EvalSamp
 
 
 def save_visualisation(sample: EvalSample, prediction: str, task: str, path: Path) -> None:
-    """Draw ground truth (thin, from the GT dict) and the prediction (thick) on the image as PNG."""
-    from PIL import ImageDraw
-
-    canvas = sample.image.convert("RGB").copy()
-    draw = ImageDraw.Draw(canvas)
-    width, height = canvas.size
-    for phrase, targets in sample.ground_truth["answer"].items():
-        for box in targets.get("boxes") or []:
-            draw.rectangle(box, outline=(0, 255, 0), width=1)
-            draw.text((box[0] + 2, box[1] + 1), phrase, fill=(0, 255, 0))
-    groups = parse_answer(prediction)
-    boxes = task in BOX_ANSWER_TASKS
-    preds = predicted_boxes(groups, width, height) if boxes else predicted_points(groups, width, height)
-    for phrase, items in preds.items():
-        for item in items:
-            if boxes:
-                draw.rectangle(item.tolist(), outline=(255, 0, 255), width=3)
-                draw.text((item[0] + 2, item[3] - 12), phrase, fill=(255, 0, 255))
-            else:
-                x, y = item.tolist()
-                draw.ellipse([x - 4, y - 4, x + 4, y + 4], outline=(255, 0, 255), width=3)
+    """Ground truth (left) and the prediction (right) drawn side by side on the image, as PNG
+    (``rewards.visualize.render_comparison``, the drawer of the reward debug images too)."""
+    gt = parse_ground_truth(sample.ground_truth)
+    title = f"Prediction | {TASK_REWARDS[task]}"
+    image = render_comparison(sample.image.convert("RGB"), gt, parse_answer(prediction), title, max_side=None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
+    image.save(path)
 
 
 def run_evaluation(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dataset.grammar import ParsedGroup
-from dataset.mask_geometry import MaskError, decode_rle, segmentation_to_rle
+from dataset.mask_geometry import MaskError, decode_mask, segmentation_to_rle
 from rewards.detection_metrics import (
     IOU_THRESHOLDS,
     ImageScore,
@@ -128,7 +128,8 @@ def point_scores(record: Mapping[str, Any]) -> dict[str, ImageScore]:
     out = {}
     if record["gt"]:
         try:
-            masks = {p: [decode_rle(m) for m in rles] for p, rles in record["gt"].items()}
+            masks = {p: [decode_mask(m, height=m["size"][0], width=m["size"][1]) for m in rles]
+                     for p, rles in record["gt"].items()}
         except (KeyError, TypeError, AttributeError, MaskError) as exc:
             raise PredictionFileError(f"{record.get('image_path')}: pointing 'gt' must hold COCO RLE masks ({exc})") from exc
         out["in_mask"] = match_points(masks, pred, point_in_mask)

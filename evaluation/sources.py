@@ -23,7 +23,7 @@ from dataset.coco_formats import (
     coco_image_record,
     load_coco,
 )
-from dataset.tsv import TsvReader
+from dataset.tsv import TsvPaths, TsvReader
 
 __all__ = ["SplitImage", "SplitSource", "open_split"]
 
@@ -108,7 +108,7 @@ def open_split(split: str, image_root: str | None = None) -> SplitSource:
         if not os.path.isfile(split):
             raise ValueError(f"--split: file not found: {split}")
         return SplitSource(split, records=_coco_records(split), image_root=image_root)
-    paths = (f"{split}.images.tsv", f"{split}.annotations.tsv", f"{split}.annotations.tsv.lineidx")
+    paths = TsvPaths.from_prefix(split)
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise ValueError(f"--split {split}: not a TSV prefix or COCO JSON (missing {missing[0]})")

@@ -25,7 +25,7 @@ from dataset.config_checks import DataConfigError, load_data_config, missing_dat
 from finetuning.linear_ce import LINEAR_CE_CHOICES
 from finetuning.memory_plan import MEMORY_PLAN_CHOICES
 from finetuning.packed_attention import PACKED_KERNELS
-from modeling.model_check import model_path_problem
+from modeling.model_folder import model_path_problem
 
 ATTN_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
 
@@ -34,7 +34,7 @@ class UsageError(ValueError):
     """A user mistake (flag, config key or value, missing path): reported in one line, exit code 2."""
 
 
-class OneLineArgumentParser(HfArgumentParser):
+class TrainArgumentParser(HfArgumentParser):
     """``HfArgumentParser`` whose errors raise ``UsageError`` instead of printing the usage block."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -238,7 +238,7 @@ ARG_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
 def build_parser() -> HfArgumentParser:
     """The parser for every flag (HF TrainingArguments included)."""
-    return OneLineArgumentParser(
+    return TrainArgumentParser(
         ARG_CLASSES,
         description="Rex-Omni SFT. Flags given here override the same keys in --config, which override defaults.",
     )
@@ -257,7 +257,7 @@ def explicit_flags(argv: list[str]) -> dict[str, Any]:
     return vars(namespace)
 
 
-def load_config(path: str) -> Config:
+def load_mmengine_config(path: str) -> Config:
     """Load an mmengine Python config (``_base_`` files merged); ``type=`` holds real classes."""
     if not Path(path).is_file():
         raise UsageError(f"--config {path}: no such file (e.g. configs/sft.py)")
@@ -280,7 +280,7 @@ def merged_values(argv: list[str]) -> tuple[dict[str, Any], Config]:
     """Explicit flags over config keys (with ``config`` and ``output_dir`` filled), and the config."""
     cli = explicit_flags(argv)
     config_path = cli.get("config", TrainingArguments.config)
-    cfg = load_config(config_path)
+    cfg = load_mmengine_config(config_path)
     names = {f for cls in ARG_CLASSES for f in cls.__dataclass_fields__ if cls.__dataclass_fields__[f].init}
     merged = merge_values(dict(cfg.items()), cli, names)
     merged["config"] = config_path
@@ -294,7 +294,7 @@ def check_args(argv: list[str]) -> tuple[dict[str, Any], Config]:
     Raises ``UsageError`` naming the first problem. ``sft.sh`` runs it once before ``torchrun``.
     """
     merged, cfg = merged_values(argv)
-    parser = OneLineArgumentParser((ModelArguments, DataArguments))
+    parser = TrainArgumentParser((ModelArguments, DataArguments))
     try:
         model_args, _ = parser.parse_dict(merged, allow_extra_keys=True)
     except (ValueError, TypeError) as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from finetuning.arguments import UsageError, check_args
-from modeling.model_check import run_model_check
+from modeling.model_folder import run_model_check
 
 SKIP_MODEL_CHECK = "--skip_model_check"
 

@@ -1,4 +1,5 @@
-"""GT mask formats: COCO RLE (compressed or not) and polygons, as run lengths or a bitmap.
+"""GT mask formats: COCO RLE (compressed or not) and polygons, as run lengths (the bitmap decoder is
+``dataset.mask_geometry.decode_mask``).
 
 Accepted masks, in pixels of a ``W x H`` image: ``{"size": [H, W], "counts": str | bytes | list[int]}``
 or polygons ``[[x0, y0, x1, y1, ...], ...]`` (one flat list also works). Point look-ups work on
@@ -74,11 +75,3 @@ def runs_contain(runs: np.ndarray, rows: np.ndarray, cols: np.ndarray, height: i
     ends = np.cumsum(runs)
     run = np.searchsorted(ends, cols * height + rows, side="right")
     return run % 2 == 1
-
-
-def decode_mask(mask: Any, width: int, height: int) -> np.ndarray:
-    """One GT mask as an ``(height, width)`` bool bitmap (for drawing)."""
-    rle = _coco_rle(mask, width, height)
-    if isinstance(rle["counts"], list):
-        rle = mask_utils.frPyObjects(rle, height, width)
-    return mask_utils.decode(rle).astype(bool)

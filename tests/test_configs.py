@@ -239,12 +239,12 @@ val_dataset = [_pointing("val", "point_in_box")]
 
 
 def _load(path: Path) -> dict[str, Any]:
-    """The config as the trainer of its stage reads it (SFT: ``finetuning.arguments.load_config``;
+    """The config as the trainer of its stage reads it (SFT: ``finetuning.arguments.load_mmengine_config``;
     GRPO: ``load_data_config``, which ``build_datasets`` and ``check_data_files`` call)."""
     from dataset.config_checks import load_data_config
-    from finetuning.arguments import load_config
+    from finetuning.arguments import load_mmengine_config
 
-    return (load_config(str(path)) if path.name.startswith("sft") else load_data_config(path)).to_dict()
+    return (load_mmengine_config(str(path)) if path.name.startswith("sft") else load_data_config(path)).to_dict()
 
 
 def _write_single_files(folder: Path) -> Path:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from modeling.model_check import ModelCheckError, run_model_check
+from modeling.model_folder import ModelCheckError, run_model_check
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

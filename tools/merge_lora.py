@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from modeling.lora_merge import LoraMergeError, merge_lora
+from modeling.adapter_folder import LoraMergeError, merge_lora
 
 DTYPES = ("bf16", "fp16", "fp32")
 

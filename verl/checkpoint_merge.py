@@ -278,7 +278,7 @@ def merge_lora_checkpoint(hf_dir: Path, local_dir: Path, output_dir: str | os.Pa
     The output defaults to ``local_dir/huggingface_merged``: a folder holding both the adapter files and
     full weights would be read as an adapter by peft-aware loaders.
     """
-    from modeling.lora_merge import LoraMergeError, merge_lora
+    from modeling.adapter_folder import LoraMergeError, merge_lora
 
     output = Path(output_dir) if output_dir is not None else local_dir / f"{HF_SUBDIR}_merged"
     try:

@@ -79,7 +79,7 @@ class PhraseTaskFn(ABC):
         extra_categories: Iterable[str] | None = None,
         max_negatives: int | None = DEFAULT_MAX_NEGATIVES,
     ) -> None:
-        self.task_prompts = _check_prompts(task_prompts)
+        self.task_prompts = check_prompts(task_prompts)
         self.image_min_pixels = image_min_pixels
         self.image_max_pixels = image_max_pixels
         self.extra_categories = _clean_vocabulary(extra_categories)
@@ -123,7 +123,7 @@ class PhraseTaskFn(ABC):
         template = rng.choice(self.task_prompts)
         question = template.replace(OBJ_PLACEHOLDER, CATEGORY_SEPARATOR.join(phrases))
         answer = compose_answer((p, [bins for bins, _ in positives.get(p, ())]) for p in phrases)
-        ground_truth = {p: _ground_truth([obj for _, obj in positives.get(p, ())]) for p in phrases}
+        ground_truth = {p: phrase_geometry([obj for _, obj in positives.get(p, ())]) for p in phrases}
         return TaskSample(question, answer, ground_truth, num_dropped)
 
     def _group(
@@ -166,7 +166,7 @@ class PhraseTaskFn(ABC):
         return rng.sample(pool, self.max_negatives)
 
 
-def _ground_truth(objects: Sequence[ObjectAnnotation]) -> dict[str, list[Any]]:
+def phrase_geometry(objects: Sequence[ObjectAnnotation]) -> dict[str, list[Any]]:
     """Per-phrase geometry lists. A kind is kept only if every object has it, so that index ``i``
     of ``boxes``, ``points`` and ``masks`` always describes the same object."""
     boxes = [obj.box for obj in objects]
@@ -179,7 +179,8 @@ def _ground_truth(objects: Sequence[ObjectAnnotation]) -> dict[str, list[Any]]:
     }
 
 
-def _check_prompts(task_prompts: Sequence[str]) -> tuple[str, ...]:
+def check_prompts(task_prompts: Sequence[str]) -> tuple[str, ...]:
+    """``task_prompts`` as a tuple; ``ValueError`` unless it is a non-empty list of templates with ``[OBJ]``."""
     if isinstance(task_prompts, str) or not task_prompts:
         raise ValueError("task_prompts must be a non-empty list of templates")
     missing = [t for t in task_prompts if OBJ_PLACEHOLDER not in t]

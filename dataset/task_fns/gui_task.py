@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dataset.grammar import compose_answer, quantize_box, quantize_point
-from dataset.task_fns.base import OBJ_PLACEHOLDER, EmptySampleError, TaskSample, _check_prompts
+from dataset.task_fns.base import OBJ_PLACEHOLDER, EmptySampleError, TaskSample, check_prompts
 from dataset.task_fns.task_prompts.other_tasks import GUI_GROUNDING_WRAPPER, GUI_POINTING_WRAPPER
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class _GuiTaskFn:
 
     def __init__(self, task_prompts: Sequence[str], image_min_pixels: int | None = None,
                  image_max_pixels: int | None = None) -> None:
-        self.task_prompts = _check_prompts(task_prompts)
+        self.task_prompts = check_prompts(task_prompts)
 
     def _usable(self, obj: ObjectAnnotation, width: int, height: int) -> bool:
         if obj.box is None:

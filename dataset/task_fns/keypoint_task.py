@@ -12,7 +12,7 @@ from dataset.task_fns.base import (
     OBJ_PLACEHOLDER,
     EmptySampleError,
     TaskSample,
-    _check_prompts,
+    check_prompts,
 )
 from dataset.task_fns.task_prompts.other_tasks import KEYPOINT_NAMES, KEYPOINT_WRAPPER
 
@@ -47,7 +47,7 @@ class KeypointTaskFn:
 
     def __init__(self, task_prompts: Sequence[str] = (KEYPOINT_WRAPPER,), occluded_as_unvisible: bool = False,
                  image_min_pixels: int | None = None, image_max_pixels: int | None = None) -> None:
-        self.task_prompts = _check_prompts(task_prompts)
+        self.task_prompts = check_prompts(task_prompts)
         missing = [t for t in self.task_prompts if KEYPOINTS_PLACEHOLDER not in t]
         if missing:
             raise ValueError(f"task_prompts entries without {KEYPOINTS_PLACEHOLDER}: {missing!r}")

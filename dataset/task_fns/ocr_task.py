@@ -15,7 +15,7 @@ import numpy as np
 
 from dataset.grammar import compose_answer, dequantize_polygon, quantize_box, quantize_polygon
 from dataset.polygons import as_vertices, is_valid, signed_area
-from dataset.task_fns.base import OBJ_PLACEHOLDER, EmptySampleError, TaskSample, _check_prompts
+from dataset.task_fns.base import OBJ_PLACEHOLDER, EmptySampleError, TaskSample, check_prompts
 from dataset.task_fns.gui_task import verbatim_phrase
 from dataset.task_fns.task_prompts.other_tasks import OCR_BOX_WRAPPER, OCR_POLYGON_WRAPPER
 
@@ -61,7 +61,7 @@ class _OcrTaskFn:
 
     def __init__(self, task_prompts: Sequence[str], default_level: str = DEFAULT_LEVEL,
                  image_min_pixels: int | None = None, image_max_pixels: int | None = None) -> None:
-        self.task_prompts = _check_prompts(task_prompts)
+        self.task_prompts = check_prompts(task_prompts)
         self.default_level = default_level
 
     def geometry(self, obj: ObjectAnnotation) -> tuple[float, ...] | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from dataset.annotations import ObjectAnnotation
 from dataset.grammar import parse_answer
-from dataset.task_fns.base import EmptySampleError, TaskSample, _ground_truth
+from dataset.task_fns.base import EmptySampleError, TaskSample, phrase_geometry
 from dataset.task_fns.categories import clean_category_name
 
 __all__ = ["OriginalStyleTaskFn", "accept_original_style", "is_original_style"]
@@ -62,7 +62,7 @@ class OriginalStyleTaskFn:
         by_phrase: dict[str, list[ObjectAnnotation]] = {}
         for obj in with_box:
             by_phrase.setdefault(clean_category_name(obj.phrase), []).append(obj)
-        ground_truth = {g.phrase: _ground_truth(by_phrase.get(g.phrase, [])) for g in parse_answer(answer)}
+        ground_truth = {g.phrase: phrase_geometry(by_phrase.get(g.phrase, [])) for g in parse_answer(answer)}
         return TaskSample(question, answer, ground_truth, len(objects) - len(with_box))
 
 

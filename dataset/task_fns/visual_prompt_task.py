@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dataset.grammar import compose_answer, format_bins, quantize_box
-from dataset.task_fns.base import EmptySampleError, TaskSample, _ground_truth
+from dataset.task_fns.base import EmptySampleError, TaskSample, phrase_geometry
 from dataset.task_fns.categories import clean_category_name
 from dataset.task_fns.grounding_task import GroundingTaskFn
 from dataset.task_fns.task_prompts.other_tasks import VISUAL_PROMPT_EVALUATION, VISUAL_PROMPT_WRAPPER
@@ -72,5 +72,5 @@ class VisualPromptTaskFn:
         key = WRAPPER_KEY if style == "wrapper" else category
         question = PROMPT_STYLES[style].replace(VISUAL_PROMPT_PLACEHOLDER, visual_prompt_json(key, exemplars, style))
         answer = compose_answer([(key, [bins for bins, _ in items])])
-        truth = {key: _ground_truth([obj for _, obj in items])}
+        truth = {key: phrase_geometry([obj for _, obj in items])}
         return TaskSample(question, answer, truth, num_dropped, {"exemplars": exemplar_boxes})

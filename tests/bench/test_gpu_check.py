@@ -24,11 +24,11 @@ def test_import_chain_is_light() -> None:
 
 
 def test_batches_match_the_collators() -> None:
-    from bench.gpu_check import DRY_RUN_VOCAB_BASE, SampleMaker, _TokenIds, packed_batch, padded_batch
+    from bench.gpu_check import DRY_RUN_VOCAB_BASE, SampleMaker, TokenIds, packed_batch, padded_batch
     from dataset.collator import DataCollatorForSupervisedDataset, FlattenedDataCollatorForSupervisedDataset
     from demo.tiny_model import tiny_config
 
-    maker = SampleMaker(tiny_config("test", _TokenIds(DRY_RUN_VOCAB_BASE)))
+    maker = SampleMaker(tiny_config("test", TokenIds(DRY_RUN_VOCAB_BASE)))
     samples = [maker.sft_sample((4, 6), 3, 5), maker.sft_sample((4, 4), 6, 2)]
     assert maker.rope_fallback is None
     for ours, theirs in ((padded_batch(samples, 0), DataCollatorForSupervisedDataset(pad_token_id=0)(samples)),

@@ -222,3 +222,10 @@ def test_reader_names_a_missing_tsv_at_construction(tmp_path, missing):
     paths[missing].unlink()
     with pytest.raises(FileNotFoundError, match=str(paths[missing])):
         TsvReader(paths["image_tsv"], paths["ann_tsv"], paths["lineidx"])
+
+
+def test_paths_from_prefix_name_the_triple(tmp_path: Path) -> None:
+    paths = TsvPaths.from_prefix(tmp_path / "coco_val")
+    assert paths == (f"{tmp_path}/coco_val.images.tsv", f"{tmp_path}/coco_val.annotations.tsv",
+                     f"{tmp_path}/coco_val.annotations.tsv.lineidx")
+    assert paths.dataset_kwargs() == {"img_tsv_file": paths[0], "ann_tsv_file": paths[1], "ann_lineidx_file": paths[2]}

@@ -10,7 +10,7 @@ from PIL import Image
 
 from dataset.annotations import ObjectAnnotation
 from dataset.tsv import TsvPaths, TsvReader, TsvWriter, encode_image
-from dataset.visualize import decode_mask, draw_objects, phrase_colours, select_indices, visualize_tsv
+from dataset.visualize import draw_comparison, draw_objects, phrase_colours, select_indices, visualize_tsv
 
 
 @pytest.mark.parametrize("task", ["grounding", "pointing"])
@@ -45,22 +45,6 @@ def test_bad_samples_are_counted(tmp_path: Path) -> None:
     assert [Path(p).name for p in stats.written] == ["000001.png"]
 
 
-def test_decode_mask_formats() -> None:
-    from pycocotools import mask as mask_utils
-
-    mask = np.zeros((6, 5), dtype=bool)
-    mask[1:4, 2:5] = True
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    compressed = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
-    assert np.array_equal(decode_mask(compressed, 6, 5), mask)
-    uncompressed = {"size": [6, 5], "counts": [13, 3, 3, 3, 3, 3, 2]}  # column-major runs
-    assert np.array_equal(decode_mask(uncompressed, 6, 5), mask)
-    poly = decode_mask([[2, 1, 4, 1, 4, 3, 2, 3]], 6, 5)
-    assert np.array_equal(poly, mask)
-    with pytest.raises(ValueError, match="does not match"):
-        decode_mask(compressed, 7, 5)
-
-
 def test_draw_objects_colours_and_negatives() -> None:
     assert phrase_colours(["a", "b", "a"]) == {"a": phrase_colours(["a"])["a"], "b": phrase_colours(["x", "b"])["b"]}
     image = Image.new("RGB", (60, 40), (128, 128, 128))
@@ -70,3 +54,17 @@ def test_draw_objects_colours_and_negatives() -> None:
     assert out.width >= 60 and out.height > 40
     only_negative = draw_objects(image, [ObjectAnnotation("ghost")])
     assert np.array_equal(np.asarray(only_negative)[:40, :60], np.asarray(image))
+
+
+def test_draw_comparison_panels_share_phrase_colours() -> None:
+    image = Image.new("RGB", (60, 40), (128, 128, 128))
+    truth = [ObjectAnnotation("cat", box=(5, 5, 30, 30))]
+    predicted = [ObjectAnnotation("dog", point=(45.0, 20.0)), ObjectAnnotation("cat", box=(6, 6, 31, 31))]
+    out = draw_comparison(image, truth, predicted, titles=("GT", "pred"))
+    left, right = draw_objects(image, truth), draw_objects(image, predicted)
+    assert out.width == left.width + right.width
+    # the cat box is drawn in the same colour on both sides: the first phrase's palette entry
+    cat = phrase_colours(["cat"])["cat"]
+    assert out.getpixel((5, 14 + 15)) == cat and out.getpixel((left.width + 6, 14 + 15)) == cat
+    small = draw_comparison(Image.new("RGB", (600, 400)), truth, predicted, max_side=300)
+    assert small.width == round(draw_comparison(Image.new("RGB", (600, 400)), truth, predicted).width / 2)

@@ -34,11 +34,10 @@ def test_report_includes_the_reward_curve_or_says_it_is_missing(tmp_path):
 def _write_grounding(prefix, images):
     from PIL import Image
 
-    from dataset.tsv import TsvWriter, encode_image
-    from evaluation.evaluate import tsv_paths
+    from dataset.tsv import TsvPaths, TsvWriter, encode_image
 
     jpeg = encode_image(Image.new("RGB", (40, 40)))
-    with TsvWriter(*tsv_paths(str(prefix))) as writer:
+    with TsvWriter(*TsvPaths.from_prefix(prefix)) as writer:
         for boxes in images:
             writer.add(jpeg, {"boxes": [{"bbox": b, "phrase": "star"} for b in boxes]})
 

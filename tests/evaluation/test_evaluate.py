@@ -22,6 +22,12 @@ def test_detection_counts_match_one_to_one_at_iou_half() -> None:
     assert detection_counts(parse_answer(text), GT, "grounding") == (1, 3, 2)  # the duplicate is a FP
 
 
+def test_a_box_under_another_phrase_is_no_match() -> None:
+    """Per phrase, unlike the protocol (which pools an image's phrases): "dog" has no GT box."""
+    text = "<|object_ref_start|>dog<|object_ref_end|><|box_start|><0><0><100><100><|box_end|>"
+    assert detection_counts(parse_answer(text), GT, "grounding") == (0, 1, 2)
+
+
 def test_points_inside_boxes() -> None:
     text = "<|object_ref_start|>cat<|object_ref_end|><|box_start|><50><50>,<250><250><|box_end|>"
     assert detection_counts(parse_answer(text), GT, "pointing") == (2, 2, 2)

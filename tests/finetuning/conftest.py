@@ -79,14 +79,13 @@ def assert_reloads_and_generates(folder: Path, toy: Path) -> None:
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from dataset.chat import render_prompt
-    from dataset.tsv import TsvReader
-    from evaluation.evaluate import tsv_paths
+    from dataset.tsv import TsvPaths, TsvReader
 
     assert (folder / "model.safetensors").is_file() and (folder / "chat_template.jinja").is_file()
     processor = AutoProcessor.from_pretrained(folder)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder).eval()
     assert model.config.get_text_config().use_cache
-    image, _ = TsvReader(*tsv_paths(str(toy / "toy_grounding_val"))).read(0)
+    image, _ = TsvReader(*TsvPaths.from_prefix(toy / "toy_grounding_val")).read(0)
     inputs = processor(text=[render_prompt(processor, "Detect red circle.")], images=[image], return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=5, do_sample=False)

@@ -17,13 +17,13 @@ def model_and_batch(tiny_model_dir: Path, toy_dir: Path) -> tuple[object, dict]:
     from dataset.sft_dataset import GroundingTSVDataset
     from dataset.task_fns import GroundingTaskFn
     from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY
+    from dataset.tsv import TsvPaths
     from finetuning.model_loading import load_model, load_processor
 
     processor = load_processor(str(tiny_model_dir))
     prefix = toy_dir / "toy_grounding_train"
     ds = GroundingTSVDataset(
-        img_tsv_file=f"{prefix}.images.tsv", ann_tsv_file=f"{prefix}.annotations.tsv",
-        ann_lineidx_file=f"{prefix}.annotations.tsv.lineidx", image_min_pixels=3136, image_max_pixels=12544,
+        **TsvPaths.from_prefix(prefix).dataset_kwargs(), image_min_pixels=3136, image_max_pixels=12544,
         task_fn=GroundingTaskFn(task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY), processor=processor,
     )
     batch = DataCollatorForSupervisedDataset(processor=processor)([ds[0], ds[1]])

@@ -39,12 +39,11 @@ def generates_from(folder: Path, toy: Path) -> list[int]:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     from dataset.chat import render_prompt
-    from dataset.tsv import TsvReader
-    from evaluation.evaluate import tsv_paths
+    from dataset.tsv import TsvPaths, TsvReader
 
     processor = load_processor(folder)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder).eval()
-    image, _ = TsvReader(*tsv_paths(str(toy / "toy_grounding_val"))).read(0)
+    image, _ = TsvReader(*TsvPaths.from_prefix(toy / "toy_grounding_val")).read(0)
     inputs = processor(text=[render_prompt(processor, "Detect red circle.")], images=[image], return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=4, do_sample=False)

@@ -13,8 +13,8 @@ from pycocotools import mask as mask_utils
 from dataset.annotations import parse_annotation
 from dataset.coco_formats import CategoryFilter
 from dataset.convert import ConversionError
-from dataset.real_data import SourceOptions, convert_records, iter_source_records, tsv_prefix_paths
-from dataset.tsv import TsvReader
+from dataset.real_data import SourceOptions, convert_records, iter_source_records
+from dataset.tsv import TsvPaths, TsvReader
 
 
 def convert(sources: dict[str, Any], out: Path, fmt: str, ann: str, **kw: Any) -> tuple[Any, list[tuple[Any, dict]]]:
@@ -23,7 +23,7 @@ def convert(sources: dict[str, Any], out: Path, fmt: str, ann: str, **kw: Any) -
     options = SourceOptions(format=fmt, ann_file=str(sources["root"] / ann), **opts)
     stats = convert_records(iter_source_records(options, kw.pop("num_workers", 1)), str(sources["images"]),
                             tsv_prefix=str(out / fmt), progress=False, **kw)
-    reader = TsvReader(*tsv_prefix_paths(str(out / fmt)))
+    reader = TsvReader(*TsvPaths.from_prefix(out / fmt))
     return stats, [reader.read(i) for i in range(len(reader))]
 
 
@@ -125,7 +125,7 @@ def test_category_filter_and_sample_limit(real_sources: dict[str, Any], tmp_path
 def test_workers_give_identical_files(real_sources: dict[str, Any], tmp_path: Path) -> None:
     convert(real_sources, tmp_path / "one", "coco", "coco.json")
     convert(real_sources, tmp_path / "two", "coco", "coco.json", num_workers=2)
-    for a, b in zip(tsv_prefix_paths(str(tmp_path / "one" / "coco")), tsv_prefix_paths(str(tmp_path / "two" / "coco"))):
+    for a, b in zip(TsvPaths.from_prefix(tmp_path / "one" / "coco"), TsvPaths.from_prefix(tmp_path / "two" / "coco")):
         assert Path(a).read_bytes() == Path(b).read_bytes()
 
 

@@ -28,8 +28,7 @@ def jpeg_bytes(size: tuple[int, int] = (32, 32), colour: tuple[int, int, int] = 
 
 def write_triple(directory: Path, annotations: list[dict[str, Any]] | None = None) -> TsvPaths:
     """A valid TSV triple (one 32x32 JPEG per sample) in ``directory``."""
-    paths = TsvPaths(*(str(directory / f"d.{ext}") for ext in ("images.tsv", "annotations.tsv",
-                                                                  "annotations.tsv.lineidx")))
+    paths = TsvPaths.from_prefix(directory / "d")
     with TsvWriter(*paths) as writer:
         for ann in annotations if annotations is not None else ANNOTATIONS:
             writer.add(jpeg_bytes(), ann)

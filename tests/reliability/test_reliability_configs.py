@@ -112,7 +112,7 @@ def _build_edited(tmp_path: Path, config: str, old: str, new: str, key: str, pro
         from verl.trainer.data_loader import build_datasets
 
         return build_datasets(DataConfig(config_path=str(path), format_prompt=None), processor.tokenizer, processor)[0]
-    cfg = load_data_config(path)  # what finetuning.arguments.load_config reads with
+    cfg = load_data_config(path)  # what finetuning.arguments.load_mmengine_config reads with
     return build(cfg[key], processor=processor, tokenizer=processor.tokenizer)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from reliability_helpers import jpeg_bytes, leftover_files, no_temporaries, write_jsonl
 
 from dataset.convert import ConversionError, convert_jsonl_to_tsv
-from dataset.tsv import TsvReader
+from dataset.tsv import TsvPaths, TsvReader
 from tools.convert_json_data_to_tsv import main as convert_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,9 +30,8 @@ def _images(root: Path, names: list[str]) -> None:
         (root / name).write_bytes(jpeg_bytes())
 
 
-def _outputs(tmp_path: Path) -> tuple[str, str, str]:
-    out = tmp_path / "out"
-    return str(out / "x.images.tsv"), str(out / "x.annotations.tsv"), str(out / "x.annotations.tsv.lineidx")
+def _outputs(tmp_path: Path) -> TsvPaths:
+    return TsvPaths.from_prefix(tmp_path / "out" / "x")
 
 
 # Line 2 (1-based) of a 3-line JSONL is replaced by the bad input; the reason must name the problem.
@@ -96,7 +95,7 @@ def test_output_dir_not_writable(tmp_path: Path) -> None:
     jsonl, root = _bad_jsonl(tmp_path, "invalid JSON")
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the output folder should be")
-    outputs = [str(blocker / "sub" / n) for n in ("x.images.tsv", "x.annotations.tsv", "x.annotations.tsv.lineidx")]
+    outputs = TsvPaths.from_prefix(blocker / "sub" / "x")
     with pytest.raises(OSError) as info:
         convert_jsonl_to_tsv(str(jsonl), str(root), *outputs, progress=False)
     assert str(blocker) in str(info.value)

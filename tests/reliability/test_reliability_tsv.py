@@ -158,7 +158,7 @@ def test_bad_index(tmp_path: Path, index: object) -> None:
 
 def test_writer_error_leaves_no_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    paths = TsvPaths(str(out / "a.images.tsv"), str(out / "a.annotations.tsv"), str(out / "a.annotations.tsv.lineidx"))
+    paths = TsvPaths.from_prefix(out / "a")
     with pytest.raises(TypeError), TsvWriter(*paths) as writer:
         writer.add(jpeg_bytes(), {"ok": 1})
         writer.add(jpeg_bytes(), {"bad": object()})  # not JSON-serialisable

@@ -1,4 +1,4 @@
-"""tools/check_model.py (modeling/model_check.py): reports both layouts, rejects folders that would train wrong."""
+"""tools/check_model.py (modeling/model_folder.py): reports both layouts, rejects folders that would train wrong."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dataset.tsv import TsvReader
+from dataset.tsv import TsvPaths, TsvReader
 from tools import convert_json_data_to_tsv, make_toy_data, vis_tsv_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,15 +25,14 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _triple_args(out: Path, stem: str) -> list[str]:
-    return ["--img_tsv_file", str(out / f"{stem}.images.tsv"), "--ann_tsv_file", str(out / f"{stem}.annotations.tsv"),
-            "--ann_lineidx_file", str(out / f"{stem}.annotations.tsv.lineidx")]
+    paths = TsvPaths.from_prefix(out / stem)
+    return ["--img_tsv_file", paths.image_tsv, "--ann_tsv_file", paths.ann_tsv, "--ann_lineidx_file", paths.lineidx]
 
 
 def test_make_toy_data_cli(toy: Path) -> None:
     manifest = json.loads((toy / "toy_manifest.json").read_text())
     assert manifest["image_size"] == [56, 48] and manifest["num_train"] == 4
-    assert TsvReader(*(str(toy / f"toy_pointing_val.{s}") for s in
-                       ("images.tsv", "annotations.tsv", "annotations.tsv.lineidx"))).read(1)[0].size == (56, 48)
+    assert TsvReader(*TsvPaths.from_prefix(toy / "toy_pointing_val")).read(1)[0].size == (56, 48)
 
 
 @pytest.mark.parametrize("stem", ["toy_grounding_train", "toy_pointing_train"])
@@ -63,10 +62,8 @@ def _toy_jsonl(toy: Path) -> tuple[Path, Path]:
 
 def test_convert_cli_on_toy_jsonl(toy: Path, tmp_path: Path) -> None:
     assert convert_json_data_to_tsv.main(_convert_args(*_toy_jsonl(toy), tmp_path, "--num_workers", "2")) == 0
-    reader = TsvReader(str(tmp_path / "c.images.tsv"), str(tmp_path / "c.annotations.tsv"),
-                       str(tmp_path / "c.annotations.tsv.lineidx"))
-    original = TsvReader(*(str(toy / f"toy_grounding_train.{s}") for s in
-                           ("images.tsv", "annotations.tsv", "annotations.tsv.lineidx")))
+    reader = TsvReader(*TsvPaths.from_prefix(tmp_path / "c"))
+    original = TsvReader(*TsvPaths.from_prefix(toy / "toy_grounding_train"))
     assert len(reader) == 4
     assert [reader.read_annotation(i)[1] for i in range(4)] == [original.read_annotation(i)[1] for i in range(4)]
 

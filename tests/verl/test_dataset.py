@@ -12,7 +12,7 @@ from transformers import AutoProcessor
 from dataset.task_fns import GroundingTaskFn, PointingTaskFn
 from dataset.task_fns.task_prompts.grounding_task import GROUNDING_SINGLE_REGION_STAGE_XYXY
 from dataset.task_fns.task_prompts.pointing_task import POINTING_TASK_PROMPTS
-from dataset.tsv import TsvWriter
+from dataset.tsv import TsvPaths, TsvWriter
 from rewards import parse_ground_truth
 from verl.trainer.data_loader import ResumableBatchSampler, build_datasets, build_loader
 from verl.utils.dataset import RLHFCollator, TSVRLHFDataset, resize_image
@@ -28,8 +28,7 @@ def _dataset(processor, toy_data: Path, stem: str, **kwargs) -> TSVRLHFDataset:
             else dict(type=PointingTaskFn, task_prompts=POINTING_TASK_PROMPTS))
     base = toy_data / stem
     kwargs.setdefault("reward_name", "box_iou" if "grounding" in stem else "point_in_box")
-    return TSVRLHFDataset(f"{base}.images.tsv", f"{base}.annotations.tsv", f"{base}.annotations.tsv.lineidx",
-                          processor=processor, task_fn=task, dataset_name=stem, **kwargs)
+    return TSVRLHFDataset(*TsvPaths.from_prefix(base), processor=processor, task_fn=task, dataset_name=stem, **kwargs)
 
 
 def test_grounding_ground_truth_matches_annotation(processor, toy_data):
@@ -79,7 +78,7 @@ def test_prompt_tokens_equal_across_sft_grpo_and_evaluation(processor, toy_data)
     from dataset.sft_dataset import GroundingTSVDataset
 
     base = toy_data / "toy_grounding_train"
-    paths = (f"{base}.images.tsv", f"{base}.annotations.tsv", f"{base}.annotations.tsv.lineidx")
+    paths = TsvPaths.from_prefix(base)
     pixels = 16 * 28 * 28  # the 112 px toy images keep their size in both stages
     sft = GroundingTSVDataset(*paths, image_min_pixels=pixels, image_max_pixels=4 * pixels,
                               task_fn=dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY),
@@ -183,3 +182,11 @@ def test_build_datasets_injects_run_settings(make_config, processor):
     epoch, batch = loader.next_batch()
     assert epoch == 0 and batch["input_ids"].shape[0] == cfg.data.rollout_batch_size
     assert loader.state_dict() == {"epoch": 0, "position": 1}
+
+
+def test_the_original_import_path_gives_the_dataset_module_class():
+    import dataset.rlhf_dataset as defined
+    import verl.utils.dataset as reexported
+
+    assert reexported.TSVRLHFDataset is defined.TSVRLHFDataset
+    assert reexported.RLHFCollator is defined.RLHFCollator

@@ -16,10 +16,11 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from dataset.config_checks import load_data_config
 from dataset.registry import build
+from dataset.rlhf_dataset import RLHFCollator
+from rewards import known_rewards
 from verl.trainer.config import DataConfig
-from verl.utils.dataset import RLHFCollator
 
-__all__ = ["ResumableBatchSampler", "StatefulLoader", "build_datasets", "build_loader"]
+__all__ = ["ResumableBatchSampler", "StatefulLoader", "build_datasets", "build_loader", "check_reward_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +40,23 @@ def build_datasets(data: DataConfig, tokenizer: Any, processor: Any) -> tuple[Da
         if not isinstance(entries, (list, tuple)) or not entries:
             raise ValueError(f"{data.config_path}: `{key}` must be a non-empty list of dataset configs")
         datasets = [build(dict(entry), **defaults) for entry in entries]
+        for ds in datasets:
+            check_reward_name(ds)
         for entry, ds in zip(entries, datasets):
             logger.info("%s: %s with %d samples", key, entry.get("dataset_name", type(ds).__name__), len(ds))
         return ConcatDataset(datasets)
 
     val = concat(cfg["val_dataset"], "val_dataset") if cfg.get("val_dataset") else None
     return concat(cfg["train_dataset"], "train_dataset"), val
+
+
+def check_reward_name(dataset: Any) -> None:
+    """Fail when the dataset is built (not at the first reward call) when its ``reward_name`` (if it has
+    one) is not a registered reward; the message names the dataset."""
+    reward_name = getattr(dataset, "reward_name", None)
+    if reward_name is not None and reward_name not in known_rewards():
+        raise ValueError(f"{getattr(dataset, 'dataset_name', type(dataset).__name__)}: unknown reward_name "
+                         f"{reward_name!r}; known: {known_rewards()} (add one with rewards.register_reward)")
 
 
 class ResumableBatchSampler:

@@ -111,10 +111,10 @@ def check_data_files(config: PPOConfig) -> None:
         raise ConfigError(f"data.config_path {config.data.config_path}: data file not found: {missing[0]}{more}")
 
 
-def check_model_path(config: PPOConfig) -> None:
+def check_actor_model_path(config: PPOConfig) -> None:
     """The actor's model is a local folder with config.json or a hub id in the local cache (runs are
     offline); raises ``ConfigError`` naming it."""
-    from modeling.model_check import model_path_problem
+    from modeling.model_folder import model_path_problem
 
     path = config.worker.actor.model.model_path
     problem = model_path_problem(path) if path else None
@@ -137,14 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(overrides)
         check_data_files(config)
-        check_model_path(config)
+        check_actor_model_path(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if check_only:
         if not check_model:
             return 0
-        from modeling.model_check import run_model_check
+        from modeling.model_folder import run_model_check
 
         return run_model_check(str(config.worker.actor.model.model_path))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

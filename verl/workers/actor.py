@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -19,18 +18,9 @@ from verl.protocol import Batch
 from verl.trainer import core_algos
 from verl.trainer.config import ActorConfig
 from verl.workers.shared_prompt import prompt_groups, shared_prompt_logits
+from verl.workers.vision_inputs import vision_inputs
 
 __all__ = ["Actor", "forward_log_probs"]
-
-
-def _vision_inputs(rows: Any, device: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """``pixel_values`` (cast to ``dtype`` when given) and ``image_grid_thw`` of ``rows``' images on ``device``."""
-    if rows is None or not len(rows):
-        return {}
-    return {
-        "pixel_values": torch.cat([r["pixel_values"] for r in rows]).to(device, dtype),
-        "image_grid_thw": torch.cat([r["image_grid_thw"] for r in rows]).to(device),
-    }
 
 
 def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, device: str,
@@ -50,7 +40,7 @@ def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, 
     groups = prompt_groups(micro, micro["input_ids"].shape[1] - response_length) if shared_prompt else []
     if 0 < len(groups) < len(micro):
         firsts = [mm[start] for start, _ in groups] if mm is not None else None
-        logits = shared_prompt_logits(model, micro, groups, _vision_inputs(firsts, device), device)
+        logits = shared_prompt_logits(model, micro, groups, vision_inputs(firsts, device), device)
     else:
         output = model(
             input_ids=micro["input_ids"].to(device),
@@ -58,7 +48,7 @@ def forward_log_probs(model: torch.nn.Module, micro: Batch, temperature: float, 
             position_ids=micro["position_ids"].to(device).transpose(0, 1),  # (3, b, L)
             use_cache=False,
             logits_to_keep=response_length + 1,
-            **_vision_inputs(mm, device),
+            **vision_inputs(mm, device),
         )
         logits = output.logits[:, :-1]
     if logits.shape[1] != response_length:

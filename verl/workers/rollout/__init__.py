@@ -5,7 +5,7 @@ from verl.workers.rollout.base import (
     RolloutEngine,
     SamplingSettings,
     assemble_rollout,
-    build_rollout,
 )
+from verl.workers.rollout.build import build_rollout
 
 __all__ = ["Responses", "RolloutEngine", "SamplingSettings", "assemble_rollout", "build_rollout"]

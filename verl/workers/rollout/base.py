@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
 from verl.protocol import Batch
 
-__all__ = ["Responses", "RolloutEngine", "SamplingSettings", "assemble_rollout", "build_rollout"]
+__all__ = ["Responses", "RolloutEngine", "SamplingSettings", "assemble_rollout", "truncate_at_eos"]
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,6 @@ class RolloutEngine(Protocol):
 
     def sleep(self) -> None:
         """Release accelerator memory for training."""
-
-
-def build_rollout(name: str, model_path: str, cfg: Any, tokenizer: Any, device: str) -> RolloutEngine:
-    """The engine named ``name`` ("hf" or "vllm"; "auto" must be resolved by the caller)."""
-    if name == "hf":
-        from verl.workers.rollout.hf_rollout import HFRollout
-
-        return HFRollout.from_pretrained(model_path, cfg, tokenizer, device)
-    if name == "vllm":
-        from verl.workers.rollout.vllm_rollout import VLLMRollout
-
-        return VLLMRollout(model_path, cfg, tokenizer)
-    raise ValueError(f"unknown rollout engine '{name}'; allowed: ['hf', 'vllm']")
 
 
 def truncate_at_eos(tokens: Sequence[int], eos_ids: set[int], max_tokens: int) -> list[int]:

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from verl.protocol import Batch
-from verl.workers.actor import _vision_inputs
 from verl.workers.rollout.base import Responses, SamplingSettings
+from verl.workers.vision_inputs import vision_inputs
 
 __all__ = ["HFRollout", "SampledLogProbs"]
 
@@ -137,7 +137,7 @@ class HFRollout:
         return {"cache_implementation": "static", "disable_compile": not self.cfg.hf_compile}
 
     def _vision(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return _vision_inputs(batch.non_tensors.get("multi_modal_inputs"), self.device, self.model.dtype)
+        return vision_inputs(batch.non_tensors.get("multi_modal_inputs"), self.device, self.model.dtype)
 
     def _sample(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sampling: SamplingSettings,
                 **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
