@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dataset.grammar import ParsedGroup, dequantize, dequantize_box, dequantize_point
+from dataset.grammar import MAX_BIN, ParsedGroup, dequantize_box, dequantize_point
 from rewards.ground_truth import GroundTruth, GroundTruthError
 from rewards.matching import phrase_flat_bins
 from rewards.registry import RewardResult, register_reward
@@ -42,13 +42,28 @@ def _centre(bins: Sequence[int], width: float, height: float) -> tuple[float, fl
     return (x0 + x1) / 2, (y0 + y1) / 2
 
 
-def item_centres(groups: list[ParsedGroup], width: float, height: float) -> np.ndarray:
-    """``(n, 2)`` pixel centres of every point and box item (order not kept: for the any-item rule)."""
-    _, points, _ = phrase_flat_bins(groups, "point")
-    _, boxes, _ = phrase_flat_bins(groups, "box")
-    p = np.array(points, dtype=np.float64).reshape(-1, 2)
-    b = np.array(boxes, dtype=np.float64).reshape(-1, 2, 2).mean(axis=1)
-    return dequantize(np.concatenate([p, b]), np.array([width, height], dtype=np.float64))
+def hit_counts(groups: list[ParsedGroup], box: np.ndarray, width: float, height: float,
+               stop_at_first: bool) -> tuple[int, int]:
+    """``(hits, items)`` over every point and box item (box items by their centre); with ``stop_at_first``
+    the walk ends at the first hit. Plain Python over each group's flat bins: one GT box, tens of items,
+    where numpy's per-call cost is larger than the loop."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    hits = items = 0
+    for kind, size in (("point", 2), ("box", 4)):
+        _, flat, _ = phrase_flat_bins(groups, kind)
+        for i in range(0, len(flat), size):
+            # The codec's bin / 999 * side, written out (same floats as dequantize).
+            if size == 2:
+                cx, cy = flat[i] / MAX_BIN * width, flat[i + 1] / MAX_BIN * height
+            else:
+                cx = (flat[i] / MAX_BIN * width + flat[i + 2] / MAX_BIN * width) / 2
+                cy = (flat[i + 1] / MAX_BIN * height + flat[i + 3] / MAX_BIN * height) / 2
+            items += 1
+            if x0 <= cx <= x1 and y0 <= cy <= y1:
+                hits += 1
+                if stop_at_first:
+                    return hits, items
+    return hits, items
 
 
 def first_item(groups: list[ParsedGroup]) -> tuple[int, ...] | None:
@@ -85,9 +100,7 @@ def gui_hit_reward(groups: list[ParsedGroup], gt: GroundTruth, mode: str = "firs
         cx, cy = _centre(first, gt.width, gt.height)
         hit = float(box[0] <= cx <= box[2] and box[1] <= cy <= box[3])
     else:
-        centres = item_centres(groups, gt.width, gt.height)
-        hits = ((centres[:, 0] >= box[0]) & (centres[:, 0] <= box[2]) & (centres[:, 1] >= box[1])
-                & (centres[:, 1] <= box[3]))
-        hit = float(hits.mean()) if length_penalty else float(hits.any())
+        hits, items = hit_counts(groups, box, gt.width, gt.height, stop_at_first=not length_penalty)
+        hit = hits / items if length_penalty else float(hits > 0)
     score = (1.0 - iou_weight) * hit + iou_weight * _iou(first, box, gt.width, gt.height) if iou_weight else hit
     return RewardResult(score, hit, hit, {"hit": hit})
