@@ -33,8 +33,8 @@ import numpy as np
 from dataset.mask_geometry import MaskError, decode_mask, interior_point, segmentation_to_rle
 
 __all__ = ["FORMATS", "CategoryFilter", "FormatError", "SourceRecord", "annotations_by_image", "category_names",
-           "coco_image_record", "image_name", "iter_odvg_records", "iter_refcoco_records", "load_coco",
-           "object_entry", "odvg_record"]
+           "coco_image_record", "coco_xyxy", "image_name", "iter_odvg_records", "iter_refcoco_records", "load_coco",
+           "load_json", "object_entry", "odvg_record"]
 
 FORMATS = ("coco", "lvis", "refcoco", "odvg")
 
@@ -68,7 +68,7 @@ class CategoryFilter:
         return key not in {n.lower() for n in self.exclude}
 
 
-def _load_json(path: str) -> Any:
+def load_json(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -78,7 +78,7 @@ def _load_json(path: str) -> Any:
 
 def load_coco(path: str) -> dict[str, Any]:
     """Read a COCO/LVIS instances JSON; checks the ``images``, ``annotations``, ``categories`` keys."""
-    data = _load_json(path)
+    data = load_json(path)
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data, dict) or k not in data]
     if missing:
         raise FormatError(f"{path}: not a COCO instances file (missing {', '.join(missing)})")
@@ -93,7 +93,7 @@ def image_name(info: dict[str, Any]) -> str:
     return name
 
 
-def _xyxy(bbox: Any, width: int, height: int) -> list[float]:
+def coco_xyxy(bbox: Any, width: int, height: int) -> list[float]:
     """COCO xywh -> xyxy, checked to have positive size and to overlap the image."""
     if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
         raise ValueError(f"bbox must be [x, y, w, h] numbers, got {bbox!r}")
@@ -105,7 +105,7 @@ def _xyxy(bbox: Any, width: int, height: int) -> list[float]:
 
 def object_entry(ann: dict[str, Any], phrase: str, width: int, height: int, seed: int) -> dict[str, Any]:
     """Box, mask and a seeded interior point of one COCO annotation (box only without segmentation)."""
-    entry: dict[str, Any] = {"bbox": _xyxy(ann.get("bbox"), width, height), "phrase": phrase}
+    entry: dict[str, Any] = {"bbox": coco_xyxy(ann.get("bbox"), width, height), "phrase": phrase}
     segmentation = ann.get("segmentation")
     if segmentation:
         rle = segmentation_to_rle(segmentation, height, width)
@@ -131,7 +131,7 @@ def coco_image_record(info: dict[str, Any], anns: list[dict[str, Any]], names: d
                 continue
             try:
                 if ann.get("iscrowd"):
-                    crowd.append({"bbox": _xyxy(ann.get("bbox"), width, height), "phrase": name})
+                    crowd.append({"bbox": coco_xyxy(ann.get("bbox"), width, height), "phrase": name})
                 else:
                     boxes.append(object_entry(ann, name, width, height, seed))
             except (ValueError, MaskError) as exc:
@@ -167,7 +167,7 @@ def _load_refs(path: str) -> list[dict[str, Any]]:
         with open(path, "rb") as fh:  # the datasets ship as pickles; only open files you trust
             refs = pickle.load(fh)
     else:
-        refs = _load_json(path)
+        refs = load_json(path)
     if not isinstance(refs, list):
         raise FormatError(f"{path}: refs must be a list of ref objects")
     return refs

@@ -97,7 +97,8 @@ def iter_source_records(options: SourceOptions, num_workers: int = 1) -> Iterato
 
 
 def _has_targets(annotation: dict[str, Any]) -> bool:
-    return bool(annotation.get("boxes"))
+    """Whether the record holds any object entry (boxes, points, polygons or keypoints; negatives count)."""
+    return any(annotation.get(key) for key in ("boxes", "points", "polygons", "keypoints"))
 
 
 def _collect(records: Iterable[SourceRecord], image_root: str, stats: RealDataStats, max_samples: int | None,

@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw
 from dataset.atomic_write import write_text_atomic
 from dataset.tsv import TsvPaths, TsvWriter, encode_image
 
-__all__ = ["COLOURS", "SHAPES", "ToyObject", "make_scene", "make_toy_datasets", "scene_annotations"]
+__all__ = ["COLOURS", "SHAPES", "ToyObject", "coded_background", "make_scene", "make_toy_datasets", "scene_annotations",
+           "shape_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _positional_background(rng: np.random.Generator, width: int, height: int) ->
     return _ramp_canvas(rng, width, height, low=70, span=110, green=120, noise=4)
 
 
-def _coded_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+def coded_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Position-coded canvas: red is the column (20..235 left to right), blue the row, green 30, plus noise.
 
     In a ``coded`` scene shapes only raise the green channel, so every pixel, a shape's too, carries its
@@ -111,7 +112,7 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     return (base.astype(np.float32) + (gradient + stripes)[..., None] + noise).astype(np.float32)
 
 
-def _shape_mask(shape: str, rect: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
+def shape_mask(shape: str, rect: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
     """Draw one shape filling ``rect`` (x0, y0, x1, y1) and return its bool mask."""
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
@@ -187,13 +188,13 @@ def make_scene(
     absent from the image). With probability ``negative_rate`` one absent phrase is added.
     ``background``: ``random`` (a different gradient, stripes and noise per image), ``positional``
     (one fixed colour map, see ``_positional_background``) or ``coded`` (red and blue encode every
-    pixel's position, shapes only raise green and are named by shape alone, see ``_coded_background``;
+    pixel's position, shapes only raise green and are named by shape alone, see ``coded_background``;
     ``object_alpha`` is ignored). ``object_alpha`` < 1 lets the background
     show through the shapes (1: opaque)."""
     _check_scene_options(background, object_alpha)
     coded = background == "coded"
     if coded:
-        pixels = _coded_background(rng, width, height)
+        pixels = coded_background(rng, width, height)
     elif background == "positional":
         pixels = _positional_background(rng, width, height)
     else:
@@ -207,7 +208,7 @@ def make_scene(
         rect = _place(rng, shape, width, height, taken, size_range)
         if rect is None:
             continue
-        mask = _shape_mask(shape, rect, width, height)
+        mask = shape_mask(shape, rect, width, height)
         if mask.sum() < 4:
             continue
         taken.append(rect)

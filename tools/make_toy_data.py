@@ -8,10 +8,16 @@ Two presets set the scene defaults; any flag given explicitly wins over its pres
 * ``varied``: coloured shapes ("red circle") on textured backgrounds, 224 px, 1-5 shapes, negatives.
   Closer to real data; the demo model does not learn to localise on it from scratch.
 
+``--task`` builds the other tasks' toy sets instead (``demo/task_toy_data.py``: visual prompting,
+keypoints, OCR boxes, OCR polygons, GUI; ``all``: every one), as ``toy_<task>_{train,val}`` triples
+of 112 px position-coded images (512 + 64 by default; ``--num_train``, ``--num_val``, ``--image_size``
+and ``--seed`` apply, the scene flags do not).
+
 Example::
 
     python tools/make_toy_data.py --output_dir work_dirs/toy_data
     python tools/make_toy_data.py --preset varied --output_dir work_dirs/toy_varied --num_train 512
+    python tools/make_toy_data.py --task all --output_dir work_dirs/toy_tasks
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import logging
 import sys
 from typing import Any
 
+from demo.task_toy_data import TASK_SCENES, make_task_toy_dataset
 from demo.toy_data import MAX_OBJECTS, NEGATIVE_PROB, SIZE_RANGE, make_toy_datasets
 from tools.cli import OneLineArgumentParser
 
@@ -77,8 +84,22 @@ def build_parser() -> OneLineArgumentParser:
                    f"blue top to bottom) under coloured shapes ({_preset_help('background')})")
     p.add_argument("--object_alpha", type=float,
                    help="opacity of coloured shapes in (0, 1]; below 1 the background shows through (default 1)")
+    p.add_argument("--task", choices=("grounding", *TASK_SCENES, "all"), default="grounding",
+                   help="grounding: the grounding and pointing sets (default); visual_prompt, keypoint, ocr_box, "
+                   "ocr_polygon, gui: that task's toy set; all: every task's set")
+    p.add_argument("--no_progress", action="store_true", help="hide the progress bars (--task sets)")
     p.add_argument("--force", action="store_true", help="rebuild even if matching outputs already exist")
     return p
+
+
+def build_task_sets(args: argparse.Namespace) -> list[str]:
+    """Build the ``--task`` toy sets; returns their manifest paths."""
+    tasks = list(TASK_SCENES) if args.task == "all" else [args.task]
+    size = args.image_size or (112, 112)
+    return [make_task_toy_dataset(args.output_dir, task, num_train=512 if args.num_train is None else args.num_train,
+                                  num_val=64 if args.num_val is None else args.num_val, image_size=size,
+                                  seed=args.seed, force=args.force, progress=not args.no_progress)["manifest"]
+            for task in tasks]
 
 
 def resolve_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -95,6 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     """Build the toy data; returns the process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for name, value in (("--num_train", args.num_train), ("--num_val", args.num_val)):
+        if value is not None and value < 0:
+            print(f"make_toy_data.py: error: {name} must be >= 0, got {value}", file=sys.stderr)
+            return 2
+    if args.task != "grounding":
+        try:
+            manifests = build_task_sets(args)
+        except ValueError as exc:
+            print(f"make_toy_data.py: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"toy data ready in {args.output_dir} (manifests: {', '.join(manifests)})")
+        return 0
     paths = make_toy_datasets(args.output_dir, seed=args.seed, force=args.force, **resolve_arguments(args))
     print(f"toy data ready in {args.output_dir} (manifest: {paths['manifest']})")
     return 0
