@@ -11,9 +11,9 @@ import torch
 from transformers import AutoProcessor
 
 from tests.verl.conftest import REPO, REWARDS
+from verl import core_algos
 from verl.protocol import Batch
 from verl.single_controller import LocalWorkerGroup
-from verl.trainer import core_algos
 from verl.trainer.config import RewardConfig, load_config
 from verl.trainer.data_loader import build_datasets, build_loader
 from verl.workers.fsdp_worker import FSDPWorker

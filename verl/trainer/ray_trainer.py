@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from verl import core_algos
 from verl.protocol import Batch
 from verl.single_controller import WorkerGroup
-from verl.trainer import core_algos
 from verl.trainer.config import ConfigError, PPOConfig, config_to_dict
 from verl.trainer.data_loader import StatefulLoader
 from verl.trainer.metrics import (

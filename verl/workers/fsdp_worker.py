@@ -20,12 +20,13 @@ import torch
 import torch.distributed as dist
 
 from dataset.fault_injection import fault_point
+from verl import core_algos
 from verl.protocol import Batch
-from verl.trainer import core_algos
-from verl.trainer.config import PPOConfig, resolve_device, resolve_rollout_name
 from verl.workers import checkpoint, fsdp
 from verl.workers.actor import Actor
+from verl.workers.device import resolve_device
 from verl.workers.rollout import Responses, SamplingSettings, assemble_rollout, build_rollout
+from verl.workers.rollout_config import resolve_rollout_name
 
 __all__ = ["FSDPWorker"]
 
@@ -35,7 +36,10 @@ logger = logging.getLogger(__name__)
 class FSDPWorker:
     """Actor (trainable, FSDP2), its rollout engine, and the frozen reference (FSDP2) on one rank."""
 
-    def __init__(self, config: PPOConfig, rank: int, world_size: int) -> None:
+    def __init__(self, config: Any, rank: int, world_size: int) -> None:
+        """``config``: the run's finalized ``PPOConfig`` (the trainer's type, not imported here: workers sit
+        below the trainer); it reads ``worker``, ``trainer.seed/device``, ``algorithm.disable_kl`` and
+        ``data.rollout_batch_size``."""
         self.config, self.rank, self.world_size = config, rank, world_size
         self.device = resolve_device(config.trainer.device)
         logging.basicConfig(level=logging.INFO, format=f"[rank {rank}] %(levelname)s %(name)s: %(message)s")
