@@ -23,10 +23,10 @@ LOGGERS = ("console", "wandb", "tensorboard")
 class DataConfig:
     config_path: str = "configs/grpo.py"  # mmengine file whose `train_dataset` (and optional `val_dataset`) list is built
     max_prompt_length: int = 4096  # prompt tokens (left-padded); injected into every dataset, copied to rollout
-    max_response_length: int = 4096  # generated tokens per sample (vLLM max_tokens), copied to rollout
-    rollout_batch_size: int = 32  # prompts per training step (each sampled worker.rollout.n times)
+    max_response_length: int = 2048  # generated tokens per sample (vLLM max_tokens), copied to rollout
+    rollout_batch_size: int = 64  # prompts per training step (each sampled worker.rollout.n times)
     val_batch_size: int = -1  # prompts per validation batch; -1 = whole validation set at once
-    format_prompt: str | None = None  # jinja2 template applied to each prompt; None = as is
+    format_prompt: str | None = "verl/configs/r1v_format.jinja"  # jinja2 template applied to each prompt; None = as is
     override_chat_template: str | None = None  # replaces the processor's chat template (driver and datasets)
     filter_overlong_prompts: bool = True  # datasets skip (and count) prompts over max_prompt_length instead of raising
     shuffle: bool = True  # shuffle the train set each epoch (RandomSampler seeded with data.seed)
@@ -51,7 +51,7 @@ class TrainerConfig:
     max_steps: int | None = None  # stop after this many steps (overrides total_epochs)
     project_name: str = "rex_omni"  # tracker project
     experiment_name: str = "rex_omni_grpo"  # tracker run name and checkpoint sub-directory
-    logger: list[str] = field(default_factory=lambda: ["console"])  # subset of LOGGERS
+    logger: list[str] = field(default_factory=lambda: ["console", "tensorboard"])  # subset of LOGGERS
     nnodes: int = 1  # Ray nodes
     n_gpus_per_node: int = 8  # worker processes per node (GPUs; CPU processes when device=cpu)
     device: Literal["auto", "cuda", "cpu"] = "auto"  # auto = cuda if available
@@ -60,7 +60,7 @@ class TrainerConfig:
     val_before_train: bool = False  # validate once before the first step
     val_only: bool = False  # validate and exit
     val_generations_to_log: int = 3  # (prompt, response, score) samples logged per validation
-    save_freq: int = 50  # checkpoint every N steps; -1 = only at the end
+    save_freq: int = 100  # checkpoint every N steps; -1 = only at the end
     save_limit: int = -1  # keep the newest N checkpoints; -1 = keep all
     save_checkpoint_path: str | None = None  # None = checkpoints/<project_name>/<experiment_name>
     load_checkpoint_path: str | None = None  # resume from this global_step_* directory
@@ -68,7 +68,7 @@ class TrainerConfig:
 
 @dataclass
 class PPOConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
-    worker: WorkerConfig = field(default_factory=WorkerConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    data: DataConfig = field(default_factory=DataConfig)  # what to train on: data files, lengths, batch size
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)  # advantages, KL and filtering
+    worker: WorkerConfig = field(default_factory=WorkerConfig)  # the colocated actor, rollout, reference and reward
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)  # steps, logging, nodes, checkpoints

@@ -55,8 +55,8 @@ class FSDPConfig:
 
 @dataclass
 class OffloadConfig:
-    offload_params: bool = False  # move parameters to CPU between phases
-    offload_optimizer: bool = False  # move optimizer states to CPU between updates
+    offload_params: bool = True  # move parameters to CPU between phases (GPU only; frees memory for the rollout)
+    offload_optimizer: bool = True  # move optimizer states to CPU between updates (GPU only)
 
 
 @dataclass
@@ -72,29 +72,25 @@ class LoraConfig:
 
 @dataclass
 class ActorConfig:
-    global_batch_size: int = 32  # prompts per optimizer step (x rollout.n sequences)
+    global_batch_size: int = 64  # prompts per optimizer step (x rollout.n sequences)
     micro_batch_size_per_device_for_update: int = 4  # sequences per forward/backward
-    micro_batch_size_per_device_for_experience: int = 16  # sequences per no-grad log-prob forward
+    micro_batch_size_per_device_for_experience: int = 8  # sequences per no-grad log-prob forward
     max_grad_norm: float = 1.0  # gradient clipping; non-finite norms skip the step
     clip_ratio_low: float = 0.2  # PPO lower clip: ratio >= 1 - clip_ratio_low
     clip_ratio_high: float = 0.3  # PPO upper clip: ratio <= 1 + clip_ratio_high (DAPO clip-higher)
     clip_ratio_dual: float | None = 3.0  # dual-clip bound for negative advantages; None disables
     loss_agg_mode: LossAggMode = "token-mean"  # core_algos.agg_loss mode (seq-mean-token-sum-norm: Dr.GRPO)
     ppo_epochs: int = 1  # passes over each rollout batch
-    # auto: an on-policy step (one optimizer step per rollout batch, ppo_epochs 1, no KL penalty in the reward)
-    # takes old log-probs from the update's own forward (ratio 1, same gradient), skipping a full actor pass.
-    old_log_probs: Literal["auto", "recompute"] = "auto"
-    # One packed forward per prompt group (its n answers share one copy of the prompt and image) instead of
-    # one per row; same log-probs and gradients (verl.workers.shared_prompt).
-    shared_prompt: bool = True
+    old_log_probs: Literal["auto", "recompute"] = "auto"  # auto: on-policy steps reuse the update's forward (skips a pass)
+    shared_prompt: bool = True  # one packed forward per prompt group (verl.workers.shared_prompt); same log-probs
     padding_free: bool = False  # not supported: batches run padded with sdpa attention; true is rejected
     ulysses_sequence_parallel_size: int = 1  # sequence parallelism is not supported: only 1
     use_torch_compile: bool = False  # not supported (eager log-prob kernel); true is rejected
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    fsdp: FSDPConfig = field(default_factory=FSDPConfig)
-    offload: OffloadConfig = field(default_factory=OffloadConfig)
-    lora: LoraConfig = field(default_factory=LoraConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)  # which model and how it is built
+    optim: OptimConfig = field(default_factory=OptimConfig)  # AdamW and the LR schedule
+    fsdp: FSDPConfig = field(default_factory=FSDPConfig)  # FSDP2 sharding and precision
+    offload: OffloadConfig = field(default_factory=OffloadConfig)  # CPU offload between phases
+    lora: LoraConfig = field(default_factory=LoraConfig)  # LoRA adapters instead of full weights
     disable_kl: bool = derived("algorithm.disable_kl", False)
     use_kl_loss: bool = derived("algorithm.use_kl_loss", True)
     kl_penalty: KlPenalty = derived("algorithm.kl_penalty", "low_var_kl")
@@ -103,10 +99,11 @@ class ActorConfig:
 
 @dataclass
 class RefConfig:
-    fsdp: FSDPConfig = field(default_factory=lambda: FSDPConfig(enable_cpu_offload=True))
-    offload: OffloadConfig = field(default_factory=OffloadConfig)  # not supported for the reference: all false
+    fsdp: FSDPConfig = field(default_factory=lambda: FSDPConfig(enable_cpu_offload=True))  # FSDP2 sharding and precision
+    # Not supported for the reference (use fsdp.enable_cpu_offload): both false.
+    offload: OffloadConfig = field(default_factory=lambda: OffloadConfig(offload_params=False, offload_optimizer=False))  # CPU offload between phases
     micro_batch_size_per_device_for_experience: int = derived(
-        "worker.actor.micro_batch_size_per_device_for_experience", 16)
+        "worker.actor.micro_batch_size_per_device_for_experience", 8)
     padding_free: bool = derived("worker.actor.padding_free", False)
     ulysses_sequence_parallel_size: int = derived("worker.actor.ulysses_sequence_parallel_size", 1)
     use_torch_compile: bool = derived("worker.actor.use_torch_compile", False)

@@ -14,7 +14,7 @@ __all__ = ["WorkerConfig"]
 
 @dataclass
 class WorkerConfig:
-    actor: ActorConfig = field(default_factory=ActorConfig)
-    rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    ref: RefConfig = field(default_factory=RefConfig)
-    reward: RewardConfig = field(default_factory=RewardConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)  # the trained policy
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)  # the sampling engine
+    ref: RefConfig = field(default_factory=RefConfig)  # the frozen reference policy
+    reward: RewardConfig = field(default_factory=RewardConfig)  # the reward function

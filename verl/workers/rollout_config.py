@@ -37,7 +37,7 @@ class RolloutConfig:
     hf_shared_prefill: bool = True  # hf engine: prefill each prompt (and its image) once, copy its KV cache to its n samples
     ignore_eos: bool = False  # keep generating past EOS (benchmarking only)
     disable_log_stats: bool = True  # vLLM stats logging off
-    val_override_config: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.5, "n": 1})
+    val_override_config: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.5, "n": 1})  # validation sampling
     prompt_length: int = derived("data.max_prompt_length", 4096)
     response_length: int = derived("data.max_response_length", 4096)
     trust_remote_code: bool = derived("worker.actor.model.trust_remote_code", False)
