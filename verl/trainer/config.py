@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from verl.config_schema import ConfigError, build_dataclass, dataclass_to_dict
@@ -42,7 +43,7 @@ __all__ = [
     "ActorConfig", "AlgorithmConfig", "ConfigError", "DataConfig", "FSDPConfig", "LoraConfig", "ModelConfig",
     "OffloadConfig", "OptimConfig", "PPOConfig", "RefConfig", "RewardConfig", "RolloutConfig",
     "TrainerConfig", "WorkerConfig", "config_to_dict", "finalize_config", "load_config",
-    "resolve_device", "resolve_rollout_name", "LOGGERS", "VAL_OVERRIDABLE",
+    "resolve_device", "resolve_rollout_name", "LOGGERS", "VAL_OVERRIDABLE", "EnvOverride", "read_layers",
 ]
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -66,8 +67,13 @@ def normalize_cli(argv: list[str]) -> list[str]:
     return out
 
 
-def load_config(argv: list[str]) -> PPOConfig:
-    """Build a finalized ``PPOConfig`` from ``["config=x.yaml", "a.b=1", ...]`` (YAML first, CLI on top)."""
+EnvOverride = tuple[str, str]  # (environment variable, "dotted.key=value") set by a launcher such as grpo.sh
+
+
+def read_layers(argv: list[str], env_overrides: Sequence[EnvOverride] = ()) -> list[tuple[str, Any]]:
+    """The layers over the dataclass defaults, in the order they apply, as ``(source, OmegaConf node)``:
+    the YAML named by ``config=`` (``"yaml <path>"``), one per launcher variable (``"environment NAME"``),
+    then the other ``key=value`` arguments (``"command line"``)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -78,9 +84,23 @@ def load_config(argv: list[str]) -> PPOConfig:
     try:
         cli = OmegaConf.from_cli(list(argv))
         yaml_path = cli.pop("config", None)
-        merged = OmegaConf.merge(OmegaConf.load(yaml_path), cli) if yaml_path else cli
-        raw = OmegaConf.to_container(merged, resolve=True)
+        layers = [(f"yaml {yaml_path}", OmegaConf.load(yaml_path))] if yaml_path else []
+        layers += [(f"environment {name}", OmegaConf.from_cli([override])) for name, override in env_overrides]
     except (OmegaConfBaseException, OSError) as exc:
+        raise ConfigError(f"cannot read config: {exc}") from exc
+    return [*layers, ("command line", cli)]
+
+
+def load_config(argv: list[str], env_overrides: Sequence[EnvOverride] = ()) -> PPOConfig:
+    """Build a finalized ``PPOConfig`` from ``["config=x.yaml", "a.b=1", ...]``: the dataclass defaults,
+    then the YAML, then the launcher's ``env_overrides``, then the command line (see :func:`read_layers`)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    layers = read_layers(argv, env_overrides)
+    try:
+        raw = OmegaConf.to_container(OmegaConf.merge(*(node for _, node in layers)), resolve=True)
+    except OmegaConfBaseException as exc:
         raise ConfigError(f"cannot read config: {exc}") from exc
     assert isinstance(raw, dict)
     return finalize_config(build_dataclass(PPOConfig, raw))
