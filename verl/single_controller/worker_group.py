@@ -102,12 +102,12 @@ class RayWorkerGroup(DispatchedGroup):
     """``nnodes * per_node`` Ray actors of ``worker_cls(*args, rank=, world_size=)``, one bundle each."""
 
     def __init__(self, worker_cls: type, *args: Any, nnodes: int, per_node: int, use_gpu: bool) -> None:
+        self._bind_methods(worker_cls)  # the registered worker methods become attributes of this group
         import ray
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         self.world_size = nnodes * per_node
-        self._bind_methods(worker_cls)
         bundle = {"CPU": 1, "GPU": 1} if use_gpu else {"CPU": 1}
         self.placement_group = placement_group([dict(bundle) for _ in range(self.world_size)], strategy="PACK")
         ray.get(self.placement_group.ready())

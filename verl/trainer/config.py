@@ -24,11 +24,20 @@ from typing import Any
 
 from verl.config_schema import ConfigError, build_dataclass, dataclass_to_dict
 from verl.trainer.config_checks import validate_config
-from verl.trainer.ppo_config import LOGGERS, AlgorithmConfig, DataConfig, PPOConfig, TrainerConfig
+from verl.trainer.ppo_config import (
+    LOGGERS,
+    AdvEstimator,
+    AlgorithmConfig,
+    DataConfig,
+    PPOConfig,
+    TrainerConfig,
+)
 from verl.workers.actor_config import (
     ActorConfig,
     FSDPConfig,
+    KlPenalty,
     LoraConfig,
+    LossAggMode,
     ModelConfig,
     OffloadConfig,
     OptimConfig,
@@ -44,6 +53,7 @@ __all__ = [
     "OffloadConfig", "OptimConfig", "PPOConfig", "RefConfig", "RewardConfig", "RolloutConfig",
     "TrainerConfig", "WorkerConfig", "config_to_dict", "finalize_config", "load_config",
     "resolve_device", "resolve_rollout_name", "LOGGERS", "VAL_OVERRIDABLE", "EnvOverride", "read_layers",
+    "AdvEstimator", "KlPenalty", "LossAggMode",
 ]
 
 # ----------------------------------------------------------------------------------------------- loading
