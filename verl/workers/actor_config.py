@@ -18,6 +18,7 @@ __all__ = ["ActorConfig", "FSDPConfig", "KlPenalty", "LoraConfig", "LossAggMode"
 KlPenalty = Literal["kl", "abs", "mse", "low_var_kl"]
 LossAggMode = Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 
+
 @dataclass
 class ModelConfig:
     model_path: str | None = None  # HF repo id or local dir (required; grpo.sh passes it)
@@ -107,5 +108,3 @@ class RefConfig:
     padding_free: bool = derived("worker.actor.padding_free", False)
     ulysses_sequence_parallel_size: int = derived("worker.actor.ulysses_sequence_parallel_size", 1)
     use_torch_compile: bool = derived("worker.actor.use_torch_compile", False)
-
-
