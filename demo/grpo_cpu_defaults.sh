@@ -2,8 +2,9 @@
 # The CPU run of scripts/grpo.sh, sourced by it when there is no GPU and no RAY_ADDRESS: 2 worker
 # processes, hf rollout, small batches. With no MODEL_PATH it picks the demo's model (the SFT model,
 # work_dirs/sft else work_dirs/sft_demo, when it is a complete HF folder, else the demo model) and
-# builds the toy data and demo model when missing. It sets the CPU defaults before grpo.sh fills in its
-# production ones; every value can still be overridden from the environment (${NAME:-value}).
+# builds the toy data and demo model when missing. It sets only the values that differ from the run's
+# defaults (the config dataclasses, listed in verl/configs/config.yaml) on a CPU; every one can still be
+# overridden from the environment (${NAME:-value}). grpo.sh passes each set variable as --from_env.
 
 DEVICE=cpu
 if [[ -z "${MODEL_PATH:-}" ]]; then
@@ -22,7 +23,6 @@ fi
 # 32 prompts x 8 answers per optimizer step, sampled at T=0.3 close to the greedy answer that evaluation
 # scores, lr 5e-5 with 3 warm-up steps, 24 steps, vision tower frozen, no reference model (docs/demo.md).
 N_GPUS="${N_GPUS:-2}"
-ROLLOUT_N="${ROLLOUT_N:-8}"
 ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-32}"
 GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-32}"
 MICRO_UPDATE="${MICRO_UPDATE:-64}"

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Rex-Omni GRPO launcher (the original scripts/grpo.sh). Every value can be overridden from the environment:
+# Rex-Omni GRPO launcher (the original scripts/grpo.sh). The run's defaults are the config dataclasses'
+# (listed with one-line docs in verl/configs/config.yaml); this script passes only what a launcher decides:
+# the paths (data config, model, output) and the GPU counts. See what a run will use, and where each value
+# comes from (default, yaml, environment, command line):   bash scripts/grpo.sh --print_config
 #   MODEL_PATH=work_dirs/sft CONFIG=configs/grpo_pointing.py OUTPUT_PATH=work_dirs/grpo_pt bash scripts/grpo.sh
 #   RAY_ADDRESS=<head ip>:6379 NNODES=2 N_GPUS=8 bash scripts/grpo.sh          (existing multi-node Ray cluster)
-# Extra arguments are key=value overrides of verl/configs/config.yaml and win over everything here:
+# The environment variables of ENV_KEYS below override one key each, only when set. Extra arguments are
+# key=value overrides and win over everything:
 #   bash scripts/grpo.sh trainer.val_freq=10 worker.actor.optim.lr=2e-6
 #
-# With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches), with the defaults in
-# demo/grpo_cpu_defaults.sh. With no GPU and no MODEL_PATH it runs the embedded demo: the SFT model
-# (work_dirs/sft, else work_dirs/sft_demo) when it is a complete HF folder, else the demo model; the toy
+# With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches), with the values that
+# differ on a CPU in demo/grpo_cpu_defaults.sh. With no GPU and no MODEL_PATH it runs the embedded demo: the SFT
+# model (work_dirs/sft, else work_dirs/sft_demo) when it is a complete HF folder, else the demo model; the toy
 # data and demo model are built when missing.
 # Re-running with the same OUTPUT_PATH resumes from its last checkpoint. At the end the final checkpoint is
 # merged into a Hugging Face folder, $OUTPUT_PATH/latest_hf, and the reward curve is printed.
@@ -25,34 +29,39 @@ CONFIG="${CONFIG:-configs/grpo.py}"
 OUTPUT_PATH="${OUTPUT_PATH:-work_dirs/grpo}"
 EXP_NAME="${EXP_NAME:-grpo}"
 NNODES="${NNODES:-1}"
-SEED="${SEED:-1}"
 
-# No GPU and no RAY_ADDRESS: the CPU run sets its own defaults first (the lines below keep them).
+# No GPU and no RAY_ADDRESS: the CPU run sets the values that differ on a CPU (the lines below keep them).
 if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then source demo/grpo_cpu_defaults.sh; fi
-DEVICE="${DEVICE:-auto}"
 MODEL_PATH="${MODEL_PATH:-IDEA-Research/Rex-Omni}"
 N_GPUS="${N_GPUS:-$(( DETECTED_GPUS > 0 ? DETECTED_GPUS : 8 ))}"  # 8 per node on a Ray cluster seen from a CPU head
-ROLLOUT_N="${ROLLOUT_N:-8}"
-ROLLOUT_BATCH_SIZE="${ROLLOUT_BATCH_SIZE:-64}"
-GLOBAL_BATCH_SIZE="${GLOBAL_BATCH_SIZE:-64}"
-MICRO_UPDATE="${MICRO_UPDATE:-4}"
-MICRO_EXPERIENCE="${MICRO_EXPERIENCE:-8}"
-MAX_STEPS="${MAX_STEPS:-null}"
+# A LoRA actor learns with a larger step than full weights (adapters start at zero).
 if [[ "${LORA:-0}" == 1 && -z "${LR:-}" ]]; then LR=1e-5; fi
-LR="${LR:-1e-6}"
-WARMUP_RATIO="${WARMUP_RATIO:-0.0}"
-KL_COEF="${KL_COEF:-1e-2}"
-DISABLE_KL="${DISABLE_KL:-false}"
-TEMPERATURE="${TEMPERATURE:-1.0}"
-GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-true}"
-FREEZE_VISION_TOWER="${FREEZE_VISION_TOWER:-false}"
-MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-4096}"
-MAX_RESPONSE_LENGTH="${MAX_RESPONSE_LENGTH:-2048}"
-SAVE_FREQ="${SAVE_FREQ:-100}"
-TP_SIZE="${TP_SIZE:-2}"
-ROLLOUT_NAME="${ROLLOUT_NAME:-auto}"
-NUM_WORKERS="${NUM_WORKERS:-8}"
-LOGGERS="${LOGGERS:-[console,tensorboard]}"
+
+# Environment variable -> the config key it overrides; passed (as --from_env, so --print_config names the
+# variable) only when the variable is set. Unset ones leave the dataclass default.
+ENV_KEYS=(
+    DEVICE=trainer.device SEED=data.seed SEED=trainer.seed
+    ROLLOUT_N=worker.rollout.n ROLLOUT_BATCH_SIZE=data.rollout_batch_size GLOBAL_BATCH_SIZE=worker.actor.global_batch_size
+    MICRO_UPDATE=worker.actor.micro_batch_size_per_device_for_update
+    MICRO_EXPERIENCE=worker.actor.micro_batch_size_per_device_for_experience
+    MAX_STEPS=trainer.max_steps LR=worker.actor.optim.lr WARMUP_RATIO=worker.actor.optim.lr_warmup_ratio
+    KL_COEF=algorithm.kl_coef DISABLE_KL=algorithm.disable_kl TEMPERATURE=worker.rollout.temperature
+    GRADIENT_CHECKPOINTING=worker.actor.model.enable_gradient_checkpointing
+    FREEZE_VISION_TOWER=worker.actor.model.freeze_vision_tower MAX_PROMPT_LENGTH=data.max_prompt_length
+    MAX_RESPONSE_LENGTH=data.max_response_length SAVE_FREQ=trainer.save_freq TP_SIZE=worker.rollout.tensor_parallel_size
+    ROLLOUT_NAME=worker.rollout.name NUM_WORKERS=data.num_workers LOGGERS=trainer.logger
+)
+if [[ "${LORA:-0}" == 1 ]]; then  # LoRA actor: reference = adapters off, rollouts get merged weights
+    LORA_ENABLE=true
+    ENV_KEYS+=(LORA_ENABLE=worker.actor.lora.enable LORA_R=worker.actor.lora.r LORA_ALPHA=worker.actor.lora.alpha
+               LORA_TARGETS=worker.actor.lora.target_modules LORA_VISION=worker.actor.lora.vision
+               LORA_MERGER=worker.actor.lora.merger)
+fi
+env_args=()
+for pair in "${ENV_KEYS[@]}"; do
+    name="${pair%%=*}"
+    [[ -z "${!name:-}" ]] || env_args+=(--from_env "$name:${pair#*=}=${!name}")
+done
 
 # Fail early, naming the path, instead of deep inside a Ray worker.
 [[ -f "$CONFIG" ]] || die "CONFIG=$CONFIG: no such data config file (expected e.g. configs/grpo.py)"
@@ -75,43 +84,20 @@ unset RAY_CLIENT_MODE
 # RAY_ADDRESS set: join that cluster; unset: a private local cluster in its own temp dir (/tmp/ray is never touched).
 [[ -n "${RAY_ADDRESS:-}" ]] || unset RAY_ADDRESS
 
+# What only the launcher knows: the paths and the GPU counts.
 args=(
     config=verl/configs/config.yaml
-    data.config_path="$CONFIG"
-    data.format_prompt=verl/configs/r1v_format.jinja
-    data.max_prompt_length="$MAX_PROMPT_LENGTH"
-    data.max_response_length="$MAX_RESPONSE_LENGTH"
-    data.rollout_batch_size="$ROLLOUT_BATCH_SIZE"
-    data.num_workers="$NUM_WORKERS"
-    data.seed="$SEED"
-    algorithm.kl_coef="$KL_COEF"
-    algorithm.disable_kl="$DISABLE_KL"
-    worker.actor.model.model_path="$MODEL_PATH"
-    worker.actor.global_batch_size="$GLOBAL_BATCH_SIZE"
-    worker.actor.micro_batch_size_per_device_for_update="$MICRO_UPDATE"
-    worker.actor.micro_batch_size_per_device_for_experience="$MICRO_EXPERIENCE"
-    worker.actor.optim.lr="$LR"
-    worker.actor.optim.lr_warmup_ratio="$WARMUP_RATIO"
-    worker.actor.model.enable_gradient_checkpointing="$GRADIENT_CHECKPOINTING"
-    worker.actor.model.freeze_vision_tower="$FREEZE_VISION_TOWER"
-    worker.rollout.n="$ROLLOUT_N"
-    worker.rollout.name="$ROLLOUT_NAME"
-    worker.rollout.temperature="$TEMPERATURE"
-    worker.rollout.tensor_parallel_size="$TP_SIZE"
-    trainer.device="$DEVICE"
-    trainer.nnodes="$NNODES"
-    trainer.n_gpus_per_node="$N_GPUS"
-    trainer.experiment_name="$EXP_NAME"
-    trainer.logger="$LOGGERS"
-    trainer.max_steps="$MAX_STEPS"
-    trainer.seed="$SEED"
-    trainer.save_checkpoint_path="$OUTPUT_PATH"
-    trainer.save_freq="$SAVE_FREQ"
+    data.config_path="$CONFIG"                    # CONFIG (the data files)
+    worker.actor.model.model_path="$MODEL_PATH"   # MODEL_PATH (or the demo's model)
+    trainer.nnodes="$NNODES"                      # NNODES: Ray nodes
+    trainer.n_gpus_per_node="$N_GPUS"             # N_GPUS: the GPUs detected here (or the CPU demo's 2 processes)
+    trainer.experiment_name="$EXP_NAME"           # EXP_NAME: the run's name in the logs
+    trainer.save_checkpoint_path="$OUTPUT_PATH"   # OUTPUT_PATH: checkpoints, logs and latest_hf
+    "${env_args[@]}"
 )
-if [[ "${LORA:-0}" == 1 ]]; then  # LoRA actor: reference = adapters off, rollouts get merged weights
-    args+=(worker.actor.lora.enable=true worker.actor.lora.r="${LORA_R:-64}" worker.actor.lora.alpha="${LORA_ALPHA:-128}"
-           worker.actor.lora.target_modules="${LORA_TARGETS:-all-linear}" worker.actor.lora.vision="${LORA_VISION:-false}"
-           worker.actor.lora.merger="${LORA_MERGER:-false}")
+if [[ " $* " == *" --print_config "* ]]; then  # print the resolved configuration and its sources, then stop
+    python3 -m verl.trainer.main "${args[@]}" "$@"
+    exit
 fi
 
 # A bad key, value, data file or model, or a model folder that would train wrong (docs/starting-from-rex-omni.md;
@@ -119,7 +105,7 @@ fi
 skip_model_check=()
 [[ "${CHECK_MODEL:-1}" -eq 1 ]] || skip_model_check=(--skip_model_check)
 python3 -m verl.trainer.main --check "${skip_model_check[@]}" "${args[@]}" "$@"
-echo "[grpo] model=$MODEL_PATH config=$CONFIG output=$OUTPUT_PATH device=$DEVICE nodes=$NNODES workers/node=$N_GPUS"
+echo "[grpo] model=$MODEL_PATH config=$CONFIG output=$OUTPUT_PATH device=${DEVICE:-auto} nodes=$NNODES workers/node=$N_GPUS"
 start=$(date +%s)
 set -x
 python3 -m verl.trainer.main "${args[@]}" "$@" 2>&1 | tee -a "$OUTPUT_PATH/train.log"

@@ -184,3 +184,43 @@ def test_no_private_name_is_imported_from_another_file() -> None:
                  for path, arrows in import_graph(REPO, SOURCE_DIRS).items()
                  for target, names in arrows.items() if any(n.startswith("_") for n in names)]
     assert not offenders, "\n".join(offenders)
+
+
+def verl_modules_imported(path: Path) -> set[str]:
+    """Dotted ``verl.*`` modules a file imports (at any depth), e.g. ``verl.trainer.config``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names if alias.name.startswith("verl"))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("verl"):
+            names.add(node.module)
+            if node.module == "verl":
+                names.update(f"verl.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_verl_scanner_sees_from_verl_import(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("from verl import trainer\n\ndef f():\n    import verl.trainer.config\n")
+    assert verl_modules_imported(source) == {"verl", "verl.trainer", "verl.trainer.config"}
+
+
+# GRPO's own layers: the algorithm maths and the config schema at the bottom, the workers on them, the
+# trainer (driver) on top. A worker never imports the trainer; the bottom imports neither.
+VERL_FORBIDDEN = {
+    "verl/workers": ("verl.trainer",),
+    "verl/single_controller": ("verl.trainer",),
+    "verl/core_algos.py": ("verl.trainer", "verl.workers"),
+    "verl/config_schema.py": ("verl.trainer", "verl.workers"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(VERL_FORBIDDEN))
+def test_workers_never_import_the_trainer(where: str) -> None:
+    root = REPO / where
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    offenders = [f"{path.relative_to(REPO)} imports {name}"
+                 for path in files for name in sorted(verl_modules_imported(path))
+                 if any(name == bad or name.startswith(bad + ".") for bad in VERL_FORBIDDEN[where])]
+    assert files and not offenders, "\n".join(offenders)

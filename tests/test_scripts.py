@@ -60,10 +60,14 @@ def flags(calls: list[list[str]], *prefix: str) -> dict[str, str]:
 
 
 def overrides(calls: list[list[str]]) -> dict[str, str]:
-    """``key=value`` overrides of the GRPO training call (not the ``--check`` one)."""
+    """``key=value`` overrides of the GRPO training call (not the ``--check`` one), those passed as
+    ``--from_env NAME:key=value`` included."""
     matching = [call for call in calls if call[1:3] == ["-m", "verl.trainer.main"] and "--check" not in call]
     assert len(matching) == 1, calls
-    return dict(arg.split("=", 1) for arg in matching[0][3:] if "=" in arg)
+    args = matching[0][3:]
+    from_env = [args[i + 1].split(":", 1)[1] for i, arg in enumerate(args) if arg == "--from_env"]
+    plain = [arg for i, arg in enumerate(args) if "=" in arg and (i == 0 or args[i - 1] != "--from_env")]
+    return dict(arg.split("=", 1) for arg in from_env + plain)
 
 
 def hf_folder(tmp_path: Path) -> str:
@@ -118,13 +122,21 @@ def test_grpo_sh_without_gpu_runs_with_the_cpu_defaults(stubs: Path, tmp_path: P
     assert run["worker.actor.model.freeze_vision_tower"] == script_default("grpo.sh", "FREEZE_VISION_TOWER") == "true"
 
 
-def test_grpo_sh_with_gpus_runs_with_the_production_defaults(stubs: Path, tmp_path: Path) -> None:
-    run = overrides(launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="4", MODEL_PATH=hf_folder(tmp_path)))
-    assert run["trainer.device"] == "auto" and run["trainer.n_gpus_per_node"] == "4"
-    assert run["worker.actor.optim.lr"] == "1e-6" and run["data.rollout_batch_size"] == "64"
-    assert run["worker.rollout.temperature"] == "1.0" and run["trainer.max_steps"] == "null"
-    assert run["worker.rollout.tensor_parallel_size"] == "2" and run["algorithm.disable_kl"] == "false"
-    assert run["worker.actor.model.freeze_vision_tower"] == "false"
+def test_grpo_sh_with_gpus_passes_only_paths_and_gpu_counts(stubs: Path, tmp_path: Path) -> None:
+    """With GPUs and no variables set, the run's values are the dataclass defaults: the launcher passes the
+    paths and the GPU counts only."""
+    model = hf_folder(tmp_path)
+    run = overrides(launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="4", MODEL_PATH=model))
+    assert run == {"config": "verl/configs/config.yaml", "data.config_path": "configs/grpo.py",
+                   "worker.actor.model.model_path": model, "trainer.nnodes": "1", "trainer.n_gpus_per_node": "4",
+                   "trainer.experiment_name": "grpo", "trainer.save_checkpoint_path": str(tmp_path / "out")}
+
+
+def test_grpo_sh_passes_a_set_variable_as_from_env(stubs: Path, tmp_path: Path) -> None:
+    calls = launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="4", MODEL_PATH=hf_folder(tmp_path), LR="2e-6", LORA="1")
+    train = next(call for call in calls if call[1:3] == ["-m", "verl.trainer.main"] and "--check" not in call)
+    assert "LR:worker.actor.optim.lr=2e-6" in train and "LORA_ENABLE:worker.actor.lora.enable=true" in train
+    assert train[train.index("LR:worker.actor.optim.lr=2e-6") - 1] == "--from_env"
 
 
 def test_sft_sh_runs_one_python_process_before_training(stubs: Path, tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verl.trainer import config as cfg_mod
-from verl.trainer import core_algos as ca
+from verl import core_algos as ca
+from verl.trainer import ppo_config
+from verl.workers import actor_config
 
 LN2 = math.log(2.0)
 
@@ -22,9 +23,9 @@ def _t(values) -> torch.Tensor:
 
 
 def test_registries_match_config_choices():
-    assert set(ca.ADV_ESTIMATORS) == set(typing.get_args(cfg_mod.AdvEstimator))
-    assert set(ca.KL_PENALTIES) == set(typing.get_args(cfg_mod.KlPenalty))
-    assert set(ca.AGG_MODES) == set(typing.get_args(cfg_mod.LossAggMode))
+    assert set(ca.ADV_ESTIMATORS) == set(typing.get_args(ppo_config.AdvEstimator))
+    assert set(ca.KL_PENALTIES) == set(typing.get_args(actor_config.KlPenalty))
+    assert set(ca.AGG_MODES) == set(typing.get_args(actor_config.LossAggMode))
 
 
 def test_registry_rejects_duplicates():

@@ -34,7 +34,7 @@ def grpo_demo_default(name: str) -> str:
 
 def test_grpo_demo_default_reads_the_cpu_defaults_file() -> None:
     text = cpu_defaults_file("grpo.sh").read_text()
-    for name in ("ROLLOUT_BATCH_SIZE", "GLOBAL_BATCH_SIZE", "ROLLOUT_N", "LR", "TEMPERATURE", "WARMUP_RATIO",
+    for name in ("ROLLOUT_BATCH_SIZE", "GLOBAL_BATCH_SIZE", "LR", "TEMPERATURE", "WARMUP_RATIO",
                  "FREEZE_VISION_TOWER"):
         assert f'{name}="${{{name}:-{grpo_demo_default(name)}}}"' in text
     assert "source demo/grpo_cpu_defaults.sh" in (REPO_ROOT / "scripts" / "grpo.sh").read_text()
@@ -53,7 +53,7 @@ def _grpo_overrides(model: Path, data_config: Path, out: Path) -> list[str]:
         f"worker.actor.model.enable_gradient_checkpointing={d('GRADIENT_CHECKPOINTING')}",
         f"worker.actor.model.freeze_vision_tower={d('FREEZE_VISION_TOWER')}",
         f"worker.actor.optim.lr={d('LR')}", f"worker.actor.optim.lr_warmup_ratio={d('WARMUP_RATIO')}",
-        f"worker.rollout.n={d('ROLLOUT_N')}", "worker.rollout.name=hf", f"worker.rollout.temperature={d('TEMPERATURE')}",
+        "worker.rollout.name=hf", f"worker.rollout.temperature={d('TEMPERATURE')}",
         "worker.rollout.tensor_parallel_size=1", "trainer.device=cpu", "trainer.n_gpus_per_node=2",
         "trainer.logger=[console]", f"trainer.max_steps={GRPO_STEPS}", f"trainer.save_checkpoint_path={out}",
         "trainer.save_freq=-1",

@@ -24,15 +24,15 @@ def test_grpo_three_steps_on_ray(make_config, tmp_path, monkeypatch):
         workers = RayWorkerGroup(FSDPWorker, config, nnodes=1, per_node=2, use_gpu=False)
         trainer = build_trainer(config, workers)
         trainer.init_workers()
-        ref0 = workers.call_all("weights_digest", "ref")
+        ref0 = workers.weights_digest("ref")
         assert ref0[0] == ref0[1]
         for _ in range(2):  # drive two steps by hand to look at the weights in between
-            before = workers.call_all("weights_digest", "actor")[0]
+            before = workers.weights_digest("actor")[0]
             _, raw = trainer.train_loader.next_batch()
             metrics = trainer.train_step(raw)
             trainer.global_step += 1
-            assert all(d == before for d in workers.call_all("weights_digest", "rollout"))  # rollout saw them
-            assert workers.call_all("weights_digest", "actor")[0] != before  # the update changed the actor
+            assert all(d == before for d in workers.weights_digest("rollout"))  # rollout saw them
+            assert workers.weights_digest("actor")[0] != before  # the update changed the actor
             assert all(math.isfinite(v) for v in metrics.values())
             assert any(k.startswith("reward/by_dataset/toy_") for k in metrics)
             assert metrics["training/rollout_probs_diff_max"] < 1e-4  # the rollout samples with the actor's weights
@@ -43,7 +43,7 @@ def test_grpo_three_steps_on_ray(make_config, tmp_path, monkeypatch):
                 assert key in metrics, key
         history = trainer.fit()  # the loop itself: one more step, then the final checkpoint
         assert trainer.global_step == 3 and len(history) == 1
-        assert workers.call_all("weights_digest", "ref") == ref0  # the reference never moves
+        assert workers.weights_digest("ref") == ref0  # the reference never moves
     finally:
         if trainer is not None:
             trainer.reward.close()

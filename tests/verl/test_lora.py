@@ -55,7 +55,7 @@ def test_grpo_with_a_lora_actor_on_two_ray_workers(make_config, tmp_path: Path, 
         workers = RayWorkerGroup(FSDPWorker, config, nnodes=1, per_node=2, use_gpu=False)
         trainer = build_trainer(config, workers)
         trainer.init_workers()
-        rollout0 = workers.call_all("weights_digest", "rollout")[0]
+        rollout0 = workers.weights_digest("rollout")[0]
         _, raw = trainer.train_loader.next_batch()
         metrics = trainer.train_step(raw)
         trainer.global_step += 1
@@ -64,8 +64,8 @@ def test_grpo_with_a_lora_actor_on_two_ray_workers(make_config, tmp_path: Path, 
         # The reference is the base (adapters off): before the first update actor == reference, so KL = 0.
         assert metrics["actor/kl_loss"] == pytest.approx(0.0, abs=1e-6)
         trainer.fit()
-        saved = workers.call_all("weights_digest", "actor")[0]  # fit ends with the step-2 checkpoint
-        rollout1 = workers.call_all("weights_digest", "rollout")
+        saved = workers.weights_digest("actor")[0]  # fit ends with the step-2 checkpoint
+        rollout1 = workers.weights_digest("rollout")
         assert rollout1[0] == rollout1[1] and rollout1[0] != rollout0
         changed = {k for k in rollout0 if rollout0[k] != rollout1[0][k]}
         assert changed and all(k.endswith(".weight") for k in changed)
@@ -73,9 +73,9 @@ def test_grpo_with_a_lora_actor_on_two_ray_workers(make_config, tmp_path: Path, 
         # Resume: one more update moves the adapter; loading the (adapter-only) checkpoint restores it.
         _, raw = trainer.train_loader.next_batch()
         trainer.train_step(raw)
-        assert workers.call_all("weights_digest", "actor")[0] != saved
-        workers.call_all("load_checkpoint", str(tmp_path / "ckpt" / "global_step_2"))
-        assert workers.call_all("weights_digest", "actor") == [saved, saved]
+        assert workers.weights_digest("actor")[0] != saved
+        workers.load_checkpoint(str(tmp_path / "ckpt" / "global_step_2"))
+        assert workers.weights_digest("actor") == [saved, saved]
     finally:
         if trainer is not None:
             trainer.reward.close()

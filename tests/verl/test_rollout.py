@@ -183,8 +183,8 @@ def test_hf_shared_prefill_gives_the_per_row_greedy_tokens_with_one_image_per_pr
 
 
 def test_hf_shared_prefill_needs_the_dynamic_cache(make_config_module):
+    from verl.config_schema import ConfigError
     from verl.trainer.config_checks import validate_config
-    from verl.trainer.config_schema import ConfigError
 
     cfg, _ = make_config_module
     bad = dataclasses.replace(cfg, worker=dataclasses.replace(

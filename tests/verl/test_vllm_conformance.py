@@ -124,10 +124,10 @@ def record_rollout_calls(tiny_model: Path, data_config: Path, out_dir: Path) -> 
     _, raw = build_loader(train, cfg.data, processor.tokenizer.pad_token_id).next_batch()
     group = LocalWorkerGroup(FSDPWorker, cfg)
     try:
-        group.call_all("init_model", *group.master_address(), 4)
+        group.init_model(*group.master_address(), 4)
         prompts = Batch.from_mapping(raw, meta={"n": 3, "temperature": 0.7})
         prompts["seed"] = [101, 202]
-        group.dispatch("generate_sequences", prompts)
+        group.generate_sequences(prompts)
     finally:
         group.shutdown()
     (llm,) = RecordingLLM.instances

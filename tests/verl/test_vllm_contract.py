@@ -85,7 +85,7 @@ def test_vllm_engine_contract(fake_vllm, tiny_model: Path, data_config: Path, tm
     _, raw = build_loader(train, cfg.data, processor.tokenizer.pad_token_id).next_batch()
     group = LocalWorkerGroup(FSDPWorker, cfg)
     try:
-        group.call_all("init_model", *group.master_address(), 4)
+        group.init_model(*group.master_address(), 4)
         (llm,) = FakeLLM.instances
         assert llm.kwargs["enable_sleep_mode"] is True and llm.kwargs["model"] == str(tiny_model)
         assert llm.kwargs["distributed_executor_backend"] == "external_launcher"
@@ -93,7 +93,7 @@ def test_vllm_engine_contract(fake_vllm, tiny_model: Path, data_config: Path, tm
         assert llm.calls == [("sleep", 1)]  # asleep while the actor is idle/trains
         prompts = Batch.from_mapping(raw, meta={"n": 3, "temperature": 0.7})
         prompts["seed"] = [101, 202]
-        out = group.dispatch("generate_sequences", prompts)
+        out = group.generate_sequences(prompts)
         kinds = [c[0] for c in llm.calls[1:]]
         assert kinds == ["wake_up", "load_weights", "wake_up", "generate", "sleep"]
         assert llm.calls[1] == ("wake_up", ["weights"]) and llm.calls[3] == ("wake_up", ["kv_cache"])

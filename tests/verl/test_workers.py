@@ -11,9 +11,9 @@ import torch
 from transformers import AutoProcessor
 
 from tests.verl.conftest import REPO, REWARDS
+from verl import core_algos
 from verl.protocol import Batch
 from verl.single_controller import LocalWorkerGroup
-from verl.trainer import core_algos
 from verl.trainer.config import RewardConfig, load_config
 from verl.trainer.data_loader import build_datasets, build_loader
 from verl.workers.fsdp_worker import FSDPWorker
@@ -35,7 +35,7 @@ def setup(tiny_model: Path, data_config: Path, tmp_path_factory):
     _, raw = build_loader(train, cfg.data, processor.tokenizer.pad_token_id).next_batch()
     group = LocalWorkerGroup(FSDPWorker, cfg)
     address, port = group.master_address()
-    group.call_all("init_model", address, port, 10)
+    group.init_model(address, port, 10)
     yield cfg, group, Batch.from_mapping(raw, meta={"n": 4, "temperature": 1.0})
     group.shutdown()
 
@@ -45,11 +45,11 @@ def test_generate_logprobs_update_and_sync(setup):
     worker = group.workers[0]
     actor0, ref0 = worker.weights_digest("actor"), worker.weights_digest("ref")
     prompts["seed"] = [1, 2]
-    batch = group.dispatch("generate_sequences", prompts)
+    batch = group.generate_sequences(prompts)
     assert len(batch) == 8 and batch["responses"].shape == (8, 12)
     assert worker.weights_digest("rollout") == actor0  # the engine generated with the actor's weights
-    old = group.dispatch("compute_log_probs", batch)
-    ref = group.dispatch("compute_ref_log_probs", batch)
+    old = group.compute_log_probs(batch)
+    ref = group.compute_ref_log_probs(batch)
     assert old["old_log_probs"].shape == (8, 12) and torch.isfinite(old["old_log_probs"]).all()
     assert (old["entropies"] > 0).all()
     torch.testing.assert_close(old["old_log_probs"], ref["ref_log_probs"])  # same weights, fp32 on CPU
@@ -57,7 +57,7 @@ def test_generate_logprobs_update_and_sync(setup):
     scores = torch.zeros(8, 12)
     scores[:, -1] = torch.arange(8, dtype=torch.float32)
     batch["advantages"], _ = core_algos.compute_advantage("grpo", scores, batch["response_mask"], ["a"] * 4 + ["b"] * 4)
-    metrics = group.dispatch("update_actor", batch.select(
+    metrics = group.update_actor(batch.select(
         ["input_ids", "attention_mask", "position_ids", "responses", "response_mask", "multi_modal_inputs",
          "old_log_probs", "ref_log_probs", "advantages"]))
     assert metrics["actor/grad_norm"] > 0 and metrics["actor/lr"] == pytest.approx(1e-2)
@@ -66,7 +66,7 @@ def test_generate_logprobs_update_and_sync(setup):
     changed = {k for k in actor0 if actor0[k] != actor1[k]}
     assert changed and not any(k.startswith("model.visual") for k in changed)  # vision tower frozen
     assert worker.weights_digest("ref") == ref0
-    group.dispatch("generate_sequences", prompts)
+    group.generate_sequences(prompts)
     assert worker.weights_digest("rollout") == actor1  # the next rollout sees the update
 
 

@@ -2,7 +2,9 @@
 
 ``dispatch(method, batch)`` chunks a :class:`~verl.protocol.Batch` by rank, calls ``method`` on every rank
 in parallel and concatenates the results (data-parallel compute); ``call_all(method, ...)`` calls every
-rank with the same arguments (collectives such as ``init_model`` and checkpoints).
+rank with the same arguments (collectives such as ``init_model`` and checkpoints). The driver calls the
+worker methods registered with ``@register(Dispatch...)`` as attributes of the group
+(``group.generate_sequences(batch)``), which use these two transports (:mod:`verl.single_controller.dispatch`).
 
 ``RayWorkerGroup`` places ``nnodes x n_gpus_per_node`` Ray actors in one placement group (one GPU each, or
 one CPU each with gloo when there is no GPU). ``LocalWorkerGroup`` runs a single rank in this process
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from verl.protocol import Batch
+from verl.single_controller.dispatch import DispatchedGroup
 
 __all__ = ["LocalWorkerGroup", "RayWorkerGroup", "WorkerGroup", "init_ray", "shutdown_ray"]
 
@@ -74,12 +77,13 @@ def _concat_chunks(results: list[Any], pad: int, total: int) -> Any:
     return results
 
 
-class LocalWorkerGroup:
+class LocalWorkerGroup(DispatchedGroup):
     """One in-process rank (world size 1); same interface as :class:`RayWorkerGroup`."""
 
     def __init__(self, worker_cls: Callable[..., Any], *args: Any) -> None:
         self.world_size = 1
         self.workers = [worker_cls(*args, rank=0, world_size=1)]
+        self._bind_methods(worker_cls)  # type: ignore[arg-type]
 
     def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
         return [getattr(self.workers[0], method)(*args, **kwargs)]
@@ -94,10 +98,11 @@ class LocalWorkerGroup:
         self.workers[0].shutdown()
 
 
-class RayWorkerGroup:
+class RayWorkerGroup(DispatchedGroup):
     """``nnodes * per_node`` Ray actors of ``worker_cls(*args, rank=, world_size=)``, one bundle each."""
 
     def __init__(self, worker_cls: type, *args: Any, nnodes: int, per_node: int, use_gpu: bool) -> None:
+        self._bind_methods(worker_cls)  # the registered worker methods become attributes of this group
         import ray
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy

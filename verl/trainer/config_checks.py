@@ -5,8 +5,9 @@ Every failure is a ``ConfigError`` whose message starts with the dotted key.
 
 from __future__ import annotations
 
-from verl.trainer.config import LOGGERS, VAL_OVERRIDABLE, PPOConfig
-from verl.trainer.config_schema import ConfigError
+from verl.config_schema import ConfigError
+from verl.trainer.ppo_config import LOGGERS, PPOConfig
+from verl.workers.rollout_config import VAL_OVERRIDABLE
 
 __all__ = ["validate_config"]
 

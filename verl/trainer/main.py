@@ -10,6 +10,11 @@ A user mistake (unknown key, bad value, missing file or model) is one line on st
 before Ray starts. ``--check`` as the first argument runs only those checks and then the model-folder
 check of ``tools/check_model.py`` on ``worker.actor.model.model_path`` (``--check --skip_model_check``
 leaves it out); ``scripts/grpo.sh`` runs it before it launches, as its one pre-flight process.
+
+``--print_config`` (anywhere) prints every key of the resolved configuration with its source (the
+dataclass default, the YAML, a launcher variable, the command line) and exits. ``--from_env NAME:key=value``
+is how a launcher passes an override taken from its environment variable ``NAME``: it applies after the
+YAML and before the command line, and ``--print_config`` names ``NAME`` as its source.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 import sys
 from typing import Any
 
-from verl.trainer.config import ConfigError, PPOConfig, load_config, resolve_device
+from verl.trainer.config import ConfigError, EnvOverride, PPOConfig, load_config, read_layers, resolve_device
 
 __all__ = ["build_trainer", "main", "run"]
 
@@ -131,11 +136,46 @@ def _check_mode(argv: list[str]) -> tuple[bool, bool, list[str]]:
     return True, True, argv[1:]
 
 
+def _launcher_flags(argv: list[str]) -> tuple[bool, list[EnvOverride], list[str]]:
+    """(``--print_config`` given, the ``--from_env NAME:key=value`` overrides, the other arguments)."""
+    print_config, env_overrides, rest = False, [], []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--print_config":
+            print_config = True
+        elif arg == "--from_env":
+            name, sep, override = (next(args, None) or "").partition(":")
+            if not sep or "=" not in override:
+                raise ConfigError("--from_env takes NAME:key=value (e.g. LR:worker.actor.optim.lr=1e-6)")
+            env_overrides.append((name, override))
+        else:
+            rest.append(arg)
+    return print_config, env_overrides, rest
+
+
+def print_resolved_config(config: PPOConfig, overrides: list[str], env_overrides: list[EnvOverride]) -> None:
+    """Every key of the run with its value and where it came from (default, yaml, environment, command line)."""
+    from omegaconf import OmegaConf
+
+    from verl.trainer.config_sources import describe_config
+
+    layers = [(name, OmegaConf.to_container(node, resolve=False)) for name, node in read_layers(overrides, env_overrides)]
+    print(describe_config(config, layers))  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check the configuration, then train (unless ``--check`` comes first); returns the exit code."""
-    check_only, check_model, overrides = _check_mode(list(sys.argv[1:] if argv is None else argv))
     try:
-        config = load_config(overrides)
+        print_config, env_overrides, args = _launcher_flags(list(sys.argv[1:] if argv is None else argv))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    check_only, check_model, overrides = _check_mode(args)
+    try:
+        config = load_config(overrides, env_overrides)
+        if print_config:
+            print_resolved_config(config, overrides, env_overrides)
+            return 0
         check_data_files(config)
         check_actor_model_path(config)
     except ConfigError as exc:

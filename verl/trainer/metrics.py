@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from verl import core_algos
 from verl.protocol import Batch
-from verl.trainer import core_algos
 
 __all__ = ["Tracker", "data_metrics", "reward_metrics", "rollout_probs_metrics", "throughput_metrics"]
 

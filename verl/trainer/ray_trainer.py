@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from verl import core_algos
 from verl.protocol import Batch
 from verl.single_controller import WorkerGroup
-from verl.trainer import core_algos
 from verl.trainer.config import ConfigError, PPOConfig, config_to_dict
 from verl.trainer.data_loader import StatefulLoader
 from verl.trainer.metrics import (
@@ -77,7 +77,7 @@ class GRPOTrainer:
     def init_workers(self) -> None:
         """Rendezvous and build the models on every rank."""
         address, port = self.workers.master_address()  # type: ignore[attr-defined]
-        self.workers.call_all("init_model", address, port, self.training_steps)
+        self.workers.init_model(address, port, self.training_steps)
 
     def resume(self) -> None:
         """Load ``trainer.load_checkpoint_path``, else the latest complete checkpoint under the save dir."""
@@ -86,7 +86,7 @@ class GRPOTrainer:
         if found is None:
             return
         state = checkpoint.load_trainer_state(found)
-        self.workers.call_all("load_checkpoint", str(found))
+        self.workers.load_checkpoint(str(found))
         self.global_step = int(state["global_step"])
         self.train_loader.load_state_dict(state["dataloader"])
         logger.info("resumed from %s at step %d", found, self.global_step)
@@ -94,7 +94,7 @@ class GRPOTrainer:
     def save(self) -> None:
         """Collective save, then trainer state, then the ``latest`` marker (last), then rotation."""
         path = checkpoint.step_dir(self.save_root, self.global_step)
-        self.workers.call_all("save_checkpoint", str(path))
+        self.workers.save_checkpoint(str(path))
         checkpoint.save_trainer_state(path, {"global_step": self.global_step,
                                              "dataloader": self.train_loader.state_dict()})
         checkpoint.write_latest(self.save_root, self.global_step)
@@ -161,16 +161,16 @@ class GRPOTrainer:
         with _timer(timings, "step"):
             prompts = self._prompt_batch(raw)
             with _timer(timings, "gen"):
-                batch = self.workers.dispatch("generate_sequences", prompts)
+                batch = self.workers.generate_sequences(prompts)
             pending = self.reward.submit(batch)
             slim = batch.select([c for c in WORKER_COLUMNS if c in batch])
             shortcut = self.on_policy_shortcut
             if not shortcut:
                 with _timer(timings, "old"):
-                    batch = batch.union(self.workers.dispatch("compute_log_probs", slim))
+                    batch = batch.union(self.workers.compute_log_probs(slim))
             if self.use_ref:
                 with _timer(timings, "ref"):
-                    batch = batch.union(self.workers.dispatch("compute_ref_log_probs", slim))
+                    batch = batch.union(self.workers.compute_ref_log_probs(slim))
             with _timer(timings, "reward_wait"):
                 scores, reward_rows = pending.result()
             timings["reward"] = self.reward.last_seconds  # overlapped with old/ref log-probs
@@ -179,7 +179,7 @@ class GRPOTrainer:
             update = batch.select(self._update_columns(batch, shortcut))
             update.tensors["response_mask"] = batch["update_mask"]
             with _timer(timings, "update"):
-                results = self.workers.dispatch("update_actor", update)
+                results = self.workers.update_actor(update)
         metrics.update(_mean_dicts(results))
         metrics.update(reward_metrics(reward_rows, batch["ground_truth"]))
         metrics.update(data_metrics(batch))
@@ -238,7 +238,7 @@ class GRPOTrainer:
             _, raw = self.val_loader.next_batch()
             prompts = self._prompt_batch(raw)
             prompts.meta.update(overrides)
-            batch = self.workers.dispatch("generate_sequences", prompts)
+            batch = self.workers.generate_sequences(prompts)
             _, scored = self.reward.compute(batch)
             for key, values in scored.items():
                 rows.setdefault(key, []).extend(values)

@@ -14,9 +14,9 @@ import torch
 import torch.distributed as dist
 from torch.distributed.tensor import DTensor
 
+from verl import core_algos
 from verl.protocol import Batch
-from verl.trainer import core_algos
-from verl.trainer.config import ActorConfig
+from verl.workers.actor_config import ActorConfig
 from verl.workers.shared_prompt import prompt_groups, shared_prompt_logits
 from verl.workers.vision_inputs import vision_inputs
 

@@ -19,7 +19,7 @@ from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor
 
-from verl.trainer.config import FSDPConfig, ModelConfig
+from verl.workers.actor_config import FSDPConfig, ModelConfig
 
 __all__ = [
     "DTYPES", "build_model", "init_process_group", "iter_full_state_dict", "load_optimizer_to",

@@ -20,12 +20,14 @@ import torch
 import torch.distributed as dist
 
 from dataset.fault_injection import fault_point
+from verl import core_algos
 from verl.protocol import Batch
-from verl.trainer import core_algos
-from verl.trainer.config import PPOConfig, resolve_device, resolve_rollout_name
+from verl.single_controller.dispatch import Dispatch, register
 from verl.workers import checkpoint, fsdp
 from verl.workers.actor import Actor
+from verl.workers.device import resolve_device
 from verl.workers.rollout import Responses, SamplingSettings, assemble_rollout, build_rollout
+from verl.workers.rollout_config import resolve_rollout_name
 
 __all__ = ["FSDPWorker"]
 
@@ -35,7 +37,10 @@ logger = logging.getLogger(__name__)
 class FSDPWorker:
     """Actor (trainable, FSDP2), its rollout engine, and the frozen reference (FSDP2) on one rank."""
 
-    def __init__(self, config: PPOConfig, rank: int, world_size: int) -> None:
+    def __init__(self, config: Any, rank: int, world_size: int) -> None:
+        """``config``: the run's finalized ``PPOConfig`` (the trainer's type, not imported here: workers sit
+        below the trainer); it reads ``worker``, ``trainer.seed/device``, ``algorithm.disable_kl`` and
+        ``data.rollout_batch_size``."""
         self.config, self.rank, self.world_size = config, rank, world_size
         self.device = resolve_device(config.trainer.device)
         logging.basicConfig(level=logging.INFO, format=f"[rank {rank}] %(levelname)s %(name)s: %(message)s")
@@ -52,6 +57,7 @@ class FSDPWorker:
             address = "127.0.0.1"
         return address, port
 
+    @register(Dispatch.ALL)
     def init_model(self, master_addr: str, master_port: int, training_steps: int) -> None:
         """Join the process group; build actor, optimizer, LR schedule, reference and rollout engine."""
         from dataset.vocab_layout import load_processor
@@ -133,6 +139,7 @@ class FSDPWorker:
         merged = merged_weights(fsdp.iter_full_state_dict(self.actor.model), lora_cfg.alpha / lora_cfg.r)
         return ((n, t.to(dtype) if dtype is not None and t.is_floating_point() else t) for n, t in merged)
 
+    @register(Dispatch.DP_COMPUTE)
     def generate_sequences(self, prompts: Batch) -> Batch:
         """Sync weights, sample ``n`` responses per prompt, return the training columns (B*n rows)."""
         rollout_cfg = self.config.worker.rollout
@@ -167,6 +174,7 @@ class FSDPWorker:
         share = sum(len(b) for b in gathered[: self.rank % tp])
         return Batch.concat(gathered), share
 
+    @register(Dispatch.DP_COMPUTE)
     def compute_log_probs(self, batch: Batch) -> Batch:
         """``old_log_probs`` and ``entropies`` (B, R) under the current actor."""
         self._load_actor()
@@ -176,6 +184,7 @@ class FSDPWorker:
         self._offload_actor()
         return Batch({"old_log_probs": log_probs, "entropies": entropy})
 
+    @register(Dispatch.DP_COMPUTE)
     def compute_ref_log_probs(self, batch: Batch) -> Batch:
         """``ref_log_probs`` (B, R) under the frozen reference."""
         if self.ref is None and not (self.lora and not self.config.algorithm.disable_kl):
@@ -193,6 +202,7 @@ class FSDPWorker:
             log_probs, _ = self.ref.compute_log_probs(batch, temperature, micro)
         return Batch({"ref_log_probs": log_probs})
 
+    @register(Dispatch.DP_COMPUTE)
     def update_actor(self, batch: Batch) -> dict[str, float]:
         """One PPO pass over this rank's rows; mini-batch = global_batch_size * n / world rows."""
         cfg = self.config
@@ -205,6 +215,7 @@ class FSDPWorker:
         return metrics
 
     # ------------------------------------------------------------------------------- checkpoints
+    @register(Dispatch.ALL)
     def save_checkpoint(self, path: str) -> None:
         """Collective: sharded model/optimizer + scheduler/RNG under ``path/actor``; HF metadata on rank 0."""
         actor_dir = Path(path) / "actor"
@@ -228,6 +239,7 @@ class FSDPWorker:
         dist.barrier()
         self._offload_actor()
 
+    @register(Dispatch.ALL)
     def load_checkpoint(self, path: str) -> None:
         """Collective inverse of :meth:`save_checkpoint`."""
         self._load_actor(with_optimizer=True)
@@ -237,6 +249,7 @@ class FSDPWorker:
         self._offload_actor()
 
     # ------------------------------------------------------------------------------ introspection
+    @register(Dispatch.ALL)
     def weights_digest(self, which: str = "actor") -> dict[str, str]:
         """Collective: sha1 of every full tensor of ``actor``, ``ref`` or (local) ``rollout`` weights."""
         if which == "rollout":

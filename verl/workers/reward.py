@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from verl.protocol import Batch
-from verl.trainer.config import RewardConfig
+from verl.workers.reward_config import RewardConfig
 
 __all__ = ["RewardManager", "RewardOutput", "load_reward_function"]
 

@@ -3,7 +3,7 @@
 Pure tensor functions (no distributed state). Shapes: ``B`` sequences, ``R`` response tokens;
 ``response_mask`` is ``(B, R)`` with 1 for real response tokens. Variants are chosen by name from small
 registries (``ADV_ESTIMATORS``, ``AGG_MODES``, ``KL_PENALTIES``) whose keys equal the ``Literal`` choices
-in ``verl.trainer.config``.
+in the config dataclasses (``verl.workers.actor_config``, ``verl.trainer.ppo_config``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""Worker methods are called as attributes of the group, with the dispatch mode registered on them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from verl.protocol import Batch
+from verl.single_controller.dispatch import Dispatch, register, registered_methods
+from verl.single_controller.worker_group import LocalWorkerGroup, RayWorkerGroup, init_ray, shutdown_ray
+
+
+class EchoWorker:
+    """Records what each rank received; ``double`` is data-parallel, ``whoami`` goes to every rank."""
+
+    def __init__(self, tag: str, rank: int, world_size: int) -> None:
+        self.tag, self.rank, self.world_size = tag, rank, world_size
+
+    @register(Dispatch.DP_COMPUTE)
+    def double(self, batch: Batch) -> Batch:
+        return Batch({"x": batch["x"] * 2, "rank": torch.full((len(batch),), self.rank)})
+
+    @register(Dispatch.ALL)
+    def whoami(self, suffix: str) -> str:
+        return f"{self.tag}{self.rank}{suffix}"
+
+    def not_registered(self) -> str:
+        return "never called by the driver"
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_the_registry_lists_only_decorated_methods() -> None:
+    assert registered_methods(EchoWorker) == {"double": Dispatch.DP_COMPUTE, "whoami": Dispatch.ALL}
+
+
+def test_register_takes_a_mode() -> None:
+    with pytest.raises(TypeError, match="Dispatch mode"):
+        register("all")  # type: ignore[arg-type]
+
+
+def test_a_misspelt_method_fails_at_attribute_access_with_a_hint() -> None:
+    group = LocalWorkerGroup(EchoWorker, "w")
+    with pytest.raises(AttributeError, match=r"no method 'dubble'.*did you mean 'double'"):
+        group.dubble  # noqa: B018 - the access itself must fail, before any call
+    with pytest.raises(AttributeError, match="not_registered"):
+        group.not_registered  # noqa: B018 - a method without a mode is not exposed
+
+
+def test_a_worker_method_may_not_shadow_a_group_attribute() -> None:
+    class Clash(EchoWorker):
+        @register(Dispatch.ALL)
+        def dispatch(self, batch: Batch) -> None:  # type: ignore[override]
+            pass
+
+    with pytest.raises(TypeError, match="already has an attribute 'dispatch'"):
+        LocalWorkerGroup(Clash, "w")
+
+
+def test_modes_are_honoured_on_one_local_rank() -> None:
+    group = LocalWorkerGroup(EchoWorker, "w")
+    assert group.whoami("!") == ["w0!"]  # ALL: a list with one result per rank
+    out = group.double(Batch({"x": torch.tensor([1.0, 2.0, 3.0])}))
+    assert out["x"].tolist() == [2.0, 4.0, 6.0]
+
+
+def test_modes_are_honoured_across_ray_ranks() -> None:
+    """DP_COMPUTE splits 5 rows over 2 ranks (3 + 2, the tail padded and dropped again); ALL reaches both."""
+    init_ray(num_cpus=2)
+    group = None
+    try:
+        group = RayWorkerGroup(EchoWorker, "r", nnodes=1, per_node=2, use_gpu=False)
+        assert group.whoami("?") == ["r0?", "r1?"]
+        out = group.double(Batch({"x": torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])}))
+        assert out["x"].tolist() == [2.0, 4.0, 6.0, 8.0, 10.0]
+        assert out["rank"].tolist() == [0, 0, 0, 1, 1]
+    finally:
+        if group is not None:
+            group.shutdown()
+        shutdown_ray()
