@@ -12,8 +12,15 @@ The other tasks' lines (keypoint, GUI, hallucination, polygons, visual prompting
 :mod:`evaluation.task_predictions` and scored by :mod:`rewards.task_metrics`.
 
 We add keys the original ignores: ``gt_boxes`` (pointing: GT boxes, for point-in-box),
-``gt_crowd`` (crowd regions per category, see :mod:`rewards.detection_metrics`) and
+``has_masks`` / ``has_boxes`` (pointing: whether every object of the image has a mask / a box;
+``null`` when the image has no object, so "no object here" is told apart from "this data has no
+masks"), ``gt_crowd`` (crowd regions per category, see :mod:`rewards.detection_metrics`) and
 ``image_size`` ``[W, H]``. Either tool scores the same file; only ``gt_crowd`` changes numbers.
+
+Pointing lines enter point-in-mask when ``has_masks`` is true or absent (the original's lines,
+whose ``gt`` always holds masks), and, when ``null``, if the split has masks; likewise for
+point-in-box with ``has_boxes``. So an image without objects counts as the original's
+``other_metric.py`` counts it: P = R = 1 when nothing is predicted, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -69,10 +76,11 @@ def official_record(image_path: str, question: str, raw_response: str, groups: l
                               "dataset_name": dataset_name, "image_size": [width, height]}
     if task == "pointing":
         preds = predicted_points(groups, width, height)
-        masks = {p: t.get("masks") or [] for p, t in answer.items() if t.get("boxes") or t.get("masks")}
-        has_masks = all(len(masks[p]) == len(gt_boxes.get(p, [])) for p in masks)
-        record.update(task_name=POINTING_TASK, gt_boxes=gt_boxes,
-                      gt={p: _rle_masks(m, width, height) for p, m in masks.items()} if has_masks else {})
+        objects = {p: t for p, t in answer.items() if t.get("points") or t.get("boxes") or t.get("masks")}
+        has_masks = _every_object_has(objects, "masks")
+        record.update(task_name=POINTING_TASK, gt_boxes=gt_boxes, has_masks=has_masks,
+                      has_boxes=_every_object_has(objects, "boxes"),
+                      gt={p: _rle_masks(t["masks"], width, height) for p, t in objects.items()} if has_masks else {})
     else:
         preds = predicted_boxes(groups, width, height)
         record.update(task_name=DETECTION_TASK, gt=gt_boxes)
@@ -80,6 +88,15 @@ def official_record(image_path: str, question: str, raw_response: str, groups: l
     if crowd:
         record["gt_crowd"] = {p: [list(map(float, b)) for b in boxes] for p, boxes in crowd.items()}
     return record
+
+
+def _every_object_has(objects: Mapping[str, Mapping[str, Any]], kind: str) -> bool | None:
+    """Whether every object (one per point, else per box or mask) has a ``kind`` entry; ``None``
+    when there is no object, since an empty image says nothing about what the data holds."""
+    if not objects:
+        return None
+    count = {p: len(t.get("points") or t.get("boxes") or t.get("masks") or []) for p, t in objects.items()}
+    return all(len(t.get(kind) or []) == count[p] for p, t in objects.items())
 
 
 def read_predictions(path: str | Path) -> list[dict[str, Any]]:
@@ -122,19 +139,26 @@ def box_scores(record: Mapping[str, Any]) -> dict[float, ImageScore]:
     return {t: match_boxes(gt, pred, t, crowd) for t in IOU_THRESHOLDS}
 
 
-def point_scores(record: Mapping[str, Any]) -> dict[str, ImageScore]:
-    """Point-in-mask (when the record has masks) and point-in-box scores of a pointing record."""
+def _enters(record: Mapping[str, Any], flag: str, default: bool, split_has: bool) -> bool:
+    value = record.get(flag, default)
+    return split_has if value is None else bool(value)
+
+
+def point_scores(record: Mapping[str, Any], split_has_masks: bool = True,
+                 split_has_boxes: bool = True) -> dict[str, ImageScore]:
+    """Point-in-mask and point-in-box scores of a pointing record, each when the record enters it
+    (see the module docstring); ``split_has_*`` decide for images without objects."""
     pred = record["extracted_predictions"]
     out = {}
-    if record["gt"]:
+    if _enters(record, "has_masks", True, split_has_masks):
         try:
             masks = {p: [decode_mask(m, height=m["size"][0], width=m["size"][1]) for m in rles]
                      for p, rles in record["gt"].items()}
         except (KeyError, TypeError, AttributeError, MaskError) as exc:
             raise PredictionFileError(f"{record.get('image_path')}: pointing 'gt' must hold COCO RLE masks ({exc})") from exc
         out["in_mask"] = match_points(masks, pred, point_in_mask)
-    if "gt_boxes" in record:
-        out["in_box"] = match_points(record["gt_boxes"], pred, point_in_box)
+    if _enters(record, "has_boxes", "gt_boxes" in record, split_has_boxes):
+        out["in_box"] = match_points(record.get("gt_boxes") or {}, pred, point_in_box)
     return out
 
 
@@ -160,11 +184,14 @@ def score_records(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     in_mask: list[ImageScore] = []
     in_box: list[ImageScore] = []
     records = list(records)
+    pointing = [r for r in records if r.get("task_name") == POINTING_TASK]
+    split_has_masks = any(r.get("has_masks", True) for r in pointing)
+    split_has_boxes = any(r.get("has_boxes", "gt_boxes" in r) for r in pointing)
     for record in records:
         if record.get("task_name") in TASK_LINE_NAMES:
             continue
         if record.get("task_name") == POINTING_TASK:
-            scores = point_scores(record)
+            scores = point_scores(record, split_has_masks, split_has_boxes)
             in_mask += [scores["in_mask"]] if "in_mask" in scores else []
             in_box += [scores["in_box"]] if "in_box" in scores else []
             continue

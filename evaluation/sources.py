@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,10 @@ from dataset.coco_formats import (
     coco_image_record,
     load_coco,
 )
+from dataset.task_fns.base import DEFAULT_MAX_NEGATIVES
 from dataset.tsv import TsvPaths, TsvReader
 
-__all__ = ["SplitImage", "SplitSource", "open_split"]
+__all__ = ["SplitImage", "SplitSource", "ask_absent", "open_split"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +80,24 @@ class SplitSource:
             yield self.read(index)
 
 
-def _coco_records(path: str) -> list[SourceRecord]:
-    """Usable, non-empty records of a COCO/LVIS JSON; bad and empty images are logged and left out."""
+def ask_absent(record: SourceRecord, vocabulary: list[str], count: int = DEFAULT_MAX_NEGATIVES) -> SourceRecord:
+    """An image without objects as a negative-only sample: ``count`` of the split's category names
+    (a sample seeded by the record id, none of its crowd regions' names) become null entries, so the
+    question asks for them as the task function asks negatives, and any box answered is a false positive."""
+    crowd = {entry["phrase"] for entry in (record.annotation or {}).get("crowd", [])}
+    pool = [name for name in vocabulary if name not in crowd]
+    asked = random.Random(record.record_id).sample(pool, min(count, len(pool)))
+    annotation = {**(record.annotation or {}), "boxes": [{"bbox": None, "phrase": name} for name in asked]}
+    return SourceRecord(record.record_id, record.image_name, annotation)
+
+
+def _coco_records(path: str, skip_empty: bool = False) -> list[SourceRecord]:
+    """Usable records of a COCO/LVIS JSON; bad images are logged and left out. Images without objects
+    are asked for absent categories (:func:`ask_absent`), or left out with ``skip_empty``."""
     data = load_coco(path)
     lvis = any("neg_category_ids" in img or "file_name" not in img for img in data["images"])
     names = category_names(data, underscores_to_spaces=lvis)
+    vocabulary = sorted(set(names.values()))
     by_image = annotations_by_image(data)
     records, bad, empty = [], [], 0
     for info in data["images"]:
@@ -91,23 +106,25 @@ def _coco_records(path: str) -> list[SourceRecord]:
             bad.append(f"{record.record_id}: {record.error}")
         elif not (record.annotation or {}).get("boxes"):
             empty += 1
+            records += [] if skip_empty else [ask_absent(record, vocabulary)]
         else:
             records.append(record)
-    if bad or empty:
-        logger.warning("%s: left out %d image(s) without objects and %d bad one(s)%s", path, empty, len(bad),
-                       "".join(f"\n  {line}" for line in bad))
+    if bad or (empty and skip_empty):
+        logger.warning("%s: left out %d image(s) without objects and %d bad one(s)%s", path,
+                       empty if skip_empty else 0, len(bad), "".join(f"\n  {line}" for line in bad))
     return records
 
 
-def open_split(split: str, image_root: str | None = None) -> SplitSource:
+def open_split(split: str, image_root: str | None = None, skip_empty: bool = False) -> SplitSource:
     """A TSV prefix (``PREFIX.images.tsv`` ...) or, for a ``.json`` path, a COCO/LVIS instances file
-    whose images lie under ``image_root``. Raises ``ValueError`` naming what is missing."""
+    whose images lie under ``image_root`` (``skip_empty``: leave out its images without objects
+    instead of asking them for absent categories). Raises ``ValueError`` naming what is missing."""
     if split.endswith(".json"):
         if not image_root:
             raise ValueError(f"--split {split} is a COCO JSON: give --image_root, the folder of its images")
         if not os.path.isfile(split):
             raise ValueError(f"--split: file not found: {split}")
-        return SplitSource(split, records=_coco_records(split), image_root=image_root)
+        return SplitSource(split, records=_coco_records(split, skip_empty), image_root=image_root)
     paths = TsvPaths.from_prefix(split)
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:

@@ -63,7 +63,7 @@ def merge_lora(
     ``base`` defaults to the adapter's ``base_model_name_or_path``; ``dtype`` to the base's saved dtype.
     An existing ``output_dir`` is replaced only with ``overwrite``.
     """
-    from transformers import AutoProcessor
+    from dataset.vocab_layout import keep_tokenizer_layout, load_processor
 
     base = base or adapter_base(adapter_dir)
     if not is_adapter_folder(adapter_dir):
@@ -80,7 +80,10 @@ def merge_lora(
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
         model.save_pretrained(tmp)
-        AutoProcessor.from_pretrained(processor_source).save_pretrained(tmp)
+        # The project's loader, then the published tokenizer files back: a plain transformers 5 (or 4.x
+        # fast) load of a published-layout folder shifts every added token's id by 1000.
+        load_processor(processor_source).save_pretrained(tmp)
+        keep_tokenizer_layout(processor_source, tmp)
         for source in (Path(processor_source), Path(base)):
             if (source / LEGACY_CHAT_TEMPLATE).is_file() and not (tmp / LEGACY_CHAT_TEMPLATE).exists():
                 shutil.copyfile(source / LEGACY_CHAT_TEMPLATE, tmp / LEGACY_CHAT_TEMPLATE)

@@ -38,6 +38,14 @@ class ModelCheckError(ValueError):
     """A model folder that would train wrong; the message is one line."""
 
 
+# Which loaders read a published-layout folder with the trained ids (measured on the test-size fixture
+# with transformers 4.51.3, the original's pin, and 5.x; docs/starting-from-rex-omni.md).
+PUBLISHED_LOADERS = ("tokenizer loaders: trained ids with this project's loader (dataset.vocab_layout) and "
+                     "transformers 4.51.3 use_fast=False (the original's wrapper; vLLM tokenizer_mode='slow'); "
+                     "every added token shifted by +1000 (<0> -> 151643) with transformers 4.51.3 use_fast=True "
+                     "and any plain AutoTokenizer/AutoProcessor load under transformers 5")
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -173,7 +181,8 @@ def check_model_folder(folder: str | Path) -> list[str]:
     layout = (f"published (vocab.json + merges.txt; added_tokens_decoder repurposes {len(repurposed)} ids "
               f"{min(repurposed)}..{max(repurposed)})" if is_published_layout(folder) else "tokenizer.json")
     coord_lines, _ = _coordinate_lines(tokenizer)
-    return ([f"model folder: {folder}", f"tokenizer layout: {layout}"] + coord_lines
+    loaders = [PUBLISHED_LOADERS] if is_published_layout(folder) else []
+    return ([f"model folder: {folder}", f"tokenizer layout: {layout}"] + loaders + coord_lines
             + _vocabulary_lines(folder, tokenizer, config)
             + _special_token_lines(tokenizer, config) + _processor_lines(processor))
 

@@ -36,6 +36,9 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--image_root", default=None,
                    help="folder of the images: of a COCO JSON --split, or of the image_path entries of "
                    "--predictions (for --html)")
+    p.add_argument("--skip_empty_images", action="store_true",
+                   help="COCO JSON --split: leave out images without objects (default: ask each for 3 of the "
+                   "split's categories, so boxes answered there count as false positives)")
     p.add_argument("--predictions", default=None,
                    help="score this predictions JSONL (Rex-Omni's shape: extracted_predictions + gt per image) "
                    "instead of running a model; --model and --split are then not used")
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser.require_dir("--model", args.model)
     try:  # opened once: a COCO JSON is parsed here and reused by the evaluation
-        split = open_split(args.split, args.image_root)
+        split = open_split(args.split, args.image_root, args.skip_empty_images)
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2

@@ -77,3 +77,21 @@ def test_bad_adapter_folder_is_a_one_line_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: --adapter {tmp_path}: no adapter_config.json")
+
+
+@pytest.mark.slow
+def test_merge_on_a_published_layout_base_keeps_the_trained_ids(published_model_dir: Path, tmp_path: Path) -> None:
+    # As SFT leaves it: the adapter folder holds the processor with the published tokenizer files put back.
+    from dataset.vocab_layout import keep_tokenizer_layout, load_processor, load_tokenizer
+    from modeling.lora_merge import merge_lora
+
+    adapter, merged = tmp_path / "adapter", tmp_path / "merged"
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(published_model_dir)
+    apply_lora(model, LoraSettings(r=2, alpha=4, dropout=0.0, vision=False, merger=False, coord_tokens=False),
+               {"llm": False, "vision": False, "merger": False}, []).save_pretrained(adapter)
+    load_processor(str(published_model_dir)).save_pretrained(adapter)
+    assert keep_tokenizer_layout(published_model_dir, adapter)
+    merge_lora(str(adapter), merged, base=str(published_model_dir))
+    assert (merged / "vocab.json").is_file() and not (merged / "tokenizer.json").exists()
+    # 150766 is <123>'s trained id; a plain transformers 5 load of these files would give 151766.
+    assert load_tokenizer(str(merged))("<123>", add_special_tokens=False)["input_ids"] == [150766]

@@ -13,6 +13,7 @@ from PIL import Image
 from dataset.grammar import compose_answer, quantize_box, quantize_point
 from dataset.real_data import SourceOptions, convert_records, iter_source_records
 from evaluation.evaluate import iter_samples, run_evaluation
+from evaluation.sources import open_split
 from tools.evaluate import main
 
 
@@ -45,7 +46,7 @@ def perfect_answers(split: str, task: str, image_root: str | None = None) -> lis
 @pytest.mark.parametrize("task", ["grounding", "pointing"])
 def test_coco_json_split_perfect_and_empty_answers(real_sources: dict[str, Any], tmp_path: Path, task: str) -> None:
     split, images = str(real_sources["root"] / "coco.json"), str(real_sources["images"])
-    n = len(real_sources["expected"])
+    n = len(real_sources["expected"]) + 1  # and empty.png, asked for absent categories
     metrics = run_evaluation(ScriptedGenerator(perfect_answers(split, task, images)), split, task, tmp_path / "p",
                              num_visualisations=0, image_root=images)
     if task == "grounding":
@@ -57,9 +58,9 @@ def test_coco_json_split_perfect_and_empty_answers(real_sources: dict[str, Any],
     empty = run_evaluation(ScriptedGenerator([""] * n), split, task, tmp_path / "e", num_visualisations=0,
                            image_root=images)
     key = "protocol_box_f1@0.5" if task == "grounding" else "protocol_point_in_mask_f1"
-    assert empty[key] == 0.0
+    assert empty[key] == pytest.approx(1 / n)  # only empty.png is right: P = R = 1 there, 0 elsewhere
     rows = [json.loads(x) for x in (tmp_path / "p" / "predictions.jsonl").read_text().splitlines()]
-    assert [r["image_path"] for r in rows] == [f"img{i}.png" for i in real_sources["expected"]]
+    assert [r["image_path"] for r in rows] == [f"img{i}.png" for i in real_sources["expected"]] + ["empty.png"]
     assert all({"extracted_predictions", "gt", "question", "raw_response", "task_name"} <= set(r) for r in rows)
     assert rows[0]["gt_crowd"] == {real_sources["expected"][1][0].phrase: [[0.0, 0.0, 16.0, 16.0]]}
 
@@ -70,9 +71,10 @@ def test_tsv_and_coco_json_score_alike_and_the_file_rescores(real_sources: dict[
     prefix = str(tmp_path / "coco_val")
     convert_records(iter_source_records(SourceOptions("coco", split)), images, tsv_prefix=prefix, progress=False)
     # Answer every other image perfectly, the rest with nothing: P and R average to 1/2 over images.
-    answers = [a if i % 2 == 0 else "" for i, a in enumerate(perfect_answers(split, "grounding", images))]
-    from_json = run_evaluation(ScriptedGenerator(answers), split, "grounding", tmp_path / "j", num_visualisations=0,
-                               image_root=images)
+    # The converter leaves empty.png (the last image) out, so the JSON split does too here.
+    answers = [a if i % 2 == 0 else "" for i, a in enumerate(perfect_answers(split, "grounding", images)[:-1])]
+    from_json = run_evaluation(ScriptedGenerator(answers), open_split(split, images, skip_empty=True), "grounding",
+                               tmp_path / "j", num_visualisations=0)
     from_tsv = run_evaluation(ScriptedGenerator(answers), prefix, "grounding", tmp_path / "t", num_visualisations=0,
                               html_path=tmp_path / "t" / "report.html")
     protocol = {k: v for k, v in from_json.items() if k.startswith("protocol_")}
@@ -86,6 +88,44 @@ def test_tsv_and_coco_json_score_alike_and_the_file_rescores(real_sources: dict[
     assert {f"protocol_{k}": v for k, v in rescored.items() if k != "predictions"} == protocol
     assert "box_f1@0.5=0.5000" in capsys.readouterr().out
     assert (tmp_path / "r.html").read_text().count("data:image/jpeg;base64,") == len(answers)
+
+
+def test_a_box_answered_on_an_image_without_objects_is_a_false_positive(real_sources: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    split, images = str(real_sources["root"] / "coco.json"), str(real_sources["images"])
+    samples = list(iter_samples(split, "grounding", image_root=images))
+    assert samples[-1].name == "empty.png"
+    asked = samples[-1].ground_truth["answer"]
+    assert len(asked) == 3 and all(not t["boxes"] for t in asked.values())  # 3 of the split's categories
+    assert all(phrase in samples[-1].question for phrase in asked)
+    invented = compose_answer([(next(iter(asked)), [quantize_box([4, 4, 40, 40], 64, 64)])])
+    answers = perfect_answers(split, "grounding", images)[:-1] + [invented]
+    metrics = run_evaluation(ScriptedGenerator(answers), split, "grounding", tmp_path / "h", num_visualisations=0,
+                             image_root=images)
+    # 6 images right (P = R = 1), empty.png wrong (a prediction and no GT: P = R = 0): means 6/7.
+    assert metrics["protocol_box_num_images"] == 7
+    assert metrics["protocol_box_precision@0.5"] == pytest.approx(6 / 7)
+    assert metrics["protocol_box_f1@0.5"] == pytest.approx(6 / 7)
+    n_gt = sum(len(t["boxes"]) for s in samples for t in s.ground_truth["answer"].values())
+    assert metrics["num_predictions"] == n_gt + 1 and metrics["box_precision@0.5"] == pytest.approx(n_gt / (n_gt + 1))
+    # --skip_empty_images (open_split's skip_empty) leaves it out: the same answers score 1.
+    skipped = run_evaluation(ScriptedGenerator(answers[:-1]), open_split(split, images, skip_empty=True), "grounding",
+                             tmp_path / "s", num_visualisations=0)
+    assert skipped["protocol_box_num_images"] == 6 and skipped["protocol_box_f1@0.5"] == 1.0
+
+
+def test_cli_skip_empty_images_flag_reaches_the_split(real_sources: dict[str, Any], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.evaluate as cli
+
+    seen: dict[str, int] = {}
+    monkeypatch.setattr(cli, "make_generator", lambda *a, **k: ScriptedGenerator([]))
+    monkeypatch.setattr(cli, "run_evaluation", lambda gen, split, *a, **k: seen.setdefault("n", len(split)) and {})
+    split, images = str(real_sources["root"] / "coco.json"), str(real_sources["images"])
+    for flag, count in (([], 7), (["--skip_empty_images"], 6)):
+        seen.clear()
+        assert cli.main(["--model", str(tmp_path), "--split", split, "--image_root", images, *flag]) == 0
+        assert seen["n"] == count
 
 
 def test_cli_split_mistakes_exit_2_before_the_model(real_sources: dict[str, Any], tmp_path: Path,

@@ -97,6 +97,16 @@ def test_category_names_compare_normalised() -> None:
     assert (s.precision, s.recall) == (1.0, 1.0)
 
 
+def test_names_that_normalise_alike_keep_the_last_list_as_the_original() -> None:
+    # The original rebuilds each dict by normalised key, so of "Car" and "CAR" only the later list is
+    # scored; the earlier one's boxes are neither matches nor predictions. Kept, to compare with
+    # published numbers (docs/evaluation.md, "Names").
+    assert match_boxes({"car": [A]}, {"Car": [A], "CAR": [FAR]}, 0.5) == ImageScore(0.0, 0.0, 1, 1, 0)
+    assert match_boxes({"car": [A]}, {"CAR": [FAR], "Car": [A]}, 0.5) == ImageScore(1.0, 1.0, 1, 1, 1)
+    # The same on the GT side: "dog_2" replaces "dog 2".
+    assert match_boxes({"dog 2": [A], "dog_2": [FAR]}, {"dog2": [A]}, 0.5) == ImageScore(0.0, 0.0, 1, 1, 0)
+
+
 def test_crowd_region_ignores_unmatched_predictions_inside_it() -> None:
     crowd = {"person": [[0, 0, 100, 100]]}
     # One person GT matched; two more boxes lie inside the crowd: ignored, so P = 1/1.

@@ -31,6 +31,7 @@ def test_published_folder_passes_and_is_described(published_model_dir: Path, cap
     code, out, err = _run(capsys, str(published_model_dir))
     assert code == 0, err
     assert "repurposes 1000 ids 150643..151642" in out
+    assert "transformers 4.51.3 use_fast=False" in out and "shifted by +1000" in out  # which loaders work
     assert "<0> -> 150643, <999> -> 151642; all 1000 single tokens, contiguous ids, each decodes back: True" in out
     assert "len(tokenizer)=151665, ids 0..151664; embedding rows 151936 (config vocab_size 151936" in out
     assert "tied embeddings: yes" in out and "<|image_pad|>=151655" in out

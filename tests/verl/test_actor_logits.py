@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from tests.verl.conftest import LOG_PROB_ATOL
 from tests.verl.test_actor_dp import PROMPT, RESPONSE, _load_model, _make_batch
 from verl.workers.actor import forward_log_probs
 
@@ -34,7 +35,7 @@ def test_log_probs_and_gradient_equal_the_full_logits_ones(tiny_model):
     model.zero_grad(set_to_none=True)
     expected = _full_output_log_probs(model, batch, 0.7)
     expected.sum().backward()
-    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours, expected, atol=LOG_PROB_ATOL, rtol=1e-5)  # see conftest
     assert len(ours_grad) > 10
     for name, param in model.named_parameters():
         if param.grad is not None:

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 import torch
 
+from tests.verl.conftest import LOG_PROB_ATOL
 from verl.protocol import Batch
 from verl.trainer.data_loader import build_datasets, build_loader
 from verl.workers.actor import forward_log_probs
@@ -111,7 +112,7 @@ def test_hf_rollout_log_probs_equal_the_actor_log_probs(make_config_module, prom
     actor, _ = forward_log_probs(engine.model, out, 0.7, "cpu")
     mask = out["response_mask"].bool()
     assert mask.sum() > 8
-    torch.testing.assert_close(out["rollout_log_probs"][mask], actor[mask], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["rollout_log_probs"][mask], actor[mask], atol=LOG_PROB_ATOL, rtol=0)
 
 
 def test_hf_static_cache_and_chunks_give_the_plain_greedy_tokens(make_config_module, prompt_batch):
@@ -128,7 +129,7 @@ def test_hf_static_cache_and_chunks_give_the_plain_greedy_tokens(make_config_mod
     fast = fast_engine.generate(prompt_batch, greedy)
     assert fast.token_ids == plain.token_ids
     assert len({tuple(r) for r in plain.token_ids}) > 1 and len(set(plain.token_ids[0])) > 2
-    torch.testing.assert_close(torch.tensor(fast.log_probs), torch.tensor(plain.log_probs), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(fast.log_probs), torch.tensor(plain.log_probs), atol=LOG_PROB_ATOL, rtol=0)
 
 
 def _two_image_sizes(processor) -> Batch:
@@ -178,7 +179,7 @@ def test_hf_shared_prefill_gives_the_per_row_greedy_tokens_with_one_image_per_pr
     shared = shared_engine.generate(prompt_batch, greedy)
     assert shared.token_ids == rows.token_ids
     assert len({tuple(r) for r in rows.token_ids}) > 1 and len(set(rows.token_ids[0])) > 2
-    torch.testing.assert_close(torch.tensor(shared.log_probs), torch.tensor(rows.log_probs), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(shared.log_probs), torch.tensor(rows.log_probs), atol=LOG_PROB_ATOL, rtol=0)
     assert images_seen == ([1] * len(prompt_batch) if max_num_seqs == 3 else [len(prompt_batch)])
 
 
