@@ -18,7 +18,7 @@ Run ``python -m bench.bench_actor_forward [--quick]``; :func:`main` returns the 
 ``--gpu`` runs the same three modes on one CUDA device with the Rex-Omni-3B shape (random weights, bf16,
 gradient checkpointing on as in the GRPO defaults) on a micro-batch of ``--prompts`` x ``--answers`` rows
 with one ``--grid`` x ``--grid``-patch image each, and records peak GiB per mode; ``--dry-run`` checks that
-path on the CPU with the test-size model. ``bench/gpu_session.sh`` runs it (stage 1d).
+path on the CPU with the test-size model. ``bench/gpu_session.sh`` runs it (stage ``actor_forward``).
 """
 
 from __future__ import annotations

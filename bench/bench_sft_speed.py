@@ -152,7 +152,10 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
     from finetuning.speed import apply_speed_options, thin_gradient_checkpointing
     from finetuning.trainer import RexOmniTrainer
 
+    build_start = time.perf_counter()
     model = build_model(processor, args.dry_run, device, mode.liger)
+    _sync(device)
+    build_seconds = time.perf_counter() - build_start  # start-up: random weights built in place, in their dtype
     flags = {f.name: getattr(mode, f.name) for f in dataclasses.fields(ModelArguments)
              if hasattr(mode, f.name) and f.name != "liger"}
     apply_speed_options(model, ModelArguments(model_name_or_path="bench", tune_mm_llm=True, **flags), mode.packed)
@@ -198,7 +201,7 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
     peak = torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
     del trainer, optimizer, model, batch
     return {"step_seconds": stats_of(times), "first_loss": first_loss, "peak_memory_gib": peak,
-            "estimated_peak_gib": estimate}
+            "estimated_peak_gib": estimate, "build_seconds": build_seconds}
 
 
 # ----------------------------------------------------------------------------------------------- main

@@ -15,6 +15,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here rather than in pyproject.toml (a pyproject change makes scripts/setup_env.sh reinstall).
+    config.addinivalue_line("markers", "multinode: two-node runs on this machine (a two-node Ray cluster, two "
+                            "torchrun nodes); run them alone with `pytest -m multinode`")
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test-size Rex-Omni (0.23M parameters, seed 0), built once per session (offline)."""

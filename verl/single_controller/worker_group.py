@@ -7,7 +7,9 @@ worker methods registered with ``@register(Dispatch...)`` as attributes of the g
 (``group.generate_sequences(batch)``), which use these two transports (:mod:`verl.single_controller.dispatch`).
 
 ``RayWorkerGroup`` places ``nnodes x n_gpus_per_node`` Ray actors in one placement group (one GPU each, or
-one CPU each with gloo when there is no GPU). ``LocalWorkerGroup`` runs a single rank in this process
+one CPU each with gloo when there is no GPU): on one node, one bundle per rank packed together; on several,
+one bundle per node (``STRICT_SPREAD``: every bundle on a different Ray node) holding that node's
+consecutive ranks. The rendezvous address is rank 0's node as Ray knows it (:func:`node_address`). ``LocalWorkerGroup`` runs a single rank in this process
 (tests, debugging).
 """
 
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 from verl.protocol import Batch
 from verl.single_controller.dispatch import DispatchedGroup
 
-__all__ = ["LocalWorkerGroup", "RayWorkerGroup", "WorkerGroup", "init_ray", "shutdown_ray"]
+__all__ = ["LocalWorkerGroup", "RayWorkerGroup", "WorkerGroup", "WorkerLost", "init_ray", "shutdown_ray"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ WORKER_ENV = {
 # Driver variables forwarded to the workers when set (reward debug log, fault hooks of the crash tests).
 FORWARDED_ENV = ("DEBUG_MODE", "LOG_PATH", "VERL_FAULT_INJECT")
 SHUTDOWN_TIMEOUT_S = 20.0
+PLACEMENT_TIMEOUT_S = 300.0  # waiting for the nodes a placement group needs
 _RAY_TEMP_DIRS: list[str] = []
 
 
@@ -43,6 +46,10 @@ def worker_env() -> dict[str, str]:
     env = dict(WORKER_ENV)
     env.update({name: os.environ[name] for name in FORWARDED_ENV if name in os.environ})
     return env
+
+
+class WorkerLost(RuntimeError):
+    """A rank's Ray actor died: its worker process or its node is gone (the message names which)."""
 
 
 def get_all(refs: list[Any]) -> list[Any]:
@@ -56,8 +63,23 @@ def get_all(refs: list[Any]) -> list[Any]:
     pending = list(refs)
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
-        ray.get(ready)
+        try:
+            ray.get(ready)
+        except ray.exceptions.RayActorError as exc:  # its process or its whole node is gone
+            reason = next((line.strip() for line in str(exc).splitlines() if "node" in line.lower()),
+                          str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            raise WorkerLost(f"rank {refs.index(ready[0])} was lost ({type(exc).__name__}): {reason}") from exc
     return ray.get(refs)
+
+
+def _rank_nodes(group: Any, bundle_of_rank: list[int]) -> list[str]:
+    """``"<ip> (<node id prefix>)"`` of the Ray node holding each rank's bundle."""
+    import ray
+    from ray.util.placement_group import placement_group_table
+
+    ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
+    node_of_bundle = placement_group_table(group)["bundles_to_node_id"]
+    return [f"{ips.get(node_of_bundle[b], '?')} ({node_of_bundle[b][:8]})" for b in bundle_of_rank]
 
 
 class WorkerGroup(Protocol):
@@ -98,8 +120,32 @@ class LocalWorkerGroup(DispatchedGroup):
         self.workers[0].shutdown()
 
 
+def placement(nnodes: int, per_node: int, use_gpu: bool) -> tuple[list[dict[str, int]], str, list[int]]:
+    """``(bundles, strategy, bundle index of each rank)``: one bundle per rank (``PACK``) on one node; one
+    bundle of ``per_node`` CPUs (and GPUs) per node, on distinct nodes (``STRICT_SPREAD``), for several."""
+    if nnodes == 1:
+        return [{"CPU": 1, "GPU": 1} if use_gpu else {"CPU": 1} for _ in range(per_node)], "PACK", list(range(per_node))
+    bundle = {"CPU": per_node, "GPU": per_node} if use_gpu else {"CPU": per_node}
+    return [dict(bundle) for _ in range(nnodes)], "STRICT_SPREAD", [r // per_node for r in range(nnodes * per_node)]
+
+
+def node_address() -> tuple[str, int]:
+    """This process's node IP (the one Ray registered it under, inside a Ray worker) and a free TCP port:
+    a worker asks it of rank 0 for the process-group rendezvous."""
+    import ray
+
+    if ray.is_initialized():
+        address = ray.util.get_node_ip_address()
+    else:
+        try:
+            address = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            address = "127.0.0.1"
+    return address, free_port()
+
+
 class RayWorkerGroup(DispatchedGroup):
-    """``nnodes * per_node`` Ray actors of ``worker_cls(*args, rank=, world_size=)``, one bundle each."""
+    """``nnodes * per_node`` Ray actors of ``worker_cls(*args, rank=, world_size=)`` (see :func:`placement`)."""
 
     def __init__(self, worker_cls: type, *args: Any, nnodes: int, per_node: int, use_gpu: bool) -> None:
         self._bind_methods(worker_cls)  # the registered worker methods become attributes of this group
@@ -108,23 +154,34 @@ class RayWorkerGroup(DispatchedGroup):
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         self.world_size = nnodes * per_node
-        bundle = {"CPU": 1, "GPU": 1} if use_gpu else {"CPU": 1}
-        self.placement_group = placement_group([dict(bundle) for _ in range(self.world_size)], strategy="PACK")
-        ray.get(self.placement_group.ready())
+        bundles, strategy, bundle_of_rank = placement(nnodes, per_node, use_gpu)
+        self.placement_group = placement_group(bundles, strategy=strategy)
+        if not self.placement_group.wait(PLACEMENT_TIMEOUT_S):
+            live = sum(n["Alive"] for n in ray.nodes())
+            raise RuntimeError(f"Ray could not place {nnodes} node(s) x {per_node} worker(s) ({strategy} of {bundles}) "
+                               f"within {PLACEMENT_TIMEOUT_S:.0f} s: the cluster has {live} live node(s) and "
+                               f"{ray.cluster_resources()}")
         remote_cls = ray.remote(worker_cls)
         self.workers = [
             remote_cls.options(
                 num_cpus=1, num_gpus=1 if use_gpu else 0,
-                scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement_group, placement_group_bundle_index=i),
+                scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement_group,
+                                                                     placement_group_bundle_index=bundle_of_rank[i]),
                 runtime_env={"env_vars": worker_env()},
             ).remote(*args, rank=i, world_size=self.world_size)
             for i in range(self.world_size)
         ]
+        self.nodes = _rank_nodes(self.placement_group, bundle_of_rank)
+        logger.info("worker placement (%s): %s", strategy, ", ".join(f"rank {r} on Ray node {n}"
+                                                                      for r, n in enumerate(self.nodes)))
 
     def master_address(self) -> tuple[str, int]:
+        """Rank 0's node IP and a free port there: the process group's rendezvous."""
         import ray
 
-        return ray.get(self.workers[0].node_address.remote())
+        address, port = ray.get(self.workers[0].node_address.remote())
+        logger.info("process-group rendezvous at %s:%d (rank 0's node)", address, port)
+        return address, port
 
     def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
         return get_all([getattr(w, method).remote(*args, **kwargs) for w in self.workers])

@@ -188,7 +188,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_model_check(str(config.worker.actor.model.model_path))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(config)
+    from verl.single_controller.worker_group import WorkerLost
+
+    try:
+        run(config)
+    except WorkerLost as exc:  # a node or worker died mid-run: one line; the checkpoints stay as they were
+        print(f"error: {exc}; checkpoints under {config.trainer.save_checkpoint_path} are kept: rerun the same "
+              "command to resume from the latest", file=sys.stderr)
+        return 1
     return 0
 
 

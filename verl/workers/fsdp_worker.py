@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import random
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +46,10 @@ class FSDPWorker:
 
     # ----------------------------------------------------------------------------------- setup
     def node_address(self) -> tuple[str, int]:
-        """This node's IP and a free TCP port (the driver asks rank 0 for the rendezvous)."""
-        with socket.socket() as sock:
-            sock.bind(("", 0))
-            port = sock.getsockname()[1]
-        try:
-            address = socket.gethostbyname(socket.gethostname())
-        except OSError:
-            address = "127.0.0.1"
-        return address, port
+        """This node's IP as Ray knows it and a free TCP port (the driver asks rank 0 for the rendezvous)."""
+        from verl.single_controller.worker_group import node_address
+
+        return node_address()
 
     @register(Dispatch.ALL)
     def init_model(self, master_addr: str, master_port: int, training_steps: int) -> None:
