@@ -23,7 +23,6 @@ from dataset.annotations import ObjectAnnotation
 from dataset.tsv import TsvReader
 from dataset.visualize import draw_objects
 from evaluation.evaluate import (
-    TASK_REWARDS,
     EvalSample,
     _leaf_datasets,
     _source_samples,
@@ -33,8 +32,8 @@ from evaluation.evaluate import (
 )
 from evaluation.sources import SplitSource
 
-__all__ = ["REWARD_TASKS", "ValSplit", "answer_rows", "answer_split", "metrics_by_split", "prediction_picture",
-           "rank_batches", "val_splits"]
+__all__ = ["REWARD_TASKS", "ValSplit", "answer_metrics", "answer_rows", "answer_split",
+           "load_samples", "metrics_by_split", "prediction_picture", "rank_batches", "val_splits"]
 
 # The reward a split is scored with -> the evaluation task whose protocol applies.
 REWARD_TASKS = {"box_iou": "grounding", "point_in_box": "pointing", "point_in_mask": "pointing"}
@@ -164,9 +163,14 @@ def answer_rows(texts: Sequence[str], ground_truths: Sequence[Mapping[str, Any]]
     return grouped
 
 
-def task_of_rows(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The evaluation task of scored rows (``pointing`` when their official record is pointing)."""
-    return "pointing" if rows and rows[0].get("task_name") == "pointing" else "grounding"
+def answer_metrics(texts: Sequence[str], ground_truths: Sequence[Mapping[str, Any]],
+                   questions: Sequence[str]) -> tuple[dict[str, float], dict[str, list[dict[str, Any]]]]:
+    """:func:`metrics_by_split` of answers already generated, grouped by dataset (:func:`answer_rows`);
+    returns the metrics (empty when no sample has a protocol) and the rows by dataset."""
+    grouped = answer_rows(texts, ground_truths, questions)
+    if not grouped:
+        return {}, grouped
+    return metrics_by_split(grouped, {name: rows[0]["task"] for name, rows in grouped.items()}), grouped
 
 
 def _objects(items: Mapping[str, Sequence[Sequence[float]]]) -> list[ObjectAnnotation]:
@@ -184,6 +188,8 @@ def prediction_picture(image: Image.Image, row: Mapping[str, Any]) -> Image.Imag
     """Ground truth (left) and prediction (right) of one scored row, each drawn by
     :func:`dataset.visualize.draw_objects`, side by side on one RGB image (pixels of ``image``)."""
     gt = row.get("gt_boxes", row["gt"]) if row.get("task_name") == "pointing" else row["gt"]
+    size = tuple(int(v) for v in row.get("image_size") or image.size)
+    image = image if image.size == size else image.resize(size)  # a rollout's image may be resized
     left = draw_objects(image, _objects(gt))
     right = draw_objects(image, _objects(row["extracted_predictions"]))
     gap = 4
@@ -192,5 +198,3 @@ def prediction_picture(image: Image.Image, row: Mapping[str, Any]) -> Image.Imag
     out.paste(right, (left.width + gap, 0))
     return out
 
-
-__all__ += ["TASK_REWARDS", "load_samples", "task_of_rows"]
