@@ -120,11 +120,13 @@ def test_sft_logs_protocol_metrics_equal_to_evaluate_and_keeps_the_best(tiny_mod
             assert got == pytest.approx(expected[key], abs=1e-6), (step, key)
 
 
-def test_two_rank_zero2_evaluates_without_hang_and_logs_once(tiny_model_dir: Path, toy_dir: Path,
-                                                              tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", [2, 3])
+def test_two_rank_deepspeed_evaluates_without_hang_and_logs_once(tiny_model_dir: Path, toy_dir: Path,
+                                                                 tmp_path: Path, stage: int) -> None:
+    """ZeRO-2: each rank generates with its full copy; ZeRO-3: with synced generate calls on sharded weights."""
     config = config_with_val(tmp_path, tiny_model_dir, toy_dir)
-    out = tmp_path / "zero2"
-    run([*train_args(config, out, steps=2, every=2), "--deepspeed", "scripts/zero2.json"], nproc=2)
+    out = tmp_path / f"zero{stage}"
+    run([*train_args(config, out, steps=2, every=2), "--deepspeed", f"scripts/zero{stage}.json"], nproc=2)
     scalars, images = read_events(out / "runs")
     assert len(event_files(out / "runs")) == 1  # rank 0 only
     assert [step for step, _ in scalars[BEST]] == [2]  # the last step is an eval step: evaluated once
@@ -132,3 +134,14 @@ def test_two_rank_zero2_evaluates_without_hang_and_logs_once(tiny_model_dir: Pat
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     evals = [h for h in history if "eval_protocol_box_mean_f1" in h]
     assert len(evals) == 1 and evals[0]["eval_num_samples"] == EVAL_SAMPLES  # both ranks' answers gathered
+
+
+def test_lora_run_evaluates_and_loads_the_best_adapter(tiny_model_dir: Path, toy_dir: Path, tmp_path: Path) -> None:
+    config = config_with_val(tmp_path, tiny_model_dir, toy_dir)
+    out = tmp_path / "lora"
+    run([*train_args(config, out, steps=4, every=2), "--lora_enable", "True", "--lora_r", "4", "--lora_alpha", "8",
+         "--load_best_model_at_end", "True", "--metric_for_best_model", BEST])
+    scalars, images = read_events(out / "runs")
+    assert [step for step, _ in scalars[BEST]] == [2, 4] and images["eval/pictures/toy_val/0"] == [2, 4]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert Path(state["best_model_checkpoint"]).name in {"checkpoint-2", "checkpoint-4"}
