@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,6 +253,34 @@ def _batches(samples: Iterator[EvalSample], size: int) -> Iterator[list[EvalSamp
         yield batch
 
 
+def scored_row(sample: EvalSample, text: str, task: str) -> dict[str, Any]:
+    """One ``predictions.jsonl`` line: the official record of the cleaned answer ``text`` plus the
+    sample's index and its per-sample scores (:func:`score_sample`)."""
+    gt = sample.ground_truth
+    row = task_record(task, sample.name, sample.question, text, gt) if task in OTHER_TASKS else \
+        official_record(sample.name, sample.question, text, parse_answer(text), gt["answer"], task,
+                        gt["image_size"], gt["dataset_name"], sample.crowd)
+    return {**row, "index": sample.index, **score_sample(text, gt, task)}
+
+
+def answer_and_score(generator: Any, samples: Iterable[EvalSample], task: str,
+                     batch_size: int) -> Iterator[tuple[EvalSample, str, dict[str, Any]]]:
+    """Generate in batches of ``batch_size`` and yield (sample, cleaned answer, :func:`scored_row`)."""
+    for batch in _batches(iter(samples), batch_size):
+        outputs = generator.generate([s.image for s in batch], [s.question for s in batch])
+        for sample, raw in zip(batch, outputs):
+            text = clean_output(raw)
+            yield sample, text, scored_row(sample, text, task)
+
+
+def split_metrics(rows: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
+    """The metrics ``tools/evaluate.py`` reports for scored rows: :func:`summarise` plus Rex-Omni's
+    protocol as ``protocol_*``."""
+    metrics = summarise(rows, task)
+    metrics.update({f"protocol_{k}": v for k, v in score_records(rows).items()})
+    return metrics
+
+
 def save_visualisation(sample: EvalSample, prediction: str, task: str, path: Path) -> None:
     """Ground truth (left) and the prediction (right) drawn side by side on the image, as PNG
     (``rewards.visualize.render_comparison``, the drawer of the reward debug images too)."""
@@ -288,27 +316,18 @@ def run_evaluation(
     source = split if isinstance(split, SplitSource) else open_split(split, image_root)
     split = source.split
     total = len(source) if max_samples is None else min(len(source), max_samples)
-    records: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
     report: list[ReportImage] = []
     with tqdm(total=total, desc="evaluate", unit="img") as bar:
-        for batch in _batches(_source_samples(source, task, max_samples, seed, task_fn), batch_size):
-            outputs = generator.generate([s.image for s in batch], [s.question for s in batch])
-            for sample, raw in zip(batch, outputs):
-                text = clean_output(raw)
-                records.append(score_sample(text, sample.ground_truth, task))
-                gt = sample.ground_truth
-                row = task_record(task, sample.name, sample.question, text, gt) if task in OTHER_TASKS else \
-                    official_record(sample.name, sample.question, text, parse_answer(text), gt["answer"], task,
-                                    gt["image_size"], gt["dataset_name"], sample.crowd)
-                predictions.append({**row, "index": sample.index, **records[-1]})
-                if html_path is not None:
-                    report.append(ReportImage.from_record(row, sample.image))
-                if sample.index < num_visualisations:
-                    save_visualisation(sample, text, task, output_dir / "vis" / f"{sample.index:05d}.png")
-            bar.update(len(batch))
-    metrics = summarise(records, task)
-    metrics.update({f"protocol_{k}": v for k, v in score_records(predictions).items()})
+        for sample, text, row in answer_and_score(generator, _source_samples(source, task, max_samples, seed, task_fn),
+                                                  task, batch_size):
+            predictions.append(row)
+            if html_path is not None:
+                report.append(ReportImage.from_record(row, sample.image))
+            if sample.index < num_visualisations:
+                save_visualisation(sample, text, task, output_dir / "vis" / f"{sample.index:05d}.png")
+            bar.update(1)
+    metrics = split_metrics(predictions, task)
     metrics["split"] = split
     write_text_atomic(output_dir / "predictions.jsonl", "".join(json.dumps(row) + "\n" for row in predictions))
     write_json_atomic(output_dir / "metrics.json", metrics)

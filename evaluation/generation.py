@@ -43,15 +43,43 @@ class HFGenerator:
         ).to(self.device).eval()
         self.max_new_tokens = max_new_tokens
 
-    @torch.inference_mode()
     def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
         """Decoded answers (special tokens kept, cut at the end-of-turn)."""
-        prompts = [render_prompt(self.processor, q) for q in questions]
-        inputs = self.processor(text=prompts, images=list(images), padding=True, padding_side="left",
-                                return_tensors="pt").to(self.device)
-        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, use_cache=True)
-        new_tokens = out[:, inputs["input_ids"].shape[1]:]
-        return self.processor.batch_decode(new_tokens, skip_special_tokens=False)
+        return greedy_generate(self.model, self.processor, images, questions, self.max_new_tokens, self.device)
+
+
+class ModelGenerator:
+    """Greedy decoding with a model already in memory (the one being trained), as :class:`HFGenerator`.
+
+    ``synced_gpus``: keep generating until every rank is done (needed when the weights are sharded
+    across ranks, as under DeepSpeed ZeRO-3, where every forward is collective).
+    """
+
+    def __init__(self, model: torch.nn.Module, processor: object, max_new_tokens: int = 256,
+                 synced_gpus: bool = False) -> None:
+        self.model, self.processor = model, processor
+        self.max_new_tokens, self.synced_gpus = max_new_tokens, synced_gpus
+
+    def generate(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
+        """Decoded answers (special tokens kept, cut at the end-of-turn)."""
+        device = next(self.model.parameters()).device
+        return greedy_generate(self.model, self.processor, images, questions, self.max_new_tokens, device,
+                               synced_gpus=self.synced_gpus)
+
+
+@torch.inference_mode()
+def greedy_generate(model: torch.nn.Module, processor: object, images: Sequence[Image.Image],
+                    questions: Sequence[str], max_new_tokens: int, device: torch.device | str,
+                    synced_gpus: bool = False) -> list[str]:
+    """Greedy answers of ``model`` to one question per image, on a left-padded batch; the decoded new
+    tokens with special tokens kept (callers cut them at the end-of-turn)."""
+    prompts = [render_prompt(processor, q) for q in questions]
+    inputs = processor(text=prompts, images=list(images), padding=True, padding_side="left",  # type: ignore[operator]
+                       return_tensors="pt").to(device)
+    extra = {"synced_gpus": True} if synced_gpus else {}
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True, **extra)
+    new_tokens = out[:, inputs["input_ids"].shape[1]:]
+    return processor.batch_decode(new_tokens, skip_special_tokens=False)  # type: ignore[attr-defined]
 
 
 class VLLMGenerator:

@@ -189,6 +189,20 @@ class TrainingArguments(transformers.TrainingArguments):
         metadata={"help": "Fraction of the training steps spent warming up, in [0, 1); sets warmup_steps "
                           "(transformers 5 folded the ratio into warmup_steps)."},
     )
+    eval_max_samples: int | None = field(
+        default=None,
+        metadata={"help": "With eval_strategy steps: questions per val_dataset split that the model answers at each "
+                          "evaluation (the first N; default all); the eval loss uses the same N samples."},
+    )
+    eval_max_new_tokens: int = field(
+        default=256, metadata={"help": "Generation length limit of the in-training evaluation (tools/evaluate.py's "
+                                       "--max_new_tokens)."})
+    eval_num_pictures: int = field(
+        default=4, metadata={"help": "Validation pictures (GT and prediction) logged per split at each evaluation."})
+    eval_protocol: bool = field(
+        default=True, metadata={"help": "With eval_strategy steps: generate on the val_dataset and log the detection "
+                                        "metrics of tools/evaluate.py (eval/protocol_box_mean_f1, ...); False = eval "
+                                        "loss only."})
     if not NATIVE_ACTIVATION_CHECKPOINTING:  # transformers < 5.2x names it gradient_checkpointing only
         activation_checkpointing: bool = field(
             default=False, metadata={"help": "Recompute activations in backward (gradient checkpointing)."})
@@ -197,6 +211,11 @@ class TrainingArguments(transformers.TrainingArguments):
         if not NATIVE_ACTIVATION_CHECKPOINTING:
             self.gradient_checkpointing = self.activation_checkpointing = (
                 bool(self.activation_checkpointing) or bool(self.gradient_checkpointing))
+        if self.metric_for_best_model and self.metric_for_best_model.startswith("eval/"):
+            # TensorBoard and wandb show eval_X as eval/X: accept the name users read there.
+            self.metric_for_best_model = "eval_" + self.metric_for_best_model[len("eval/"):]
+        if self.eval_max_samples is not None and self.eval_max_samples < 1:
+            raise ValueError(f"eval_max_samples must be >= 1, got {self.eval_max_samples}")
         if self.warmup_ratio is not None:
             if not 0.0 <= self.warmup_ratio < 1.0:
                 raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
@@ -334,7 +353,25 @@ def parse_args(
         # replace this trainer's soft-CE; use_liger applies both to the loaded model instead.
         training_args.use_liger_kernel, model_args.use_liger, flag = False, True, "use_liger_kernel"
     resolve_use_liger(model_args, flag)
+    check_eval_args(training_args, cfg)
     return model_args, data_args, training_args, cfg
+
+
+def check_eval_args(training_args: TrainingArguments, cfg: Config) -> None:
+    """An evaluation needs the config's ``val_dataset``; the in-training protocol evaluation needs its
+    TSV files and a grounding or pointing task function. Raises ``UsageError`` naming what is wrong."""
+    if training_args.eval_strategy == "no":
+        return
+    if cfg.get("val_dataset") is None:
+        raise UsageError(f"eval_strategy {training_args.eval_strategy} evaluates on the config's val_dataset, "
+                         f"but --config {training_args.config} has none (add one, or --eval_strategy no)")
+    if training_args.eval_protocol:
+        from evaluation.during_training import val_splits
+
+        try:
+            val_splits(cfg.val_dataset, where=f"--config {training_args.config}: val_dataset")
+        except ValueError as exc:
+            raise UsageError(f"{exc} (or --eval_protocol False)") from exc
 
 
 def resolve_use_liger(model_args: ModelArguments, flag: str = "use_liger") -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import transformers
 from mmengine.config import Config
+from torch.utils.data import Subset
 from transformers import TrainerCallback
 
 from dataset.registry import build
@@ -28,6 +29,7 @@ from finetuning.arguments import DataArguments, ModelArguments, TrainingArgument
 from finetuning.checkpoint import KeepTokenizerLayoutCallback, resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
+from finetuning.protocol_eval import EvaluateAtEndCallback, ProtocolEvaluator
 from finetuning.speed import ThinCheckpointingCallback, apply_speed_options, check_speed_options
 from finetuning.trainer import RexOmniTrainer, sft_loss
 
@@ -194,6 +196,15 @@ def run_training(
         warn_if_packing_without_flash(model.config._attn_implementation, data_args.data_flatten)
     if model_args.memory_plan == "auto":
         plan_and_apply_memory(model, model_args, training_args, train_dataset, collator, coord_ids)
+    callbacks = [DatasetEpochCallback(train_dataset), KeepTokenizerLayoutCallback(path),
+                 ThinCheckpointingCallback(model_args.gradient_checkpointing_stride)]
+    evaluator = None
+    if training_args.eval_strategy != "no":
+        callbacks.append(EvaluateAtEndCallback())
+        if training_args.eval_max_samples is not None:
+            val_dataset = Subset(val_dataset, range(min(training_args.eval_max_samples, len(val_dataset))))
+        if training_args.eval_protocol:
+            evaluator = ProtocolEvaluator.from_config(cfg, training_args)
     trainer = RexOmniTrainer(
         model=model,
         args=training_args,
@@ -201,12 +212,12 @@ def run_training(
         eval_dataset=val_dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[DatasetEpochCallback(train_dataset), KeepTokenizerLayoutCallback(path),
-                   ThinCheckpointingCallback(model_args.gradient_checkpointing_stride)],
+        callbacks=callbacks,
         coord_token_ids=coord_ids,
         coord_sigma=model_args.coord_sigma,
         linear_ce=model_args.linear_ce,
         ce_chunk_size=model_args.ce_chunk_size,
+        protocol_evaluator=evaluator,
     )
     checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
     if checkpoint:

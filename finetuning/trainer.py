@@ -34,13 +34,16 @@ class RexOmniTrainer(Trainer):
       ``coord_sigma`` bins) on the logits instead of the model's own CE.
     * With ``linear_ce`` ``chunked`` or ``liger``, the same loss comes from the final hidden states
       (``finetuning.linear_ce``) and the model returns no logits.
+    * With a ``protocol_evaluator`` (``finetuning.protocol_eval``), each evaluation also generates on
+      the validation split and adds its detection metrics to the eval metrics.
     """
 
     def __init__(
         self, *args: Any, coord_token_ids: list[int] | None = None, coord_sigma: float = 2.0,
-        linear_ce: str = "off", ce_chunk_size: int = 1024, **kwargs: Any
+        linear_ce: str = "off", ce_chunk_size: int = 1024, protocol_evaluator: Any = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.protocol_evaluator = protocol_evaluator
         # compute_loss normalises by the supervised tokens of the whole optimizer step (num_items_in_batch),
         # which Trainer passes only to a model that "accepts loss kwargs" (Qwen2.5-VL declares it does not).
         self.model_accepts_loss_kwargs = True
@@ -49,6 +52,17 @@ class RexOmniTrainer(Trainer):
         self.linear_ce = linear_ce
         self.ce_chunk_size = ce_chunk_size
         self.hard_ce = liger_ce_sum() if linear_ce == "liger" else None
+
+    def evaluation_loop(self, dataloader: Any, description: str, prediction_loss_only: bool | None = None,
+                        ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval") -> Any:
+        """HF's loop (the eval loss), plus, with a ``protocol_evaluator``, the detection metrics of
+        generated answers (``finetuning.protocol_eval``) as ``<prefix>_<name>``; ``evaluate`` then logs
+        them with the loss and the best-checkpoint choice sees them."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        if self.protocol_evaluator is not None:
+            metrics = self.protocol_evaluator.evaluate(self)
+            output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in metrics.items()})
+        return output
 
     def _save_rng_state(self, output_dir: str) -> None:
         """HF's last step before ``trainer_state.json``; the crash tests pause here to kill a save midway."""
@@ -91,6 +105,16 @@ class RexOmniTrainer(Trainer):
         loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
         model.load_state_dict(loaded.state_dict(), strict=True)
         del loaded
+
+    def _load_best_model(self) -> None:
+        """``load_best_model_at_end``: HF's plain path has the key-layout problem of ``_load_from_checkpoint``
+        (it would load nothing), so full models load through ours; DeepSpeed, FSDP and peft keep HF's."""
+        model = self.model
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(model, "config") or is_peft(model):
+            return super()._load_best_model()
+        logger.info("loading the best model from %s (score %s)", self.state.best_model_checkpoint,
+                    self.state.best_metric)
+        self._load_from_checkpoint(self.state.best_model_checkpoint, model)
 
     def compute_loss(
         self,

@@ -11,6 +11,12 @@
 # With a CONFIG of your own toy data, EVAL_SPLIT names its held-out TSV prefix (default
 # work_dirs/toy_data/toy_<task>_val).
 #
+# EVAL_STEPS=N evaluates every N steps and after the last: the model answers the config's val_dataset
+# (the first EVAL_MAX_SAMPLES questions, default all) and the detection metrics of tools/evaluate.py
+# (eval/protocol_box_mean_f1, ...) and a few GT|prediction pictures go to REPORT_TO; the checkpoint best
+# by BEST_METRIC is kept and ends in OUTPUT_DIR (docs/sft.md). SAVE_STEPS must be a multiple of EVAL_STEPS.
+# Off by default (no evaluation during training).
+#
 # LORA=1 trains LoRA adapters (peft) instead of full weights: LORA_R, LORA_ALPHA, LORA_VISION,
 # LORA_MERGER, LORA_TARGETS, BITS (4/8 = QLoRA, CUDA only) tune them (docs/lora.md). Checkpoints
 # hold the adapter only; the CPU demo merges it into OUTPUT_DIR/merged before evaluating.
@@ -49,6 +55,14 @@ DATA_FLATTEN="${DATA_FLATTEN:-False}"
 RUN_NAME="${RUN_NAME:-rexomni_sft}"
 LR_SCHEDULER="${LR_SCHEDULER:-cosine}"
 
+eval_args=(--eval_strategy no)
+if [[ -n "${EVAL_STEPS:-}" ]]; then
+    [[ "${DEMO_TASK:-}" == pointing ]] && BEST_METRIC="${BEST_METRIC:-eval/protocol_point_in_box_f1}"
+    eval_args=(--eval_strategy steps --eval_steps "$EVAL_STEPS" --load_best_model_at_end True
+               --metric_for_best_model "${BEST_METRIC:-eval/protocol_box_mean_f1}")
+    [[ -n "${EVAL_MAX_SAMPLES:-}" ]] && eval_args+=(--eval_max_samples "$EVAL_MAX_SAMPLES")
+fi
+
 args=(
     --config "$CONFIG"
     --output_dir "$OUTPUT_DIR"
@@ -57,7 +71,7 @@ args=(
     --bf16 "$BF16"
     --num_train_epochs "$EPOCHS" --max_steps "$MAX_STEPS"
     --per_device_train_batch_size "$BATCH_SIZE" --gradient_accumulation_steps "$GRAD_ACCUM"
-    --eval_strategy no --save_strategy steps --save_steps "$SAVE_STEPS" --save_total_limit "$SAVE_TOTAL_LIMIT"
+    "${eval_args[@]}" --save_strategy steps --save_steps "$SAVE_STEPS" --save_total_limit "$SAVE_TOTAL_LIMIT"
     --learning_rate "$LR" --mm_projector_lr "$MM_PROJECTOR_LR" --vision_tower_lr "$VISION_TOWER_LR"
     --optim adamw_torch --warmup_ratio "$WARMUP_RATIO" --weight_decay "${WEIGHT_DECAY:-0.01}" --max_grad_norm 1
     --lr_scheduler_type "$LR_SCHEDULER" --logging_steps 1 --model_max_length "$MODEL_MAX_LENGTH"

@@ -154,3 +154,19 @@ def test_grpo_sh_runs_one_python_process_before_training(stubs: Path, tmp_path: 
                        CHECK_MODEL=check_model)
         assert len(calls) == 2 and calls[0][:5] == ["python3", "-m", "verl.trainer.main", "--check", first], calls
         assert calls[1][:4] == ["python3", "-m", "verl.trainer.main", "config=verl/configs/config.yaml"], calls
+
+
+def test_sft_sh_eval_steps_turns_on_the_in_training_evaluation(stubs: Path, tmp_path: Path) -> None:
+    default = flags(launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", OUTPUT_DIR=str(tmp_path / "sft")),
+                    "python", "-m", "finetuning.train")
+    assert default["--eval_strategy"] == "no" and "--eval_steps" not in default  # off by default
+    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", OUTPUT_DIR=str(tmp_path / "sft"), EVAL_STEPS="200",
+                   EVAL_MAX_SAMPLES="32")
+    train = flags(calls, "python", "-m", "finetuning.train")
+    assert train["--eval_strategy"] == "steps" and train["--eval_steps"] == "200"
+    assert train["--eval_max_samples"] == "32" and train["--load_best_model_at_end"] == "True"
+    assert train["--metric_for_best_model"] == "eval/protocol_box_mean_f1" and train["--save_steps"] == "200"
+    pointing = flags(launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", OUTPUT_DIR=str(tmp_path / "p"),
+                            CONFIG="configs/sft_pointing.py", EVAL_STEPS="200"), "python", "-m", "finetuning.train")
+    assert pointing["--metric_for_best_model"] == "eval/protocol_point_in_box_f1"
+    assert "--eval_max_samples" not in pointing

@@ -136,6 +136,17 @@ class Tracker:
         if self._wandb is not None:
             self._wandb.log(clean, step=step)
 
+    def log_images(self, step: int, images: Mapping[str, Any]) -> None:
+        """PIL images (tag -> image) to TensorBoard (``add_image``) and wandb (``wandb.Image``)."""
+        if self._tb is not None and images:
+            for tag, image in images.items():
+                self._tb.add_image(tag, np.asarray(image.convert("RGB")), step, dataformats="HWC")
+            self._tb.flush()
+        if self._wandb is not None and images:
+            import wandb
+
+            self._wandb.log({tag: wandb.Image(image) for tag, image in images.items()}, step=step)
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()

@@ -33,6 +33,7 @@ from verl.trainer.metrics import (
     rollout_probs_metrics,
     throughput_metrics,
 )
+from verl.trainer.validation_protocol import ValidationAnswers
 from verl.workers import checkpoint
 from verl.workers.reward import RewardManager
 
@@ -69,6 +70,7 @@ class GRPOTrainer:
         self.use_ref = not config.algorithm.disable_kl
         self.global_step = 0
         self.save_root = Path(trainer.save_checkpoint_path or "checkpoints")
+        self.val_pictures: dict[str, Any] = {}  # the last validation's pictures (tag -> PIL image)
         if val_loader is None and (trainer.val_freq > 0 or trainer.val_before_train or trainer.val_only):
             raise ConfigError(f"trainer.val_freq/val_before_train/val_only ask for validation, but "
                               f"data.config_path ({config.data.config_path}) defines no `val_dataset`")
@@ -112,6 +114,7 @@ class GRPOTrainer:
         try:
             if cfg.val_before_train or cfg.val_only:
                 tracker.log(self.global_step, self.validate())
+                tracker.log_images(self.global_step, self.val_pictures)
                 if cfg.val_only:
                     return history
             bar = tqdm(total=self.training_steps, initial=self.global_step, desc="GRPO", dynamic_ncols=True)
@@ -123,6 +126,7 @@ class GRPOTrainer:
                 last = self.global_step == self.training_steps
                 if cfg.val_freq > 0 and (self.global_step % cfg.val_freq == 0 or last):
                     metrics.update(self.validate())
+                    tracker.log_images(self.global_step, self.val_pictures)
                 if cfg.save_freq > 0 and self.global_step % cfg.save_freq == 0:
                     self.save()
                     last_saved = self.global_step
@@ -233,6 +237,7 @@ class GRPOTrainer:
         rows: dict[str, list[float]] = {}
         truths: list[Any] = []
         shown: list[dict[str, Any]] = []
+        answers = ValidationAnswers()
         self.val_loader.load_state_dict({"epoch": 0, "position": 0})
         for _ in range(len(self.val_loader)):
             _, raw = self.val_loader.next_batch()
@@ -243,9 +248,12 @@ class GRPOTrainer:
             for key, values in scored.items():
                 rows.setdefault(key, []).extend(values)
             truths.extend(batch["ground_truth"])
+            answers.add(batch, self.reward.decode(batch))
             shown.extend(self._generations(batch, scored["overall"], self.config.trainer.val_generations_to_log - len(shown)))
         self._log_generations(shown)
         metrics = {f"val/{k}": v for k, v in reward_metrics(rows, truths).items()}
+        protocol, self.val_pictures = answers.score(self.config.trainer.val_generations_to_log)
+        metrics.update(protocol)
         metrics["timing_s/validate"] = time.perf_counter() - start
         logger.info("validation at step %d: reward %.4f over %d samples (%s)", self.global_step,
                     metrics.get("val/reward/overall", float("nan")), len(truths),
