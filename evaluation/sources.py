@@ -78,8 +78,9 @@ class SplitSource:
             yield self.read(index)
 
 
-def _coco_records(path: str) -> list[SourceRecord]:
-    """Usable, non-empty records of a COCO/LVIS JSON; bad and empty images are logged and left out."""
+def _coco_records(path: str, image_root: str) -> list[SourceRecord]:
+    """Usable, non-empty records of a COCO/LVIS JSON whose image file exists under ``image_root``; bad,
+    empty and missing images are left out, counted and logged (as the converter does)."""
     data = load_coco(path)
     lvis = any("neg_category_ids" in img or "file_name" not in img for img in data["images"])
     names = category_names(data, underscores_to_spaces=lvis)
@@ -91,11 +92,13 @@ def _coco_records(path: str) -> list[SourceRecord]:
             bad.append(f"{record.record_id}: {record.error}")
         elif not (record.annotation or {}).get("boxes"):
             empty += 1
+        elif not os.path.isfile(os.path.join(image_root, record.image_name)):
+            bad.append(f"{record.record_id}: image file not found: {os.path.join(image_root, record.image_name)}")
         else:
             records.append(record)
     if bad or empty:
-        logger.warning("%s: left out %d image(s) without objects and %d bad one(s)%s", path, empty, len(bad),
-                       "".join(f"\n  {line}" for line in bad))
+        logger.warning("%s: left out %d image(s) without objects and %d bad or missing one(s)%s", path, empty,
+                       len(bad), "".join(f"\n  {line}" for line in bad))
     return records
 
 
@@ -107,7 +110,10 @@ def open_split(split: str, image_root: str | None = None) -> SplitSource:
             raise ValueError(f"--split {split} is a COCO JSON: give --image_root, the folder of its images")
         if not os.path.isfile(split):
             raise ValueError(f"--split: file not found: {split}")
-        return SplitSource(split, records=_coco_records(split), image_root=image_root)
+        records = _coco_records(split, image_root)
+        if not records:
+            raise ValueError(f"--split {split}: no image with objects and an image file under {image_root}")
+        return SplitSource(split, records=records, image_root=image_root)
     paths = (f"{split}.images.tsv", f"{split}.annotations.tsv", f"{split}.annotations.tsv.lineidx")
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:

@@ -50,6 +50,15 @@ class RexOmniTrainer(Trainer):
         self.ce_chunk_size = ce_chunk_size
         self.hard_ce = liger_ce_sum() if linear_ce == "liger" else None
 
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """Next to HF's ``learning_rate`` (the first group's: the language model's), each named group's
+        current rate as ``learning_rate/<group name>``."""
+        if "learning_rate" in logs:
+            for group in getattr(self.optimizer, "param_groups", None) or []:
+                if "name" in group:
+                    logs[f"learning_rate/{group['name']}"] = float(group["lr"])
+        super().log(logs, *args, **kwargs)
+
     def _save_rng_state(self, output_dir: str) -> None:
         """HF's last step before ``trainer_state.json``; the crash tests pause here to kill a save midway."""
         super()._save_rng_state(output_dir)
