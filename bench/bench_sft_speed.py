@@ -154,7 +154,7 @@ def run_mode(mode: Mode, processor: Any, samples: list[dict[str, torch.Tensor]],
 
     build_start = time.perf_counter()
     model = build_model(processor, args.dry_run, device, mode.liger)
-    _sync(device)
+    sync_device(device)
     build_seconds = time.perf_counter() - build_start  # start-up: random weights built in place, in their dtype
     flags = {f.name: getattr(mode, f.name) for f in dataclasses.fields(ModelArguments)
              if hasattr(mode, f.name) and f.name != "liger"}

@@ -114,6 +114,21 @@ def task_fn_from_config(config_path: str, task: str) -> Any:
     raise ValueError(f"{config_path}: neither val_dataset nor train_dataset has a task_fn")
 
 
+def val_split_from_config(config_path: str) -> str:
+    """The split to evaluate on that the config names: the TSV prefix of its first ``val_dataset``.
+
+    Raises ``ValueError`` naming the config when it has no ``val_dataset`` with an ``ann_tsv_file``."""
+    from dataset.config_checks import load_data_config
+
+    suffix = ".annotations.tsv"
+    for dataset in _leaf_datasets(load_data_config(config_path).get("val_dataset")):
+        ann_file = str(dataset.get("ann_tsv_file") or "")
+        if ann_file.endswith(suffix):
+            return ann_file[: -len(suffix)]
+    raise ValueError(f"{config_path}: no val_dataset with an ann_tsv_file to evaluate on: give --split "
+                     "(a TSV prefix, or a COCO JSON with --image_root)")
+
+
 def _leaf_datasets(spec: Any) -> list[Any]:
     """Dataset dicts under ``spec``, looking inside ``ConcatDataset``-style ``datasets`` lists."""
     if not isinstance(spec, dict):

@@ -91,9 +91,10 @@ def ask_absent(record: SourceRecord, vocabulary: list[str], count: int = DEFAULT
     return SourceRecord(record.record_id, record.image_name, annotation)
 
 
-def _coco_records(path: str, skip_empty: bool = False) -> list[SourceRecord]:
-    """Usable records of a COCO/LVIS JSON; bad images are logged and left out. Images without objects
-    are asked for absent categories (:func:`ask_absent`), or left out with ``skip_empty``."""
+def _coco_records(path: str, image_root: str, skip_empty: bool = False) -> list[SourceRecord]:
+    """Usable records of a COCO/LVIS JSON whose image file exists under ``image_root``; bad and missing
+    images are left out, counted and logged (as the converter does). Images without objects are asked
+    for absent categories (:func:`ask_absent`), or left out with ``skip_empty``."""
     data = load_coco(path)
     lvis = any("neg_category_ids" in img or "file_name" not in img for img in data["images"])
     names = category_names(data, underscores_to_spaces=lvis)
@@ -104,13 +105,15 @@ def _coco_records(path: str, skip_empty: bool = False) -> list[SourceRecord]:
         record = coco_image_record(info, by_image.get(info.get("id"), []), names, CategoryFilter(), seed=0)
         if record.error is not None:
             bad.append(f"{record.record_id}: {record.error}")
+        elif not os.path.isfile(os.path.join(image_root, record.image_name)):
+            bad.append(f"{record.record_id}: image file not found: {os.path.join(image_root, record.image_name)}")
         elif not (record.annotation or {}).get("boxes"):
             empty += 1
             records += [] if skip_empty else [ask_absent(record, vocabulary)]
         else:
             records.append(record)
     if bad or (empty and skip_empty):
-        logger.warning("%s: left out %d image(s) without objects and %d bad one(s)%s", path,
+        logger.warning("%s: left out %d image(s) without objects and %d bad or missing one(s)%s", path,
                        empty if skip_empty else 0, len(bad), "".join(f"\n  {line}" for line in bad))
     return records
 
@@ -124,7 +127,10 @@ def open_split(split: str, image_root: str | None = None, skip_empty: bool = Fal
             raise ValueError(f"--split {split} is a COCO JSON: give --image_root, the folder of its images")
         if not os.path.isfile(split):
             raise ValueError(f"--split: file not found: {split}")
-        return SplitSource(split, records=_coco_records(split, skip_empty), image_root=image_root)
+        records = _coco_records(split, image_root, skip_empty)
+        if not records:
+            raise ValueError(f"--split {split}: no usable image with an image file under {image_root}")
+        return SplitSource(split, records=records, image_root=image_root)
     paths = TsvPaths.from_prefix(split)
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:

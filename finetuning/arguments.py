@@ -22,6 +22,8 @@ from mmengine.config import Config
 from transformers import HfArgumentParser
 
 from dataset.config_checks import DataConfigError, load_data_config, missing_data_paths
+from dataset.did_you_mean import did_you_mean
+from dataset.output_paths import output_dir_problem
 from finetuning.linear_ce import LINEAR_CE_CHOICES
 from finetuning.memory_plan import MEMORY_PLAN_CHOICES
 from finetuning.packed_attention import PACKED_KERNELS
@@ -272,7 +274,10 @@ def explicit_flags(argv: list[str]) -> dict[str, Any]:
         action.required = False
     namespace, unknown = parser.parse_known_args(argv)
     if unknown:
-        parser.error(f"unrecognised arguments: {' '.join(unknown)}")
+        known = [option for action in parser._actions for option in action.option_strings]
+        first_flag = next((arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")), None)
+        hint = did_you_mean(first_flag, known) if first_flag else ""
+        parser.error(f"unrecognised arguments: {' '.join(unknown)}{hint}")
     return vars(namespace)
 
 
@@ -319,6 +324,9 @@ def check_args(argv: list[str]) -> tuple[dict[str, Any], Config]:
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
     validate(model_args)
+    output_problem = output_dir_problem(str(merged["output_dir"]))
+    if output_problem:
+        raise UsageError(f"--output_dir {merged['output_dir']}: cannot write ({output_problem})")
     check_model_path(model_args.model_name_or_path, merged.get("cache_dir"))  # type: ignore[arg-type]
     missing = missing_data_paths(cfg)
     if missing:

@@ -6,6 +6,8 @@
 * ``vision_tower_lr`` applies to the vision tower whether or not ``mm_projector_lr`` is set, and
   ``mm_projector_lr`` to the merger; each falls back to ``learning_rate`` when unset (or 0).
 * Frozen parameters are left out; empty groups are dropped.
+* The language model's groups come first: the Trainer logs the first group's rate as ``learning_rate``,
+  so that is ``--learning_rate`` (each group's is logged too, as ``learning_rate/<name>``).
 """
 
 from __future__ import annotations
@@ -64,4 +66,14 @@ def build_param_groups(
             key, {"name": key, "params": [], "lr": lrs[part], "weight_decay": weight_decay if decays else 0.0}
         )
         group["params"].append(param)
-    return list(groups.values())
+    return sorted(groups.values(), key=_group_order)
+
+
+MAIN_PART_FIRST = ("llm", "merger", "vision")
+
+
+def _group_order(group: dict[str, Any]) -> tuple[int, bool]:
+    """Sort key: the language model's groups first, then the merger's, then the vision tower's; decay first."""
+    part, decay = group["name"].split("/")
+    rank = MAIN_PART_FIRST.index(part) if part in MAIN_PART_FIRST else len(MAIN_PART_FIRST)
+    return rank, decay != "decay"

@@ -64,6 +64,15 @@ class RexOmniTrainer(Trainer):
             output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in metrics.items()})
         return output
 
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """Next to HF's ``learning_rate`` (the first group's: the language model's), each named group's
+        current rate as ``learning_rate/<group name>``."""
+        if "learning_rate" in logs:
+            for group in getattr(self.optimizer, "param_groups", None) or []:
+                if "name" in group:
+                    logs[f"learning_rate/{group['name']}"] = float(group["lr"])
+        super().log(logs, *args, **kwargs)
+
     def _save_rng_state(self, output_dir: str) -> None:
         """HF's last step before ``trainer_state.json``; the crash tests pause here to kill a save midway."""
         super()._save_rng_state(output_dir)

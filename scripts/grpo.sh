@@ -72,7 +72,7 @@ elif ! [[ "$MODEL_PATH" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ && ! "$MODEL_PATH" 
     die "MODEL_PATH=$MODEL_PATH: no such directory"
 fi
 
-mkdir -p "$OUTPUT_PATH"
+mkdir -p "$OUTPUT_PATH" 2>/dev/null && [[ -w "$OUTPUT_PATH" ]] || die "OUTPUT_PATH=$OUTPUT_PATH: cannot create or write that folder"
 OUTPUT_PATH="$(cd "$OUTPUT_PATH" && pwd)"
 # Reward debug log (seed: DEBUG_MODE=true, LOG_PATH=$OUTPUT_PATH/log.txt); absolute, so Ray workers agree.
 export DEBUG_MODE="${DEBUG_MODE:-true}"

@@ -4,12 +4,13 @@
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash scripts/sft.sh      (run once per node)
 # Extra arguments are passed on to finetuning/train.py (and win over everything here).
 #
-# With no GPU and no MODEL_PATH it runs the CPU demo (demo/sft_cpu_defaults.sh holds its defaults):
-# builds the toy data and the demo model if missing, trains the demo model on the toy grounding data
-# (no DeepSpeed, fp32) and evaluates it on the held-out split (work_dirs/sft_demo/eval/metrics.json).
-# CONFIG=configs/sft_pointing.py does the same on the toy pointing data (work_dirs/sft_demo_pointing).
-# With a CONFIG of your own toy data, EVAL_SPLIT names its held-out TSV prefix (default
-# work_dirs/toy_data/toy_<task>_val).
+# With no GPU it runs on the CPU (demo/sft_cpu_defaults.sh holds its defaults: no DeepSpeed, fp32, small
+# batches), with or without MODEL_PATH. Without MODEL_PATH it is the CPU demo: builds the toy data and the
+# demo model if missing, trains the demo model on the toy grounding data and evaluates it on the held-out
+# split (work_dirs/sft_demo/eval/metrics.json); CONFIG=configs/sft_pointing.py does the same on the toy
+# pointing data (work_dirs/sft_demo_pointing). After a CPU run the evaluation reads EVAL_SPLIT (a TSV prefix,
+# or a COCO JSON with EVAL_IMAGE_ROOT) when set, else the config's val_dataset, else (built-in demo configs
+# only) the toy split; a config with neither skips it with a note. EVAL=0 skips it.
 #
 # EVAL_STEPS=N evaluates every N steps and after the last: the model answers the config's val_dataset
 # (the first EVAL_MAX_SAMPLES questions, default all) and the detection metrics of tools/evaluate.py
@@ -31,8 +32,8 @@ CONFIG="${CONFIG:-configs/sft.py}"
 
 CPU_DEMO=0
 DEMO_ARGS=()
-# No GPU and no MODEL_PATH: the CPU demo sets its own defaults first (the lines below keep them).
-if [[ "$GPUS_PER_NODE" -eq 0 && -z "${MODEL_PATH:-}" ]]; then source demo/sft_cpu_defaults.sh; fi
+# No GPU (one node): the CPU run sets its own defaults first (the lines below keep them).
+if [[ "$GPUS_PER_NODE" -eq 0 && "$NNODES" -eq 1 ]]; then source demo/sft_cpu_defaults.sh; fi
 OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft}"
 DEEPSPEED="${DEEPSPEED-scripts/zero2.json}"
 BF16="${BF16:-True}"
@@ -106,4 +107,4 @@ else
 fi
 echo "[sft] training took $(( $(date +%s) - start )) s"
 
-if [[ "$CPU_DEMO" -eq 1 ]]; then sft_demo_evaluate "$start"; fi
+if [[ "$CPU_DEMO" -eq 1 ]]; then sft_cpu_evaluate "$start"; fi

@@ -40,6 +40,12 @@ def stubs(tmp_path: Path) -> Path:
 
 def launch(script: str, stubs: Path, tmp_path: Path, *args: str, **env: str) -> list[list[str]]:
     """Run ``scripts/<script>`` with the stubs; returns each stubbed command as [name, arg, ...]."""
+    return launch_with_output(script, stubs, tmp_path, *args, **env)[0]
+
+
+def launch_with_output(script: str, stubs: Path, tmp_path: Path, *args: str,
+                       **env: str) -> tuple[list[list[str]], str]:
+    """:func:`launch`, also returning what the launcher printed (stdout and stderr)."""
     log = tmp_path / "calls.tsv"
     log.write_text("")
     keep = {key: os.environ[key] for key in ("HOME", "LANG") if key in os.environ}
@@ -48,7 +54,7 @@ def launch(script: str, stubs: Path, tmp_path: Path, *args: str, **env: str) -> 
     result = subprocess.run(["bash", f"scripts/{script}", *args], cwd=REPO, env=full_env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    return [line.split("\t") for line in log.read_text().splitlines()]
+    return [line.split("\t") for line in log.read_text().splitlines()], result.stdout + result.stderr
 
 
 def flags(calls: list[list[str]], *prefix: str) -> dict[str, str]:
@@ -86,7 +92,9 @@ def test_sft_sh_without_gpu_trains_with_the_demo_defaults(stubs: Path, tmp_path:
     assert train["--max_steps"] == "600" and train["--bf16"] == "False" and train["--coord_sigma"] == "3"
     assert "--deepspeed" not in train
     evaluate = flags(calls, "python", "tools/evaluate.py")
-    assert evaluate["--model"] == str(tmp_path / "sft") and evaluate["--split"].endswith("toy_grounding_val")
+    # configs/sft.py has a val_dataset (the toy split): evaluate.py reads it from --config.
+    assert evaluate["--model"] == str(tmp_path / "sft") and evaluate["--config"] == "configs/sft.py"
+    assert "--split" not in evaluate
 
 
 def test_sft_sh_with_gpus_trains_with_the_production_defaults(stubs: Path, tmp_path: Path) -> None:
@@ -170,3 +178,52 @@ def test_sft_sh_eval_steps_turns_on_the_in_training_evaluation(stubs: Path, tmp_
                             CONFIG="configs/sft_pointing.py", EVAL_STEPS="200"), "python", "-m", "finetuning.train")
     assert pointing["--metric_for_best_model"] == "eval/protocol_point_in_box_f1"
     assert "--eval_max_samples" not in pointing
+
+
+def write_config(tmp_path: Path, name: str, with_val: bool) -> str:
+    """A user's SFT config file (only its text matters to the launcher)."""
+    path = tmp_path / name
+    text = 'train_dataset = dict(type="X")\n' + ('val_dataset = dict(type="X")\n' if with_val else "")
+    path.write_text(text)
+    return str(path)
+
+
+def test_sft_sh_cpu_evaluates_a_custom_config_on_its_own_data_not_the_toy_split(stubs: Path, tmp_path: Path) -> None:
+    own = write_config(tmp_path, "my_shapes.py", with_val=True)
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=own,
+                                    OUTPUT_DIR=str(tmp_path / "sft"))
+    evaluate = flags(calls, "python", "tools/evaluate.py")
+    assert evaluate["--config"] == own and "--split" not in evaluate  # the config's val_dataset
+    assert f"trains on the train_dataset of {own}; evaluates on the val_dataset of {own}" in out
+    assert "toy grounding data" not in out
+    # EVAL_SPLIT wins, with its image folder for a COCO JSON.
+    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=own, OUTPUT_DIR=str(tmp_path / "sft"),
+                   EVAL_SPLIT="data/val.json", EVAL_IMAGE_ROOT="data/images")
+    evaluate = flags(calls, "python", "tools/evaluate.py")
+    assert evaluate["--split"] == "data/val.json" and evaluate["--image_root"] == "data/images"
+
+
+def test_sft_sh_cpu_custom_config_without_val_data_skips_evaluation_with_a_note(stubs: Path, tmp_path: Path) -> None:
+    own = write_config(tmp_path, "my_shapes.py", with_val=False)
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=own,
+                                    OUTPUT_DIR=str(tmp_path / "sft"))
+    assert not [call for call in calls if "tools/evaluate.py" in call]
+    note = [line for line in out.splitlines() if "evaluation is skipped" in line]
+    assert len(note) == 1 and "EVAL_SPLIT" in note[0] and "val_dataset" in note[0]
+    assert "evaluates on nothing" in out
+
+
+def test_sft_sh_model_path_without_gpu_keeps_cpu_defaults(stubs: Path, tmp_path: Path) -> None:
+    model = hf_folder(tmp_path)
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", MODEL_PATH=model,
+                                    OUTPUT_DIR=str(tmp_path / "sft"))
+    train = flags(calls, "python", "-m", "finetuning.train")
+    assert "--deepspeed" not in train and train["--bf16"] == "False"
+    assert train["--per_device_train_batch_size"] == "1" and train["--gradient_accumulation_steps"] == "1"
+    assert train["--learning_rate"] == "2e-5" and train["--model_name_or_path"] == model  # the real model's lr
+    assert "--coord_sigma" not in train and ["python", "tools/make_tiny_model.py", "--size", "demo"] not in calls
+    assert not [call for call in calls if call[:1] == ["torchrun"]]
+    assert f"CPU run of {model}" in out
+    # grpo.sh follows the same rule: no GPU, a MODEL_PATH, still the CPU run.
+    run = overrides(launch("grpo.sh", stubs, tmp_path, MODEL_PATH=model))
+    assert run["trainer.device"] == "cpu" and run["worker.rollout.name"] == "hf"

@@ -16,6 +16,7 @@ import sys
 
 from dataset.coco_formats import FORMATS, CategoryFilter, FormatError
 from dataset.convert import ConversionError
+from dataset.output_paths import check_output_paths
 from dataset.real_data import SourceOptions, convert_records, iter_source_records
 
 
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if mistake is not None:
         print(f"convert_coco_to_tsv.py: error: {mistake}", file=sys.stderr)
         return 2
+    check_output_paths("convert_coco_to_tsv.py",
+                       files={"--output_prefix": args.output_prefix, "--output_jsonl": args.output_jsonl})
     try:
         stats = convert_records(iter_source_records(options, args.num_workers), args.image_root,
                                 jsonl_out=args.output_jsonl, tsv_prefix=args.output_prefix,

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from dataset.convert import DEFAULT_JPEG_QUALITY, ConversionError, convert_jsonl_to_tsv
+from dataset.output_paths import check_output_paths
 from tools.cli import OneLineArgumentParser
 
 
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     parser.require_file("--json_file", args.json_file)
     parser.require_dir("--image_root_path", args.image_root_path)
+    check_output_paths("convert_json_data_to_tsv.py", files={
+        "--save_image_tsv_path": args.save_image_tsv_path, "--save_ann_tsv_path": args.save_ann_tsv_path,
+        "--save_ann_lineidx_path": args.save_ann_lineidx_path})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         stats = convert_jsonl_to_tsv(

@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from dataset.output_paths import check_output_paths
 from tools.cli import OneLineArgumentParser
 from verl.checkpoint_merge import DTYPES, CheckpointMergeError, merge_checkpoint, upload_to_hub
 
@@ -45,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--private", action="store_true", help="with --hf_upload_path: create the Hub repo as private")
     args = parser.parse_args(argv)
     parser.require_dir("--local_dir", args.local_dir)
+    check_output_paths("merge_rl_checkpoints_to_hg_version.py", dirs={"--output_dir": args.output_dir})
     return args
 
 

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from dataset.output_paths import check_output_paths
 from dataset.visualize import visualize_tsv
 from tools.cli import OneLineArgumentParser
 
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for flag in ("img_tsv_file", "ann_tsv_file", "ann_lineidx_file"):
         parser.require_file(f"--{flag}", getattr(args, flag))
+    check_output_paths("vis_tsv_dataset.py", dirs={"--output_dir": args.output_dir})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stats = visualize_tsv(
         args.img_tsv_file,

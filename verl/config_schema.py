@@ -10,12 +10,13 @@ dataclasses.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Mapping
 from functools import cache
 from typing import Any, Literal, TypeVar, Union
+
+from dataset.did_you_mean import did_you_mean
 
 __all__ = ["ConfigError", "build_dataclass", "coerce", "dataclass_to_dict", "derived"]
 
@@ -71,8 +72,7 @@ def _apply(obj: Any, raw: Mapping[str, Any], prefix: str) -> None:
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            hint = did_you_mean(str(key), fields, prefix)
             raise ConfigError(f"unknown key '{dotted}'{hint}; allowed under '{prefix.rstrip('.') or '<root>'}': "
                               f"{sorted(n for n, f in fields.items() if 'derived' not in f.metadata)}")
         source = fields[key].metadata.get("derived")

@@ -83,7 +83,7 @@ def test_bad_adapter_folder_is_a_one_line_error(tmp_path: Path) -> None:
 def test_merge_on_a_published_layout_base_keeps_the_trained_ids(published_model_dir: Path, tmp_path: Path) -> None:
     # As SFT leaves it: the adapter folder holds the processor with the published tokenizer files put back.
     from dataset.vocab_layout import keep_tokenizer_layout, load_processor, load_tokenizer
-    from modeling.lora_merge import merge_lora
+    from modeling.adapter_folder import merge_lora
 
     adapter, merged = tmp_path / "adapter", tmp_path / "merged"
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(published_model_dir)

@@ -42,6 +42,8 @@ def test_groups_carry_lr_and_decay(model: object) -> None:
         assert group["lr"] == {"vision": 1e-5, "merger": 2e-4, "llm": 1e-3}[part]
         assert group["weight_decay"] == (0.1 if decay == "decay" else 0.0)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    # The Trainer logs the first group's rate as learning_rate: that must be --learning_rate, not the vision's.
+    assert groups[0]["name"] == "llm/decay" and groups[0]["lr"] == 1e-3
 
 
 def test_frozen_parameters_are_left_out(model: object) -> None:

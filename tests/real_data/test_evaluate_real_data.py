@@ -82,11 +82,22 @@ def test_tsv_and_coco_json_score_alike_and_the_file_rescores(real_sources: dict[
     assert from_json["protocol_box_precision@0.5"] == 0.5 and from_json["protocol_box_f1@0.5"] == 0.5
     assert (tmp_path / "t" / "report.html").read_text().count('class="card"') == len(answers)
     # The written file scores the same through --predictions, and gets its own page.
+    # It never overwrites the model evaluation's metrics.json (parse rate, reward) unless asked.
+    model_metrics = (tmp_path / "j" / "metrics.json").read_text()
+    capsys.readouterr()
+    assert main(["--predictions", str(tmp_path / "j" / "predictions.jsonl")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "j" / "metrics.json").read_text() == model_metrics
     assert main(["--predictions", str(tmp_path / "j" / "predictions.jsonl"), "--html", str(tmp_path / "r.html"),
-                 "--image_root", images]) == 0
-    rescored = json.loads((tmp_path / "j" / "metrics.json").read_text())
-    assert {f"protocol_{k}": v for k, v in rescored.items() if k != "predictions"} == protocol
-    assert "box_f1@0.5=0.5000" in capsys.readouterr().out
+                 "--image_root", images, "--output_dir", str(tmp_path / "rescored")]) == 0
+    rescored = json.loads((tmp_path / "rescored" / "metrics.json").read_text())
+    # One name per quantity: the protocol's keys are protocol_* here too, as after a model evaluation.
+    assert {k: v for k, v in rescored.items() if k != "predictions"} == protocol
+    out = capsys.readouterr().out
+    assert "protocol_box_f1@0.5=0.5000" in out
+    assert out.splitlines()[-2:] == [f"wrote {tmp_path / 'rescored' / 'metrics.json'}", f"wrote {tmp_path / 'r.html'}"]
+    assert main(["--predictions", str(tmp_path / "j" / "predictions.jsonl"), "--overwrite"]) == 0
+    assert json.loads((tmp_path / "j" / "metrics.json").read_text())["predictions"].endswith("predictions.jsonl")
     assert (tmp_path / "r.html").read_text().count("data:image/jpeg;base64,") == len(answers)
 
 
@@ -136,5 +147,5 @@ def test_cli_split_mistakes_exit_2_before_the_model(real_sources: dict[str, Any]
     assert main(["--model", str(tmp_path), "--split", str(tmp_path / "nope")]) == 2
     assert "not a TSV prefix or COCO JSON" in capsys.readouterr().err
     assert main(["--split", json_split]) == 2
-    assert "give --model and --split, or --predictions FILE" in capsys.readouterr().err
+    assert "give --model and --split (or --config with a val_dataset), or --predictions FILE" in capsys.readouterr().err
     assert main(["--predictions", str(tmp_path / "missing.jsonl")]) == 2

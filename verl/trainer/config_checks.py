@@ -17,6 +17,27 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+# The scripts/grpo.sh variable that sets each batch-size key, for the fix an error suggests.
+LAUNCHER_VARIABLES = {
+    "data.rollout_batch_size": "ROLLOUT_BATCH_SIZE",
+    "worker.actor.global_batch_size": "GLOBAL_BATCH_SIZE",
+    "worker.actor.micro_batch_size_per_device_for_update": "MICRO_UPDATE",
+    "worker.actor.micro_batch_size_per_device_for_experience": "MICRO_EXPERIENCE",
+}
+
+
+def fix_hint(key: str, value: int) -> str:
+    """``; fix: MICRO_UPDATE=4 bash scripts/grpo.sh, or the override key=4`` for a batch-size ``key``."""
+    variable = LAUNCHER_VARIABLES.get(key)
+    launcher = f"{variable}={value} bash scripts/grpo.sh, or the override " if variable else "the override "
+    return f"; fix: {launcher}{key}={value}"
+
+
+def _largest_divisor(total: int, at_most: int) -> int:
+    """The largest divisor of ``total`` that is <= ``at_most`` (1 at least)."""
+    return max(d for d in range(1, max(min(total, at_most), 1) + 1) if total % d == 0)
+
+
 def validate_config(cfg: PPOConfig) -> None:
     """Raise ``ConfigError`` (naming the key) for the first broken value or consistency rule."""
     data, actor, rollout, trainer = cfg.data, cfg.worker.actor, cfg.worker.rollout, cfg.trainer
@@ -111,12 +132,16 @@ def _validate_batch_sizes(cfg: PPOConfig) -> None:
              f"global_batch_size * rollout.n = {actor.global_batch_size * n} must be divisible by dp size {dp}")
     per_device_update = actor.global_batch_size * n // dp
     micro_update = actor.micro_batch_size_per_device_for_update
-    _require(per_device_update % micro_update == 0, "worker.actor.micro_batch_size_per_device_for_update",
-             f"{micro_update} must divide the per-device update batch {per_device_update}")
+    key = "worker.actor.micro_batch_size_per_device_for_update"
+    _require(per_device_update % micro_update == 0, key,
+             f"{micro_update} must divide the per-device update batch {per_device_update} (global_batch_size * "
+             f"rollout.n / dp size){fix_hint(key, _largest_divisor(per_device_update, micro_update))}")
     per_device_exp = data.rollout_batch_size * n // dp
     micro_exp = actor.micro_batch_size_per_device_for_experience
-    _require(per_device_exp % micro_exp == 0, "worker.actor.micro_batch_size_per_device_for_experience",
-             f"{micro_exp} must divide the per-device experience batch {per_device_exp}")
+    key = "worker.actor.micro_batch_size_per_device_for_experience"
+    _require(per_device_exp % micro_exp == 0, key,
+             f"{micro_exp} must divide the per-device experience batch {per_device_exp} (rollout_batch_size * "
+             f"rollout.n / dp size){fix_hint(key, _largest_divisor(per_device_exp, micro_exp))}")
     if actor.fsdp.enable_cpu_offload:
         _require(per_device_update == micro_update, "worker.actor.fsdp.enable_cpu_offload",
                  "FSDP CPU offload forbids gradient accumulation (micro batch must equal per-device batch)")

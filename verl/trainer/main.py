@@ -114,6 +114,30 @@ def check_data_files(config: PPOConfig) -> None:
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise ConfigError(f"data.config_path {config.data.config_path}: data file not found: {missing[0]}{more}")
+    check_train_size(config, count_train_samples(data_cfg))
+
+
+def count_train_samples(data_cfg: Any) -> int:
+    """Training samples the data config names: lines of each ``train_dataset`` entry's ``ann_lineidx_file``."""
+    entries = data_cfg.get("train_dataset") or []
+    total = 0
+    for entry in entries if isinstance(entries, list) else [entries]:
+        path = entry.get("ann_lineidx_file") if hasattr(entry, "get") else None
+        if isinstance(path, str):
+            with open(path, "rb") as handle:
+                total += sum(1 for line in handle if line.strip())
+    return total
+
+
+def check_train_size(config: PPOConfig, num_samples: int) -> None:
+    """Raise ``ConfigError`` (naming the fix) when one rollout batch needs more prompts than the data has."""
+    from verl.trainer.config_checks import fix_hint
+
+    batch = config.data.rollout_batch_size
+    if 0 < num_samples < batch:
+        raise ConfigError(f"data.rollout_batch_size: {batch} prompts per step but {config.data.config_path} has "
+                          f"{num_samples} training samples{fix_hint('data.rollout_batch_size', num_samples)} "
+                          "(and a worker.actor.global_batch_size that divides it)")
 
 
 def check_actor_model_path(config: PPOConfig) -> None:
