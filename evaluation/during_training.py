@@ -24,10 +24,10 @@ from dataset.tsv import TsvReader
 from dataset.visualize import draw_objects
 from evaluation.evaluate import (
     EvalSample,
-    _leaf_datasets,
-    _source_samples,
     answer_and_score,
+    leaf_datasets,
     scored_row,
+    source_samples,
     split_metrics,
 )
 from evaluation.sources import SplitSource
@@ -68,7 +68,7 @@ def val_splits(spec: Any, where: str = "val_dataset") -> list[ValSplit]:
     """
     from dataset.registry import build
 
-    leaves = [leaf for item in (spec if isinstance(spec, (list, tuple)) else [spec]) for leaf in _leaf_datasets(item)]
+    leaves = [leaf for item in (spec if isinstance(spec, (list, tuple)) else [spec]) for leaf in leaf_datasets(item)]
     splits = []
     for number, leaf in enumerate(leaves):
         name = str(leaf.get("dataset_name") or f"val{number}")
@@ -88,7 +88,7 @@ def val_splits(spec: Any, where: str = "val_dataset") -> list[ValSplit]:
 
 def load_samples(split: ValSplit, max_samples: int | None, seed: int = 0) -> list[EvalSample]:
     """The questions ``tools/evaluate.py --config ... --max_samples N --seed S`` asks on this split."""
-    return list(_source_samples(split.source, split.task, max_samples, seed, split.task_fn))
+    return list(source_samples(split.source, split.task, max_samples, seed, split.task_fn))
 
 
 def rank_batches(count: int, rank: int, world: int, batch_size: int) -> list[list[int]]:

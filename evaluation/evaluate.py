@@ -103,7 +103,7 @@ def task_fn_from_config(config_path: str, task: str) -> Any:
     cfg = load_data_config(config_path)
     expected = task_fn_class(task)
     for key in ("val_dataset", "train_dataset"):
-        for dataset in _leaf_datasets(cfg.get(key)):
+        for dataset in leaf_datasets(cfg.get(key)):
             if dataset.get("task_fn") is None:
                 continue
             task_fn = build(dataset["task_fn"])
@@ -121,7 +121,7 @@ def val_split_from_config(config_path: str) -> str:
     from dataset.config_checks import load_data_config
 
     suffix = ".annotations.tsv"
-    for dataset in _leaf_datasets(load_data_config(config_path).get("val_dataset")):
+    for dataset in leaf_datasets(load_data_config(config_path).get("val_dataset")):
         ann_file = str(dataset.get("ann_tsv_file") or "")
         if ann_file.endswith(suffix):
             return ann_file[: -len(suffix)]
@@ -129,12 +129,12 @@ def val_split_from_config(config_path: str) -> str:
                      "(a TSV prefix, or a COCO JSON with --image_root)")
 
 
-def _leaf_datasets(spec: Any) -> list[Any]:
+def leaf_datasets(spec: Any) -> list[Any]:
     """Dataset dicts under ``spec``, looking inside ``ConcatDataset``-style ``datasets`` lists."""
     if not isinstance(spec, dict):
         return []
     if "datasets" in spec:
-        return [leaf for child in spec["datasets"] for leaf in _leaf_datasets(child)]
+        return [leaf for child in spec["datasets"] for leaf in leaf_datasets(child)]
     return [spec]
 
 
@@ -144,7 +144,7 @@ def iter_samples(split: str, task: str, max_samples: int | None = None, seed: in
     or a COCO JSON with ``image_root``), asked by ``task_fn`` (default: :func:`default_task_fn`)
     through the same sample path as training (``dataset.sample_source``, epoch 0). Unusable samples
     are skipped, counted and logged."""
-    yield from _source_samples(open_split(split, image_root), task, max_samples, seed, task_fn)
+    yield from source_samples(open_split(split, image_root), task, max_samples, seed, task_fn)
 
 
 def _crowd_regions(annotation: dict[str, Any]) -> dict[str, list[list[float]]]:
@@ -168,7 +168,7 @@ class _SplitReader:
         return item.image, item.annotation
 
 
-def _source_samples(source: SplitSource, task: str, max_samples: int | None, seed: int,
+def source_samples(source: SplitSource, task: str, max_samples: int | None, seed: int,
                     task_fn: Any) -> Iterator[EvalSample]:
     samples = SampleSource(_SplitReader(source), task_fn or default_task_fn(task), source.name, seed=seed,
                            reward_name=TASK_REWARDS[task])
@@ -334,7 +334,7 @@ def run_evaluation(
     predictions: list[dict[str, Any]] = []
     report: list[ReportImage] = []
     with tqdm(total=total, desc="evaluate", unit="img") as bar:
-        for sample, text, row in answer_and_score(generator, _source_samples(source, task, max_samples, seed, task_fn),
+        for sample, text, row in answer_and_score(generator, source_samples(source, task, max_samples, seed, task_fn),
                                                   task, batch_size):
             predictions.append(row)
             if html_path is not None:
