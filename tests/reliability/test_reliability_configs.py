@@ -32,7 +32,7 @@ YAML_CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "missing format_prompt file": (["data.format_prompt=nope.jinja"], ("data.format_prompt", "nope.jinja")),
     "missing reward function file": (["worker.reward.reward_function=nope.py:f"], ("worker.reward.reward_function",)),
     "model_path missing": (["worker.actor.model.model_path=null"], ("worker.actor.model.model_path",)),
-    "rollout batch not divisible by global batch": (["data.rollout_batch_size=48"], ("data.rollout_batch_size", "32")),
+    "rollout batch not divisible by global batch": (["data.rollout_batch_size=48"], ("data.rollout_batch_size", "64")),
     "micro batch does not divide update batch": (["worker.actor.micro_batch_size_per_device_for_update=3"],
                                                  ("micro_batch_size_per_device_for_update",)),
     "group size 1 for grpo": (["worker.rollout.n=1"], ("worker.rollout.n",)),

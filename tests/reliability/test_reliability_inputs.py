@@ -50,7 +50,7 @@ def test_evaluate_coco_split_with_no_image_file_is_one_line(tmp_path: Path,
     assert evaluate(["--model", str(model), "--split", str(path), "--image_root", str(tmp_path),
                      "--output_dir", str(tmp_path / "eval")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "no image with objects and an image file" in err
+    assert len(err.splitlines()) == 1 and "no usable image with an image file" in err
 
 
 def grpo_check(tmp_path: Path, *overrides: str) -> int:
