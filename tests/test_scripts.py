@@ -2,7 +2,8 @@
 demo/sft_cpu_defaults.sh and demo/grpo_cpu_defaults.sh) and their one pre-flight process.
 
 The launchers run with ``python``, ``python3``, ``torchrun`` and ``nvidia-smi`` replaced by stubs that
-record their arguments, so each test sees the exact command lines a launcher would start (nothing is
+record their arguments (the one question the CPU launcher asks a config, ``python -m dataset.config_checks``,
+goes on to the real Python), so each test sees the exact command lines a launcher would start (nothing is
 checked or trained): the CPU demo's values without a GPU, the production values with one, and an
 environment variable winning over both.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 RECORDER = """#!/usr/bin/env bash
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$STUB_LOG"
+# The launcher's question to the config (does it set val_dataset?) gets the real answer.
+if [[ "${1:-} ${2:-}" == "-m dataset.config_checks" ]]; then exec "$REAL_PYTHON" "$@"; fi
 """
 FAKE_NVIDIA_SMI = """#!/usr/bin/env bash
 for ((i = 0; i < ${FAKE_GPUS:-0}; i++)); do echo "GPU $i: stub"; done
@@ -46,15 +50,22 @@ def launch(script: str, stubs: Path, tmp_path: Path, *args: str, **env: str) -> 
 def launch_with_output(script: str, stubs: Path, tmp_path: Path, *args: str,
                        **env: str) -> tuple[list[list[str]], str]:
     """:func:`launch`, also returning what the launcher printed (stdout and stderr)."""
+    result, calls = run_launcher(script, stubs, tmp_path, *args, **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return calls, result.stdout + result.stderr
+
+
+def run_launcher(script: str, stubs: Path, tmp_path: Path, *args: str,
+                 **env: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run ``scripts/<script>`` with the stubs, whatever its exit status; returns the process and the calls."""
     log = tmp_path / "calls.tsv"
     log.write_text("")
     keep = {key: os.environ[key] for key in ("HOME", "LANG") if key in os.environ}
     full_env = {**keep, "PATH": f"{stubs}:/usr/bin:/bin", "REX_SKIP_INSTALL": "1", "STUB_LOG": str(log),
-                "OUTPUT_PATH": str(tmp_path / "out"), **env}
+                "OUTPUT_PATH": str(tmp_path / "out"), "REAL_PYTHON": sys.executable, **env}
     result = subprocess.run(["bash", f"scripts/{script}", *args], cwd=REPO, env=full_env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return [line.split("\t") for line in log.read_text().splitlines()], result.stdout + result.stderr
+                            text=True, timeout=120)
+    return result, [line.split("\t") for line in log.read_text().splitlines()]
 
 
 def flags(calls: list[list[str]], *prefix: str) -> dict[str, str]:
@@ -201,6 +212,27 @@ def test_sft_sh_cpu_evaluates_a_custom_config_on_its_own_data_not_the_toy_split(
                    EVAL_SPLIT="data/val.json", EVAL_IMAGE_ROOT="data/images")
     evaluate = flags(calls, "python", "tools/evaluate.py")
     assert evaluate["--split"] == "data/val.json" and evaluate["--image_root"] == "data/images"
+
+
+def test_sft_sh_cpu_evaluates_a_val_dataset_inherited_through_base(stubs: Path, tmp_path: Path) -> None:
+    base = write_config(tmp_path, "my_base.py", with_val=True)
+    child = tmp_path / "my_child.py"
+    child.write_text(f'_base_ = ["./{Path(base).name}"]\ntrain_dataset = dict(type="Y")\n')
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=str(child),
+                                    OUTPUT_DIR=str(tmp_path / "sft"))
+    evaluate = flags(calls, "python", "tools/evaluate.py")
+    assert evaluate["--config"] == str(child) and "--split" not in evaluate
+    assert f"evaluates on the val_dataset of {child}" in out and "evaluation is skipped" not in out
+
+
+def test_sft_sh_cpu_config_that_cannot_be_read_stops_in_one_line(stubs: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text('_base_ = ["./no_such_base.py"]\n')
+    result, calls = run_launcher("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=str(broken),
+                                 OUTPUT_DIR=str(tmp_path / "sft"))
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(errors) == 1 and str(broken) in errors[0], result.stderr
+    assert not [call for call in calls if "finetuning.train" in call or "tools/evaluate.py" in call]
 
 
 def test_sft_sh_cpu_custom_config_without_val_data_skips_evaluation_with_a_note(stubs: Path, tmp_path: Path) -> None:
