@@ -51,7 +51,11 @@ class DatasetEpochCallback(TrainerCallback):
 
 
 def setup_logging(training_args: TrainingArguments) -> None:
-    """INFO logs on the main process (warnings elsewhere), also written to ``output_dir/info.txt``."""
+    """INFO logs on the main process (warnings elsewhere), also written to ``output_dir/info.txt``.
+
+    transformers' own loggers stay at WARNING (its INFO level dumps every model and generation
+    configuration, about 1,500 lines per run) unless ``--log_level info`` / ``debug`` asks for them;
+    only ``transformers.trainer`` (the run banner: examples, epochs, batch sizes) logs at ``level``."""
     level = logging.INFO if training_args.should_log else logging.WARNING
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if training_args.process_index == 0:
@@ -59,7 +63,15 @@ def setup_logging(training_args: TrainingArguments) -> None:
         handlers.append(logging.FileHandler(Path(training_args.output_dir) / "info.txt"))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers,
                         force=True)
-    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(transformers_log_level(training_args))
+    logging.getLogger("transformers.trainer").setLevel(level)  # its run banner and progress stay
+
+
+def transformers_log_level(training_args: TrainingArguments) -> int:
+    """transformers' verbosity: WARNING by default (``--log_level passive``), else the one asked for."""
+    if training_args.log_level == "passive":
+        return logging.WARNING
+    return training_args.get_process_log_level()
 
 
 def log_run_info(argv: list[str], model_args: ModelArguments, data_args: DataArguments) -> None:
