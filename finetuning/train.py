@@ -40,7 +40,7 @@ FLAT_COLLATOR = "FlattenedDataCollatorForSupervisedDataset"
 
 class DatasetEpochCallback(TrainerCallback):
     """Tell the dataset which epoch starts, so per-sample task RNG streams differ per epoch and a
-    resumed run sees the same samples as an uninterrupted one."""
+    resumed run sees the same samples as an uninterrupted one; at the end, have it log its skips."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -48,6 +48,10 @@ class DatasetEpochCallback(TrainerCallback):
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(int(state.epoch + 1e-6) if state.epoch else 0)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if hasattr(self.dataset, "log_skip_totals"):
+            self.dataset.log_skip_totals()
 
 
 def setup_logging(training_args: TrainingArguments) -> None:
