@@ -259,3 +259,29 @@ def test_sft_sh_model_path_without_gpu_keeps_cpu_defaults(stubs: Path, tmp_path:
     # grpo.sh follows the same rule: no GPU, a MODEL_PATH, still the CPU run.
     run = overrides(launch("grpo.sh", stubs, tmp_path, MODEL_PATH=model))
     assert run["trainer.device"] == "cpu" and run["worker.rollout.name"] == "hf"
+
+
+def test_setup_env_first_install_shows_pip_progress(tmp_path: Path) -> None:
+    # A copy of the repository's set-up script beside a pyproject.toml and a stub .venv whose python
+    # records its arguments and prints what pip prints (stdout) and this machine's find-links noise (stderr).
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "setup_env.sh").write_text((repo / "scripts" / "setup_env.sh").read_text())
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "activate").write_text("")
+    python = venv_bin / "python"
+    python.write_text('#!/bin/bash\necho "$*" >> "$STUB_ARGS"\necho "Collecting demo-package"\n'
+                      "echo \"WARNING: Location '/missing/wheels' is ignored: it is not a URL\" >&2\n")
+    python.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "STUB_ARGS": str(tmp_path / "args.txt")}
+    done = subprocess.run(["bash", "-c", f"source {tmp_path}/scripts/setup_env.sh"], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    pip_args = (tmp_path / "args.txt").read_text().split()
+    assert pip_args[:3] == ["-m", "pip", "install"]
+    assert "-q" not in pip_args and "--quiet" not in pip_args  # minutes of silence on a first set-up
+    assert pip_args[pip_args.index("--progress-bar") + 1] == "on"
+    assert "Collecting demo-package" in done.stdout  # pip's progress reaches the terminal
+    assert "is ignored" not in done.stdout + done.stderr  # the find-links noise does not
+    assert "[setup] installed" in done.stdout
