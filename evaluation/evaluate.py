@@ -93,41 +93,57 @@ def default_task_fn(task: str) -> Any:
 
 
 def task_fn_from_config(config_path: str, task: str) -> Any:
-    """The task function of the config's first validation dataset (else its first training dataset).
+    """The task function of the config's first validation dataset that asks ``task`` (else of its first
+    such training dataset): a mixed-task config (configs/sft_tasks.py) has one per task.
 
     It asks with the prompts, negatives and vocabulary the model was trained with. Raises
-    ``ValueError`` naming the config when it has no task function, or one of the other task.
+    ``ValueError`` naming the config when it has no task function, or none of the task.
     """
     from dataset.config_checks import load_data_config
-    from dataset.registry import build
 
     cfg = load_data_config(config_path)
     expected = task_fn_class(task)
+    first: tuple[str, Any] | None = None
     for key in ("val_dataset", "train_dataset"):
-        for dataset in leaf_datasets(cfg.get(key)):
-            if dataset.get("task_fn") is None:
-                continue
-            task_fn = build(dataset["task_fn"])
-            if not isinstance(task_fn, expected):
-                raise ValueError(f"{config_path}: the task_fn of {key} is {type(task_fn).__name__}; "
-                                 f"--task {task} needs a {expected.__name__}")
-            return task_fn
+        for _, task_fn in _leaf_task_fns(cfg.get(key)):
+            if isinstance(task_fn, expected):
+                return task_fn
+            if task_fn is not None and first is None:
+                first = (key, task_fn)
+    if first is not None:
+        raise ValueError(f"{config_path}: the task_fn of {first[0]} is {type(first[1]).__name__}; "
+                         f"--task {task} needs a {expected.__name__}")
     raise ValueError(f"{config_path}: neither val_dataset nor train_dataset has a task_fn")
 
 
-def val_split_from_config(config_path: str) -> str:
-    """The split to evaluate on that the config names: the TSV prefix of its first ``val_dataset``.
+def val_split_from_config(config_path: str, task: str | None = None) -> str:
+    """The split to evaluate on that the config names: the TSV prefix of its first ``val_dataset``, or with
+    ``task``, of its first ``val_dataset`` whose task function asks ``task`` (when any has a task function).
 
-    Raises ``ValueError`` naming the config when it has no ``val_dataset`` with an ``ann_tsv_file``."""
+    Raises ``ValueError`` naming the config when it has no such ``val_dataset`` with an ``ann_tsv_file``."""
     from dataset.config_checks import load_data_config
 
     suffix = ".annotations.tsv"
-    for dataset in leaf_datasets(load_data_config(config_path).get("val_dataset")):
+    leaves = _leaf_task_fns(load_data_config(config_path).get("val_dataset"))
+    if task is not None and any(task_fn is not None for _, task_fn in leaves):
+        expected = task_fn_class(task)
+        leaves = [(leaf, task_fn) for leaf, task_fn in leaves if isinstance(task_fn, expected)]
+    for dataset, _ in leaves:
         ann_file = str(dataset.get("ann_tsv_file") or "")
         if ann_file.endswith(suffix):
             return ann_file[: -len(suffix)]
-    raise ValueError(f"{config_path}: no val_dataset with an ann_tsv_file to evaluate on: give --split "
+    of_task = f" of --task {task}" if task is not None else ""
+    raise ValueError(f"{config_path}: no val_dataset{of_task} with an ann_tsv_file to evaluate on: give --split "
                      "(a TSV prefix, or a COCO JSON with --image_root)")
+
+
+def _leaf_task_fns(spec: Any) -> list[tuple[Any, Any]]:
+    """``(dataset dict, its built task function or None)`` for each leaf dataset of ``spec`` (a dataset
+    dict, a ``ConcatDataset`` dict, or a list of them as GRPO configs have)."""
+    from dataset.registry import build
+
+    leaves = [leaf for item in (spec if isinstance(spec, (list, tuple)) else [spec]) for leaf in leaf_datasets(item)]
+    return [(leaf, build(leaf["task_fn"]) if leaf.get("task_fn") is not None else None) for leaf in leaves]
 
 
 def leaf_datasets(spec: Any) -> list[Any]:

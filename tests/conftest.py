@@ -19,6 +19,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Registered here rather than in pyproject.toml (a pyproject change makes scripts/setup_env.sh reinstall).
     config.addinivalue_line("markers", "multinode: two-node runs on this machine (a two-node Ray cluster, two "
                             "torchrun nodes); run them alone with `pytest -m multinode`")
+    config.addinivalue_line("markers", "task_demo: the short task demo on the mixed-task config (SFT, then "
+                            "evaluate.py --task per task); run it alone with `pytest -m task_demo`")
 
 
 @pytest.fixture(scope="session")

@@ -53,8 +53,9 @@ def build_parser() -> OneLineArgumentParser:
                    help="grounding: box F1@0.5 + box_iou reward; pointing: point F1 + point_in_box reward; the "
                    "other tasks: their reward (docs/tasks.md) and their official protocol_* numbers")
     p.add_argument("--config", default=None,
-                   help="training config (configs/*.py): ask with the task_fn of its val_dataset (else "
-                   "train_dataset), i.e. the prompts and negatives the model was trained with; default: "
+                   help="training config (configs/*.py): ask with the task_fn of its first val_dataset (else "
+                   "train_dataset) of --task's kind, i.e. the prompts and negatives the model was trained with, "
+                   "and without --split evaluate on that val_dataset; default: "
                    "the task's built-in task function with all 43 grounding (or the pointing) templates")
     p.add_argument("--output_dir", default=None, help="where metrics.json, predictions.jsonl, vis/ go "
                    "(default: MODEL/eval; with --predictions: the predictions file's folder)")
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     check_output_paths("evaluate.py", dirs={"--output_dir": output_dir}, files={"--html": args.html})
     try:  # a bad config fails first, then a missing model or split, all before the model loads
         task_fn = task_fn_from_config(args.config, args.task) if args.config else None
-        split_path = args.split or val_split_from_config(args.config)
+        split_path = args.split or val_split_from_config(args.config, args.task)
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2

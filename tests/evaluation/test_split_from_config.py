@@ -1,4 +1,4 @@
-"""tools/evaluate.py --config without --split evaluates on the config's own val_dataset."""
+"""tools/evaluate.py --config without --split evaluates on the config's own val_dataset (of --task's kind)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,38 @@ def test_a_config_without_val_dataset_names_the_fix(tmp_path: Path) -> None:
     config.write_text('train_dataset = dict(type="X", ann_tsv_file="d/train.annotations.tsv")\n')
     with pytest.raises(ValueError, match="no val_dataset .* give --split"):
         val_split_from_config(str(config))
+
+
+@pytest.mark.parametrize(("config", "task", "prefix"), [
+    ("sft_tasks", "keypoint", "toy_keypoint_val"),
+    ("sft_tasks", "gui_pointing", "toy_gui_val"),
+    ("sft_tasks", "grounding", "toy_grounding_val"),
+    ("grpo_tasks", "ocr_polygon", "toy_ocr_polygon_val"),
+    ("sft", "grounding", "toy_grounding_val"),
+])
+def test_a_mixed_config_gives_the_val_dataset_of_the_task(monkeypatch: pytest.MonkeyPatch, config: str, task: str,
+                                                          prefix: str) -> None:
+    monkeypatch.chdir(REPO)
+    assert val_split_from_config(f"configs/{config}.py", task) == f"work_dirs/toy_data/{prefix}"
+
+
+def test_a_config_without_a_val_dataset_of_the_task_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    with pytest.raises(ValueError, match=r"configs/sft\.py: no val_dataset of --task keypoint .* give --split"):
+        val_split_from_config("configs/sft.py", "keypoint")
+
+
+@pytest.mark.parametrize(("task", "expected"), [("keypoint", "KeypointTaskFn"), ("gui_grounding", "GuiGroundingTaskFn"),
+                                                ("gui_pointing", "GuiPointingTaskFn"), ("pointing", "PointingTaskFn")])
+def test_a_mixed_config_asks_with_the_task_fn_of_the_task(task: str, expected: str) -> None:
+    from evaluation.evaluate import task_fn_from_config
+
+    assert type(task_fn_from_config(str(REPO / "configs" / "sft_tasks.py"), task)).__name__ == expected
+
+
+def test_a_mixed_config_without_the_task_names_the_first_task_fn() -> None:
+    from evaluation.evaluate import task_fn_from_config
+
+    with pytest.raises(ValueError, match=r"sft_tasks\.py: the task_fn of val_dataset is GroundingTaskFn; "
+                                         r"--task referring needs a ReferringTaskFn"):
+        task_fn_from_config(str(REPO / "configs" / "sft_tasks.py"), "referring")
