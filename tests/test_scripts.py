@@ -285,3 +285,25 @@ def test_setup_env_first_install_shows_pip_progress(tmp_path: Path) -> None:
     assert "Collecting demo-package" in done.stdout  # pip's progress reaches the terminal
     assert "is ignored" not in done.stdout + done.stderr  # the find-links noise does not
     assert "[setup] installed" in done.stdout
+
+
+def test_sft_sh_cpu_over_two_nodes_runs_one_torchrun_rank_per_node_with_cpu_defaults(stubs: Path,
+                                                                                      tmp_path: Path) -> None:
+    """Without a GPU, NNODES=2 starts one CPU rank per node (NPROC_PER_NODE more), keeps the CPU defaults,
+    and only node 0 evaluates the final model (tests/finetuning/test_multinode_sft.py trains this for real)."""
+    own = write_config(tmp_path, "my_shapes.py", with_val=True)
+    common = dict(GPUS_PER_NODE="0", MODEL_PATH=hf_folder(tmp_path), CONFIG=own, OUTPUT_DIR=str(tmp_path / "sft"),
+                  NNODES="2", MASTER_ADDR="10.0.0.1", MASTER_PORT="29601")
+    for node_rank, nproc, evaluates in (("0", None, True), ("1", "2", False)):
+        extra = {"NPROC_PER_NODE": nproc} if nproc else {}
+        calls = launch("sft.sh", stubs, tmp_path, NODE_RANK=node_rank, **common, **extra)
+        train = flags(calls, "torchrun", "--nnodes=2", f"--node_rank={node_rank}", f"--nproc_per_node={nproc or 1}",
+                      "--master_addr=10.0.0.1", "--master_port=29601", "finetuning/train.py")
+        assert "--deepspeed" not in train and train["--bf16"] == "False"
+        assert bool([call for call in calls if "tools/evaluate.py" in call]) is evaluates
+    # One node, NPROC_PER_NODE=2 CPU ranks: torchrun too.
+    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", MODEL_PATH=hf_folder(tmp_path), NPROC_PER_NODE="2",
+                   OUTPUT_DIR=str(tmp_path / "sft"), DEEPSPEED="scripts/zero2.json")
+    train = flags(calls, "torchrun", "--nnodes=1", "--node_rank=0", "--nproc_per_node=2", "--master_addr=localhost",
+                  "--master_port=29500", "finetuning/train.py")
+    assert train["--deepspeed"] == "scripts/zero2.json"
