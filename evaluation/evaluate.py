@@ -3,8 +3,8 @@
 Questions come from the same task function as training (seeded per sample, so every run asks the
 same questions). Scores:
 
-* every task: the GRPO reward of each sample (``verl/configs/reward_func.py:compute_score``:
-  ``box_iou`` for grounding, ``point_in_box`` for pointing) averaged, and ``parse_rate``, the
+* every task: the GRPO reward of each sample (``rewards.score_batch``, which the trainer's
+  ``verl/configs/reward_func.py:compute_score`` calls: ``box_iou`` for grounding, ``point_in_box`` for pointing) averaged, and ``parse_rate``, the
   share of answers that parse into at least one phrase group;
 * grounding: ``box_f1@0.5``, detection F1 pooled over the split (true positives, predictions and
   GT objects summed over the images), a prediction being a true positive when the protocol's
@@ -40,6 +40,7 @@ from evaluation.official_predictions import official_record, score_records
 from evaluation.report_objects import record_objects
 from evaluation.sources import SplitSource, open_split
 from evaluation.task_predictions import task_record
+from rewards import score_batch
 from rewards.detection_metrics import match_boxes, match_points, point_in_box
 from rewards.predictions import predicted_boxes, predicted_points
 
@@ -263,10 +264,8 @@ def summarise(records: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
 
 def score_sample(prediction: str, gt: dict[str, Any], task: str) -> dict[str, Any]:
     """Per-sample record: reward, detection counts and whether the answer parsed."""
-    from verl.configs.reward_func import compute_score
-
     groups = parse_answer(prediction)
-    reward = compute_score([prediction], [gt])[0]
+    reward = score_batch([prediction], [gt])[0]
     if task in OTHER_TASKS:
         parsed = bool(parse_keypoint_answer(prediction)) if task == "keypoint" else bool(groups)
         return {"reward": float(reward["overall"]), "parsed": parsed, "tp": 0, "n_pred": 0, "n_gt": 0}
