@@ -23,7 +23,7 @@ from bench.common import format_table, summary_rows, write_json_atomic
 
 logger = logging.getLogger("bench")
 
-BENCHMARKS = ("tsv_scale", "converter", "rewards", "sft_data", "sft_step", "grpo_step", "actor_forward",
+BENCHMARKS = ("tsv_scale", "converter", "rewards", "reward_worst_case", "sft_data", "sft_step", "grpo_step", "actor_forward",
               "rollout_prefill", "memory_plan")
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 

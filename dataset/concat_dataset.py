@@ -78,6 +78,12 @@ class ConcatDataset(TorchConcatDataset):
             if hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
 
+    def log_skip_totals(self) -> None:
+        """Forward ``log_skip_totals`` (the last epoch's and the run's skip summaries) to every child."""
+        for ds in self.datasets:
+            if hasattr(ds, "log_skip_totals"):
+                ds.log_skip_totals()
+
     def skip_summary(self) -> dict[str, dict[str, int]]:
         """Per-child skip counts of this process, keyed by dataset name (``name#i`` if repeated)."""
         summary: dict[str, dict[str, int]] = {}

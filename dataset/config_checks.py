@@ -8,12 +8,13 @@ process starts: a missing TSV file otherwise surfaces deep inside a dataset cons
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 from mmengine.config import Config
 
-__all__ = ["TSV_PATH_KEYS", "DataConfigError", "load_data_config", "missing_data_paths"]
+__all__ = ["TSV_PATH_KEYS", "DataConfigError", "has_key", "load_data_config", "missing_data_paths"]
 
 # The TSV triple's keys in SFT (``TSVDataset``) and GRPO (``TSVRLHFDataset``) dataset configs.
 TSV_PATH_KEYS = ("img_tsv_file", "ann_tsv_file", "ann_lineidx_file", "image_tsv_file", "anno_tsv_file",
@@ -70,3 +71,28 @@ def missing_data_paths(cfg: Any, keys: tuple[str, ...] = ("train_dataset", "val_
                 if isinstance(path, str) and not os.path.isfile(path):
                     missing.append(f"{where}.{path_key}={path}")
     return missing
+
+
+def has_key(path: str | os.PathLike[str], key: str) -> bool:
+    """Whether the config ``path`` sets ``key`` to something other than ``None``, ``_base_`` files included."""
+    return load_data_config(path).get(key) is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dataset.config_checks --has KEY CONFIG``: prints ``yes`` or ``no`` and exits 0; a config
+    that cannot be read is one line on stderr and exit 2. ``scripts/sft.sh`` asks it for ``val_dataset``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 3 or argv[0] != "--has":
+        print("usage: python -m dataset.config_checks --has KEY CONFIG", file=sys.stderr)
+        return 2
+    key, path = argv[1], argv[2]
+    try:
+        print("yes" if has_key(path, key) else "no")
+    except DataConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -157,8 +157,16 @@ class TSVRLHFDataset(SourceBacked, Dataset):
         return len(self.source)
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch that seeds per-sample randomness (prompt template, phrase order)."""
+        """Select the epoch that seeds per-sample randomness (prompt template, phrase order); a new
+        epoch logs the one that ended's skips by reason (DataLoader workers' included)."""
+        if int(epoch) != self.epoch:
+            self.skips.end_epoch(self.epoch)
         self.epoch = epoch
+
+    def log_skip_totals(self) -> None:
+        """At the end of training: the last epoch's skip summary, then the run's totals by reason."""
+        self.skips.end_epoch(self.epoch)
+        self.skips.log_run_summary()
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """The sample at ``index``, or the next usable one within ``max_retries`` (counted, not recursive)."""

@@ -2,7 +2,7 @@
 
 One sample is ``dict(input_ids (L,), labels (L,), position_ids (3, L), pixel_values (N, 1176),
 image_grid_thw (1, 3))``. Unusable samples are skipped (the next index is tried, a bounded number
-of times); see ``dataset.skip_stats`` for the reasons and the per-worker counting.
+of times); see ``dataset.skip_stats`` for the reasons and the counting across DataLoader workers.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class TSVDataset(SourceBacked, Dataset):
         seed: seeds the subset and the per-sample task RNG; must be equal on every rank.
         model_config: the model's config for ``get_rope_index`` (optional; see ``MRopeIndexer``).
         max_retries: consecutive unusable samples tolerated before raising ``RuntimeError``.
-        log_skips_every: log a skip summary after every this many skips (per worker).
+        log_skips_every: log a skip summary after every this many skips of an epoch (all workers together).
         if_convert_raw_data: accepted for old configs; unused (as in the original).
     """
 
@@ -189,19 +189,24 @@ class TSVDataset(SourceBacked, Dataset):
         """Select the epoch whose per-sample RNG streams are used (call before each epoch).
 
         Persistent DataLoader workers hold their own copy: recreate them (the default) or this
-        has no effect inside them. Logs and resets this process's skip counts (the epoch summary).
+        has no effect inside them. A new epoch logs the one that ended's skips by reason (every worker's)
+        and starts a new count.
         """
-        self.skip_stats.log_summary()
-        self.skip_stats.reset()
+        if int(epoch) != self.epoch:
+            self.skip_stats.end_epoch(self.epoch)
         self.epoch = int(epoch)
+
+    def log_skip_totals(self) -> None:
+        """At the end of training: the last epoch's skip summary, then the run's totals by reason."""
+        self.skip_stats.end_epoch(self.epoch)
+        self.skip_stats.log_run_summary()
 
     def sample_rng(self, index: int) -> random.Random:
         """The task function's RNG for sample ``index`` in the current epoch (``SampleSource.rng``)."""
         return self.source.rng(index, self.epoch)
 
     def skip_summary(self) -> dict[str, int]:
-        """Skips per reason since the last ``set_epoch``, counted by this process (each DataLoader
-        worker counts, and logs, its own)."""
+        """Skips per reason in the current epoch, DataLoader workers' included."""
         return self.skip_stats.summary()
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -28,7 +28,7 @@ import os
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +179,11 @@ def _gt_files(ann_dir: str, prefixes: tuple[str, ...]) -> list[tuple[str, Path]]
     return out
 
 
-def iter_icdar2015_records(ann_dir: str, image_root: str, level: str = "word") -> Iterator[SourceRecord]:
-    """One record per ``gt_<stem>.txt`` of ``ann_dir`` (ICDAR2015 incidental text and the like)."""
-    for stem, path in _gt_files(ann_dir, ("gt_",)):
+def _iter_line_files(ann_dir: str, image_root: str, prefixes: tuple[str, ...], level: str,
+                     read_line: Callable[[str], tuple[list[float], str]], dont_care: str) -> Iterator[SourceRecord]:
+    """One record per ``<prefix><stem>.txt`` of ``ann_dir`` whose non-blank lines ``read_line`` turns into
+    ``(polygon, transcription)``; a bad line makes its file a bad record naming the line."""
+    for stem, path in _gt_files(ann_dir, prefixes):
         record_id = path.name
         try:
             entries = []
@@ -189,13 +191,18 @@ def iter_icdar2015_records(ann_dir: str, image_root: str, level: str = "word") -
                 if not text.strip():
                     continue
                 try:
-                    polygon, transcription = icdar2015_line(text)
+                    polygon, transcription = read_line(text)
                 except ValueError as exc:
                     raise ValueError(f"line {line_no}: {exc}") from exc
-                entries.append(_text_entry(polygon, transcription, transcription == ICDAR_DONT_CARE, level))
+                entries.append(_text_entry(polygon, transcription, transcription == dont_care, level))
             yield checked_record(record_id, _image_for(stem, image_root), {"polygons": entries})
         except (ValueError, UnicodeDecodeError) as exc:
             yield SourceRecord(record_id, error=str(exc))
+
+
+def iter_icdar2015_records(ann_dir: str, image_root: str, level: str = "word") -> Iterator[SourceRecord]:
+    """One record per ``gt_<stem>.txt`` of ``ann_dir`` (ICDAR2015 incidental text and the like)."""
+    return _iter_line_files(ann_dir, image_root, ("gt_",), level, icdar2015_line, ICDAR_DONT_CARE)
 
 
 _TOTALTEXT_FIELD = re.compile(r"(x|y|ornt|transcriptions)\s*:\s*(\[.*?\])(?=\s*,\s*(?:x|y|ornt|transcriptions)\s*:|\s*$)")
@@ -221,21 +228,7 @@ def totaltext_line(text: str) -> tuple[list[float], str]:
 
 def iter_totaltext_records(ann_dir: str, image_root: str, level: str = "word") -> Iterator[SourceRecord]:
     """One record per ``poly_gt_<stem>.txt`` / ``gt_<stem>.txt`` of ``ann_dir`` (Total-Text)."""
-    for stem, path in _gt_files(ann_dir, ("poly_gt_", "gt_")):
-        record_id = path.name
-        try:
-            entries = []
-            for line_no, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-                if not text.strip():
-                    continue
-                try:
-                    polygon, transcription = totaltext_line(text)
-                except ValueError as exc:
-                    raise ValueError(f"line {line_no}: {exc}") from exc
-                entries.append(_text_entry(polygon, transcription, transcription == TOTALTEXT_DONT_CARE, level))
-            yield checked_record(record_id, _image_for(stem, image_root), {"polygons": entries})
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield SourceRecord(record_id, error=str(exc))
+    return _iter_line_files(ann_dir, image_root, ("poly_gt_", "gt_"), level, totaltext_line, TOTALTEXT_DONT_CARE)
 
 
 def _hiertext_entry(item: dict[str, Any], level: str) -> dict[str, Any]:

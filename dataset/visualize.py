@@ -1,8 +1,13 @@
-"""Draw ``ObjectAnnotation``s (boxes, points, masks, negatives) on an image: the project's one drawer.
+"""Draw ``ObjectAnnotation``s (boxes, points, masks, polygons, keypoint skeletons, negatives) on an
+image: the project's one drawer.
+
+Every line and label is edged in black or white, whichever contrasts with its colour, so a green box
+and its label stay visible on a green object; a polygon is labelled with its phrase (OCR: the text);
+a keypoint instance is drawn as its joints and the skeleton edges between them (``dataset.skeletons``).
 
 ``draw_objects`` is pure (image in, image out); ``draw_comparison`` puts ground truth and predictions
-side by side with it (the reward debug images and the evaluation PNGs); ``visualize_tsv`` is the
-file-level loop behind ``tools/vis_tsv_dataset.py``.
+side by side with it (the reward debug images, the evaluation PNGs and the HTML report);
+``visualize_tsv`` is the file-level loop behind ``tools/vis_tsv_dataset.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dataset.annotations import AnnotationError, ObjectAnnotation, parse_annotation
 from dataset.mask_geometry import decode_mask
+from dataset.skeletons import skeleton_edges
+from dataset.task_fns.task_prompts.other_tasks import KEYPOINT_NAMES
 from dataset.tsv import TsvFormatError, TsvReader
 
-__all__ = ["VisStats", "draw_comparison", "draw_objects", "phrase_colours", "select_indices", "visualize_tsv"]
+__all__ = ["VisStats", "contrast_colour", "draw_comparison", "draw_objects", "phrase_colours", "select_indices",
+           "visualize_tsv"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +57,77 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default()
 
 
+def contrast_colour(colour: Colour) -> Colour:
+    """Black for a light colour, white for a dark one (by perceived luminance, 0-255)."""
+    luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+    return (0, 0, 0) if luminance > 140 else (255, 255, 255)
+
+
 def _label(draw: ImageDraw.ImageDraw, width: int, xy: tuple[float, float], text: str, colour: Colour) -> None:
-    """Text on a filled box of the phrase's colour, kept inside the image."""
+    """Text on a filled box of the phrase's colour with a contrasting edge, kept inside the image; the
+    text is in the contrasting colour too."""
     font = _font()
+    edge = contrast_colour(colour)
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    w, h = right - left + 4, bottom - top + 2
+    w, h = right - left + 6, bottom - top + 4
     x = min(max(0.0, xy[0]), max(0.0, width - w))
     y = max(0.0, xy[1] - h)
-    draw.rectangle([x, y, x + w, y + h], fill=colour)
-    draw.text((x + 2, y + 1 - top), text, fill=(255, 255, 255), font=font)
+    draw.rectangle([x, y, x + w, y + h], fill=colour, outline=edge, width=1)
+    draw.text((x + 3, y + 2 - top), text, fill=edge, font=font)
+
+
+def _edged_line(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], colour: Colour, width: int) -> None:
+    """A line through ``points`` in ``colour`` over a contrasting line one pixel wider on each side."""
+    draw.line(points, fill=contrast_colour(colour), width=width + 2, joint="curve")
+    draw.line(points, fill=colour, width=width, joint="curve")
+
+
+def _dot(draw: ImageDraw.ImageDraw, xy: tuple[float, float], radius: float, colour: Colour) -> None:
+    x, y = xy
+    draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour, outline=contrast_colour(colour))
+
+
+def _joint_names(obj: ObjectAnnotation) -> tuple[str, ...]:
+    if obj.keypoint_names:
+        return obj.keypoint_names
+    if obj.keypoint_type in KEYPOINT_NAMES:
+        return KEYPOINT_NAMES[obj.keypoint_type]  # type: ignore[index]
+    return tuple(obj.keypoints or ())
+
+
+def _draw_keypoints(draw: ImageDraw.ImageDraw, obj: ObjectAnnotation, colour: Colour, line_w: int) -> None:
+    """The skeleton edges between labelled joints (visibility > 0), then the joints over them."""
+    joints = {n: (x, y) for n, (x, y, v) in (obj.keypoints or {}).items() if v > 0}
+    names = _joint_names(obj)
+    for a, b in skeleton_edges(names) if names else []:
+        if a in joints and b in joints:
+            _edged_line(draw, [joints[a], joints[b]], colour, line_w)
+    for xy in joints.values():
+        _dot(draw, xy, 1 + line_w, colour)
+
+
+def _draw_object(draw: ImageDraw.ImageDraw, width: int, obj: ObjectAnnotation, colour: Colour, line_w: int) -> None:
+    """One positive object: box, polygon, keypoints and point, then its phrase label once."""
+    anchor: tuple[float, float] | None = None
+    if obj.box is not None:
+        x0, y0, x1, y1 = obj.box
+        x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+        _edged_line(draw, [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)], colour, line_w)
+        anchor = (x0, y0)
+    if obj.polygon is not None:
+        corners = list(zip(obj.polygon[0::2], obj.polygon[1::2]))
+        _edged_line(draw, corners + corners[:1], colour, line_w)
+        anchor = anchor or (min(x for x, _ in corners), min(y for _, y in corners))
+    if obj.keypoints is not None:
+        _draw_keypoints(draw, obj, colour, line_w)
+        labelled = [(x, y) for x, y, v in obj.keypoints.values() if v > 0]
+        anchor = anchor or (min(labelled, key=lambda xy: xy[1]) if labelled else None)  # above the top joint
+    if obj.point is not None:
+        r = 2 + line_w
+        _dot(draw, obj.point, r, colour)
+        anchor = anchor or (obj.point[0] + r, obj.point[1] - r)
+    if anchor is not None:
+        _label(draw, width, anchor, obj.phrase, colour)
 
 
 def _overlay_masks(image: Image.Image, objects: Sequence[ObjectAnnotation], colours: dict[str, Colour]) -> Image.Image:
@@ -89,8 +159,8 @@ def _legend(width: int, colours: dict[str, Colour], counts: dict[str, int], nega
 
 def draw_objects(image: Image.Image, objects: Sequence[ObjectAnnotation],
                  colours: dict[str, Colour] | None = None) -> Image.Image:
-    """Return a new RGB image with masks, boxes, points and phrase labels drawn, plus a legend strip
-    below listing each phrase (with its instance count) and the negatives.
+    """Return a new RGB image with masks, boxes, polygons, keypoint skeletons, points and phrase labels
+    drawn, plus a legend strip below listing each phrase (with its instance count) and the negatives.
 
     ``colours``: phrase -> RGB for every phrase of ``objects`` (default :func:`phrase_colours` of them).
     Raises ``ValueError`` if a mask cannot be decoded or does not match the image size.
@@ -107,17 +177,7 @@ def draw_objects(image: Image.Image, objects: Sequence[ObjectAnnotation],
                 negatives.append(obj.phrase)
             continue
         counts[obj.phrase] = counts.get(obj.phrase, 0) + 1
-        colour = colours[obj.phrase]
-        if obj.box is not None:
-            x0, y0, x1, y1 = obj.box
-            draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=colour, width=line_w)
-            _label(draw, canvas.width, (x0, y0), obj.phrase, colour)
-        if obj.point is not None:
-            x, y = obj.point
-            r = 2 + line_w
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(255, 255, 255))
-            if obj.box is None:
-                _label(draw, canvas.width, (x + r, y - r), obj.phrase, colour)
+        _draw_object(draw, canvas.width, obj, colours[obj.phrase], line_w)
     legend = _legend(max(canvas.width, 160), colours, counts, negatives)
     out = Image.new("RGB", (legend.width, canvas.height + legend.height), (255, 255, 255))
     out.paste(canvas, (0, 0))

@@ -52,6 +52,12 @@ MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-1024}"
 # the toy split; else nothing. Sets DO_EVAL, EVAL_ARGS (evaluate.py flags) and EVAL_WHAT (for the banner).
 EVAL_ARGS=()
 DO_EVAL=1
+CONFIG_HAS_VAL=no
+if [[ "${EVAL:-1}" -eq 1 && -z "${EVAL_SPLIT:-}" ]]; then
+    # Asked of mmengine, so a val_dataset inherited through _base_ counts; a config that cannot be read
+    # stops the launcher here with one line (exit 2).
+    CONFIG_HAS_VAL="$(python -m dataset.config_checks --has val_dataset "$CONFIG")"
+fi
 if [[ "${EVAL:-1}" -ne 1 ]]; then
     EVAL_WHAT="nothing (EVAL=0)"
     DO_EVAL=0
@@ -59,7 +65,7 @@ elif [[ -n "${EVAL_SPLIT:-}" ]]; then
     EVAL_ARGS=(--split "$EVAL_SPLIT")
     [[ -n "${EVAL_IMAGE_ROOT:-}" ]] && EVAL_ARGS+=(--image_root "$EVAL_IMAGE_ROOT")
     EVAL_WHAT="EVAL_SPLIT=$EVAL_SPLIT"
-elif grep -Eq '^val_dataset[[:space:]]*=' "$CONFIG" 2>/dev/null; then
+elif [[ "$CONFIG_HAS_VAL" == yes ]]; then
     # evaluate.py with --config and no --split reads the config's val_dataset
     EVAL_WHAT="the val_dataset of $CONFIG"
 elif [[ "$CONFIG" == configs/sft.py || "$CONFIG" == configs/sft_pointing.py ]]; then

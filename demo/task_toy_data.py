@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from dataset.atomic_write import write_text_atomic
 from dataset.tsv import TsvPaths, TsvWriter, encode_image
-from demo.toy_data import CODED_SHAPE_GREEN, SHAPES, coded_background, shape_mask
+from demo.toy_data import CODED_SHAPE_GREEN, SHAPES, coded_background, is_up_to_date, shape_mask
 
 __all__ = ["FIGURE_JOINTS", "GUI_LABELS", "TASK_SCENES", "WORDS", "make_task_scene", "make_task_toy_dataset"]
 
@@ -184,21 +184,31 @@ def _scribble(rng: np.random.Generator, width: int, height: int, taken: list[tup
     return np.asarray(canvas, dtype=bool), [x, y, x + 18, y, x + 18, y + 10, x, y + 10]
 
 
+def _place(rng: np.random.Generator, pixels: np.ndarray, patch: np.ndarray,
+           taken: list[tuple[float, ...]]) -> np.ndarray | None:
+    """Paint ``patch`` (a bool array) at a free spot of ``pixels`` (H, W, 3) and add its box to ``taken``;
+    returns its mask over the whole image, or ``None`` when no spot is free."""
+    height, width = pixels.shape[:2]
+    spot = _free_spot(rng, patch.shape[1], patch.shape[0], width, height, taken)
+    if spot is None:
+        return None
+    x, y = spot
+    mask = np.zeros((height, width), dtype=bool)
+    mask[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
+    taken.append((x, y, x + patch.shape[1], y + patch.shape[0]))
+    _paint(pixels, mask, rng)
+    return mask
+
+
 def ocr_box_scene(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, dict[str, Any]]:
     """1-2 upright words, as 4-corner polygons; a don't-care scribble with probability 0.3."""
     pixels = _canvas(rng, width, height)
     taken: list[tuple[float, ...]] = []
     entries = []
     for word in rng.choice(WORDS, size=int(rng.integers(1, 3)), replace=False):
-        patch = _text_patch(str(word))
-        spot = _free_spot(rng, patch.shape[1], patch.shape[0], width, height, taken)
-        if spot is None:
+        mask = _place(rng, pixels, _text_patch(str(word)), taken)
+        if mask is None:
             continue
-        x, y = spot
-        mask = np.zeros((height, width), dtype=bool)
-        mask[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
-        taken.append((x, y, x + patch.shape[1], y + patch.shape[0]))
-        _paint(pixels, mask, rng)
         x0, y0, x1, y1 = _box_of(mask)
         entries.append({"polygon": [x0, y0, x1, y0, x1, y1, x0, y1], "bbox": [x0, y0, x1, y1], "phrase": str(word),
                         "level": "word"})
@@ -233,14 +243,10 @@ def ocr_polygon_scene(rng: np.random.Generator, width: int, height: int) -> tupl
     entries = []
     for word in rng.choice(WORDS, size=int(rng.integers(1, 3)), replace=False):
         patch, corners = _rotated(_text_patch(str(word)), float(rng.uniform(-35, 35)))
-        spot = _free_spot(rng, patch.shape[1], patch.shape[0], width, height, taken)
-        if spot is None:
+        mask = _place(rng, pixels, patch, taken)
+        if mask is None:
             continue
-        x, y = spot
-        mask = np.zeros((height, width), dtype=bool)
-        mask[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
-        taken.append((x, y, x + patch.shape[1], y + patch.shape[0]))
-        _paint(pixels, mask, rng)
+        x, y = taken[-1][:2]
         polygon = [round(float(v), 1) for cx, cy in corners for v in (cx + x, cy + y)]
         polygon = [min(max(v, 0.0), float(width if i % 2 == 0 else height)) for i, v in enumerate(polygon)]
         entries.append({"polygon": polygon, "phrase": str(word), "level": "word"})
@@ -319,7 +325,7 @@ def make_task_toy_dataset(output_dir: str, task: str, num_train: int = 512, num_
     paths["manifest"] = os.path.join(output_dir, f"toy_{task}_manifest.json")
     manifest = {"version": MANIFEST_VERSION, "task": task, "num_train": num_train, "num_val": num_val,
                 "image_size": [width, height], "seed": seed}
-    if not force and _is_up_to_date(paths, manifest):
+    if not force and is_up_to_date(paths, manifest):
         logger.info("toy %s data in %s is up to date; skipping", task, output_dir)
         return paths
     os.makedirs(output_dir, exist_ok=True)
@@ -331,11 +337,3 @@ def make_task_toy_dataset(output_dir: str, task: str, num_train: int = 512, num_
     return paths
 
 
-def _is_up_to_date(paths: dict[str, Any], manifest: dict[str, Any]) -> bool:
-    try:
-        with open(paths["manifest"], encoding="utf-8") as fh:
-            if json.load(fh) != manifest:
-                return False
-    except (OSError, ValueError):
-        return False
-    return all(os.path.isfile(p) for v in paths.values() if isinstance(v, TsvPaths) for p in v)

@@ -362,7 +362,7 @@ def make_toy_datasets(
                 "image_size": [width, height], "seed": seed, "negative_rate": negative_rate,
                 "max_objects": max_objects, "size_range": list(size_range), "background": background,
                 "object_alpha": object_alpha}
-    if not force and _is_up_to_date(paths, manifest):
+    if not force and is_up_to_date(paths, manifest, (paths["jsonl"],)):
         logger.info("toy data in %s is up to date; skipping (use force=True to rebuild)", output_dir)
         return paths
     os.makedirs(paths["jsonl_image_root"], exist_ok=True)
@@ -375,12 +375,14 @@ def make_toy_datasets(
     return paths
 
 
-def _is_up_to_date(paths: dict[str, Any], manifest: dict[str, Any]) -> bool:
+def is_up_to_date(paths: dict[str, Any], manifest: dict[str, Any], extra_files: tuple[str, ...] = ()) -> bool:
+    """True when ``paths["manifest"]`` holds ``manifest`` and every TSV file in ``paths`` (and each of
+    ``extra_files``) exists: a toy set built with the same settings need not be built again."""
     try:
         with open(paths["manifest"], encoding="utf-8") as fh:
             if json.load(fh) != manifest:
                 return False
     except (OSError, ValueError):
         return False
-    files = [p for v in paths.values() if isinstance(v, TsvPaths) for p in v] + [paths["jsonl"]]
+    files = [p for v in paths.values() if isinstance(v, TsvPaths) for p in v] + list(extra_files)
     return all(os.path.isfile(p) for p in files)

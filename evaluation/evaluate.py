@@ -3,8 +3,8 @@
 Questions come from the same task function as training (seeded per sample, so every run asks the
 same questions). Scores:
 
-* every task: the GRPO reward of each sample (``verl/configs/reward_func.py:compute_score``:
-  ``box_iou`` for grounding, ``point_in_box`` for pointing) averaged, and ``parse_rate``, the
+* every task: the GRPO reward of each sample (``rewards.score_batch``, which the trainer's
+  ``verl/configs/reward_func.py:compute_score`` calls: ``box_iou`` for grounding, ``point_in_box`` for pointing) averaged, and ``parse_rate``, the
   share of answers that parse into at least one phrase group;
 * grounding: ``box_f1@0.5``, detection F1 pooled over the split (true positives, predictions and
   GT objects summed over the images), a prediction being a true positive when the protocol's
@@ -29,18 +29,20 @@ from typing import Any
 
 from PIL import Image
 
+from dataset.annotations import ObjectAnnotation
 from dataset.atomic_write import write_json_atomic, write_text_atomic
 from dataset.grammar import ParsedGroup, parse_answer, parse_keypoint_answer
 from dataset.sample_source import SampleSource
 from dataset.skip_stats import SkipSample
 from dataset.task_fns.categories import clean_category_name
+from dataset.visualize import draw_comparison
 from evaluation.official_predictions import official_record, score_records
+from evaluation.report_objects import record_objects
 from evaluation.sources import SplitSource, open_split
 from evaluation.task_predictions import task_record
-from rewards import parse_ground_truth
+from rewards import score_batch
 from rewards.detection_metrics import match_boxes, match_points, point_in_box
 from rewards.predictions import predicted_boxes, predicted_points
-from rewards.visualize import render_comparison
 
 logger = logging.getLogger(__name__)
 
@@ -262,10 +264,8 @@ def summarise(records: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
 
 def score_sample(prediction: str, gt: dict[str, Any], task: str) -> dict[str, Any]:
     """Per-sample record: reward, detection counts and whether the answer parsed."""
-    from verl.configs.reward_func import compute_score
-
     groups = parse_answer(prediction)
-    reward = compute_score([prediction], [gt])[0]
+    reward = score_batch([prediction], [gt])[0]
     if task in OTHER_TASKS:
         parsed = bool(parse_keypoint_answer(prediction)) if task == "keypoint" else bool(groups)
         return {"reward": float(reward["overall"]), "parsed": parsed, "tp": 0, "n_pred": 0, "n_gt": 0}
@@ -312,14 +312,25 @@ def split_metrics(rows: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
     return metrics
 
 
-def save_visualisation(sample: EvalSample, prediction: str, task: str, path: Path) -> None:
-    """Ground truth (left) and the prediction (right) drawn side by side on the image, as PNG
-    (``rewards.visualize.render_comparison``, the drawer of the reward debug images too)."""
-    gt = parse_ground_truth(sample.ground_truth)
-    title = f"Prediction | {TASK_REWARDS[task]}"
-    image = render_comparison(sample.image.convert("RGB"), gt, parse_answer(prediction), title, max_side=None)
+GEOMETRY_KINDS = ("boxes", "points", "masks", "polygons", "keypoints")  # a phrase with none of them is a negative
+
+
+def save_visualisation(sample: EvalSample, row: dict[str, Any], task: str, path: Path) -> None:
+    """Ground truth (left) and the prediction (right) of one predictions line ``row`` drawn side by side
+    on the image, as PNG: the objects the HTML report draws (``evaluation.report_objects``: boxes,
+    points, masks, polygons with their text, keypoint skeletons) by the one drawer, plus the phrases
+    asked but absent (negatives) in the ground truth's legend."""
+    truth, predicted = record_objects(row)
+    truth += [ObjectAnnotation(phrase) for phrase, targets in sample.ground_truth["answer"].items()
+              if not any(targets.get(kind) for kind in GEOMETRY_KINDS)]
+    width, height = (int(v) for v in row["image_size"])
+    image = sample.image.convert("RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height))
+    drawn = draw_comparison(image, truth, predicted,
+                            titles=(f"GT | {row.get('dataset_name', '')}", f"Prediction | {TASK_REWARDS[task]}"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    drawn.save(path)
 
 
 def run_evaluation(
@@ -350,13 +361,13 @@ def run_evaluation(
     predictions: list[dict[str, Any]] = []
     report: list[ReportImage] = []
     with tqdm(total=total, desc="evaluate", unit="img") as bar:
-        for sample, text, row in answer_and_score(generator, source_samples(source, task, max_samples, seed, task_fn),
+        for sample, _, row in answer_and_score(generator, source_samples(source, task, max_samples, seed, task_fn),
                                                   task, batch_size):
             predictions.append(row)
             if html_path is not None:
                 report.append(ReportImage.from_record(row, sample.image))
             if sample.index < num_visualisations:
-                save_visualisation(sample, text, task, output_dir / "vis" / f"{sample.index:05d}.png")
+                save_visualisation(sample, row, task, output_dir / "vis" / f"{sample.index:05d}.png")
             bar.update(1)
     metrics = split_metrics(predictions, task)
     metrics["split"] = split

@@ -80,17 +80,3 @@ def task_record(task: str, image_path: str, question: str, raw_response: str, gt
     record["extracted_predictions"] = preds
     return record
 
-
-def drawable(record: Mapping[str, Any]) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-    """``(gt, pred)`` of a line as name -> boxes, points and polygons (flat pixel lists) for drawing:
-    a GUI line's box goes under ``"element"``, a keypoint instance becomes its box and its joints."""
-    task, gt, pred = record.get("task_name"), record["gt"], record["extracted_predictions"]
-    if task == "gui":
-        return ({"element": [list(gt)]} if len(gt) == 4 else {}), dict(pred)
-    if task == "keypoint":
-        def flat(instances: Mapping[str, Any]) -> dict[str, list[Any]]:
-            return {c: [g for inst in v for g in [inst["bbox"]] + [xy for xy in inst["keypoints"].values()
-                                                                    if isinstance(xy, list)]]
-                    for c, v in instances.items()}
-        return flat(gt), flat(pred)
-    return dict(gt), dict(pred)

@@ -222,13 +222,14 @@ class TrainingArguments(transformers.TrainingArguments):
             if not 0.0 <= self.warmup_ratio < 1.0:
                 raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
             self.warmup_steps = float(self.warmup_ratio)
-        cpu_deepspeed = bool(self.deepspeed) and (self.use_cpu or not torch.accelerator.is_available())
+        on_cpu = self.use_cpu or not torch.accelerator.is_available()
+        cpu_deepspeed = bool(self.deepspeed) and on_cpu
         if self.deepspeed:
             set_single_process_env()
-        if cpu_deepspeed:
-            # Without a GPU, accelerate's DeepSpeed path finds no device backend and counts one process,
-            # so DeepSpeed's "auto" train_batch_size misses the other ranks. use_cpu makes accelerate open
-            # a gloo group over all ranks instead.
+        if cpu_deepspeed or (on_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1):
+            # Without a GPU, accelerate finds no device backend and counts one process: each torchrun rank
+            # then trained alone on all the data (and DeepSpeed's "auto" train_batch_size missed the other
+            # ranks). use_cpu makes accelerate open a gloo group over all ranks instead.
             self.use_cpu = True
         super().__post_init__()
         if cpu_deepspeed:

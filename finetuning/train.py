@@ -40,7 +40,7 @@ FLAT_COLLATOR = "FlattenedDataCollatorForSupervisedDataset"
 
 class DatasetEpochCallback(TrainerCallback):
     """Tell the dataset which epoch starts, so per-sample task RNG streams differ per epoch and a
-    resumed run sees the same samples as an uninterrupted one."""
+    resumed run sees the same samples as an uninterrupted one; at the end, have it log its skips."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -49,9 +49,17 @@ class DatasetEpochCallback(TrainerCallback):
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(int(state.epoch + 1e-6) if state.epoch else 0)
 
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if hasattr(self.dataset, "log_skip_totals"):
+            self.dataset.log_skip_totals()
+
 
 def setup_logging(training_args: TrainingArguments) -> None:
-    """INFO logs on the main process (warnings elsewhere), also written to ``output_dir/info.txt``."""
+    """INFO logs on the main process (warnings elsewhere), also written to ``output_dir/info.txt``.
+
+    transformers' own loggers stay at WARNING (its INFO level dumps every model and generation
+    configuration, about 1,500 lines per run) unless ``--log_level info`` / ``debug`` asks for them;
+    only ``transformers.trainer`` (the run banner: examples, epochs, batch sizes) logs at ``level``."""
     level = logging.INFO if training_args.should_log else logging.WARNING
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if training_args.process_index == 0:
@@ -59,7 +67,15 @@ def setup_logging(training_args: TrainingArguments) -> None:
         handlers.append(logging.FileHandler(Path(training_args.output_dir) / "info.txt"))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers,
                         force=True)
-    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(transformers_log_level(training_args))
+    logging.getLogger("transformers.trainer").setLevel(level)  # its run banner and progress stay
+
+
+def transformers_log_level(training_args: TrainingArguments) -> int:
+    """transformers' verbosity: WARNING by default (``--log_level passive``), else the one asked for."""
+    if training_args.log_level == "passive":
+        return logging.WARNING
+    return training_args.get_process_log_level()
 
 
 def log_run_info(argv: list[str], model_args: ModelArguments, data_args: DataArguments) -> None:

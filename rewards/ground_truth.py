@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import accumulate, chain
 from typing import Any
 
@@ -58,6 +59,16 @@ class GroundTruth:
     def is_empty(self) -> bool:
         """True when no phrase has any object."""
         return all(t.is_negative for t in self.answer.values())
+
+    @cached_property
+    def first_box(self) -> tuple[float, float, float, float] | None:
+        """The first box of the first phrase that has one, as xyxy pixels with ordered corners (``None``:
+        no box). Read once per ground truth, which a prompt's rollouts share."""
+        for targets in self.answer.values():
+            if len(targets.boxes):
+                x0, y0, x1, y1 = targets.boxes[0].tolist()
+                return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+        return None
 
     def targets(self, kind: str) -> dict[str, Any]:
         """Per phrase, the objects of ``kind`` (an array for boxes/points, a list for masks).

@@ -14,10 +14,13 @@ if [[ "${REX_SKIP_INSTALL:-0}" != "1" ]]; then
     stamp=".venv/.rex_installed"
     want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-        echo "[setup] installing the package and its dev extras into .venv (first time: a few minutes)"
-        # This machine's pip config lists local find-links folders that may not exist: hide that noise.
-        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 \
-            | { grep -v '^WARNING: Location .* is ignored' || true; }
+        echo "[setup] installing the package and its dev extras into .venv (first time: a few minutes;" \
+             "pip shows each package and a progress bar per download)"
+        # pip's own output (a line per package, progress bars) goes straight to the terminal; only its
+        # stderr is filtered: this machine's pip config lists local find-links folders that may not exist.
+        { .venv/bin/python -m pip install --progress-bar on --disable-pip-version-check -e ".[dev]" 2>&1 1>&3 \
+            | { grep --line-buffered -v '^WARNING: Location .* is ignored' >&2 || true; }; } 3>&1
+        echo "[setup] installed; later runs skip this step until pyproject.toml changes"
         echo "$want" > "$stamp"
     fi
     # shellcheck disable=SC1091

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rex-Omni SFT launcher. Every value below can be overridden from the environment, e.g.
 #   MODEL_PATH=IDEA-Research/Rex-Omni CONFIG=configs/my_data.py bash scripts/sft.sh
-#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash scripts/sft.sh      (run once per node)
+#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash scripts/sft.sh      (run once per node, docs/sft.md)
 # Extra arguments are passed on to finetuning/train.py (and win over everything here).
 #
 # With no GPU it runs on the CPU (demo/sft_cpu_defaults.sh holds its defaults: no DeepSpeed, fp32, small
@@ -24,6 +24,8 @@
 source "$(dirname "$0")/setup_env.sh"
 
 GPUS_PER_NODE="${GPUS_PER_NODE:-$(detect_gpus)}"
+# Training processes per node: one per GPU; without a GPU one, or NPROC_PER_NODE CPU ranks (gloo).
+NPROC_PER_NODE="${NPROC_PER_NODE:-$(( GPUS_PER_NODE > 0 ? GPUS_PER_NODE : 1 ))}"
 NNODES="${NNODES:-1}"
 NODE_RANK="${NODE_RANK:-0}"
 MASTER_ADDR="${MASTER_ADDR:-localhost}"
@@ -32,8 +34,8 @@ CONFIG="${CONFIG:-configs/sft.py}"
 
 CPU_DEMO=0
 DEMO_ARGS=()
-# No GPU (one node): the CPU run sets its own defaults first (the lines below keep them).
-if [[ "$GPUS_PER_NODE" -eq 0 && "$NNODES" -eq 1 ]]; then source demo/sft_cpu_defaults.sh; fi
+# No GPU: the CPU run sets its own defaults first (the lines below keep them), on every node.
+if [[ "$GPUS_PER_NODE" -eq 0 ]]; then source demo/sft_cpu_defaults.sh; fi
 OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft}"
 DEEPSPEED="${DEEPSPEED-scripts/zero2.json}"
 BF16="${BF16:-True}"
@@ -96,10 +98,11 @@ skip_model_check=()
 [[ "${CHECK_MODEL:-1}" -eq 1 ]] || skip_model_check=(--skip_model_check)
 python -m finetuning.check_args "${skip_model_check[@]}" "${args[@]}" "$@"
 
-echo "[sft] config=$CONFIG output=$OUTPUT_DIR gpus/node=$GPUS_PER_NODE nodes=$NNODES deepspeed=${DEEPSPEED:-none}"
+echo "[sft] config=$CONFIG output=$OUTPUT_DIR gpus/node=$GPUS_PER_NODE processes/node=$NPROC_PER_NODE" \
+     "nodes=$NNODES (this is node $NODE_RANK) deepspeed=${DEEPSPEED:-none}"
 start=$(date +%s)
-if [[ "$GPUS_PER_NODE" -gt 0 || "$NNODES" -gt 1 ]]; then
-    torchrun --nnodes="$NNODES" --node_rank="$NODE_RANK" --nproc_per_node="$GPUS_PER_NODE" \
+if [[ "$GPUS_PER_NODE" -gt 0 || "$NNODES" -gt 1 || "$NPROC_PER_NODE" -gt 1 ]]; then
+    torchrun --nnodes="$NNODES" --node_rank="$NODE_RANK" --nproc_per_node="$NPROC_PER_NODE" \
         --master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT" \
         finetuning/train.py "${args[@]}" "$@"
 else
@@ -107,4 +110,5 @@ else
 fi
 echo "[sft] training took $(( $(date +%s) - start )) s"
 
-if [[ "$CPU_DEMO" -eq 1 ]]; then sft_cpu_evaluate "$start"; fi
+# The evaluation after a CPU run: on node 0 only (the final model is in its OUTPUT_DIR).
+if [[ "$CPU_DEMO" -eq 1 && "$NODE_RANK" -eq 0 ]]; then sft_cpu_evaluate "$start"; fi

@@ -15,11 +15,11 @@ FORBIDDEN = {
     "dataset": {"rewards", "modeling", "finetuning", "verl", "evaluation", "demo"},
     "rewards": {"modeling", "finetuning", "verl", "evaluation", "demo"},
     "modeling": {"finetuning", "verl", "evaluation", "demo"},
-    # Both stages may use evaluation/ (it imports no trainer): their in-training validation scores with
-    # the code of tools/evaluate.py instead of a copy.
+    # Both stages may use evaluation/ (it imports neither stage): their in-training validation scores
+    # with the code of tools/evaluate.py instead of a copy.
     "finetuning": {"verl", "demo"},
     "verl": {"finetuning", "demo"},
-    "evaluation": {"finetuning", "demo"},
+    "evaluation": {"finetuning", "verl", "demo"},
 }
 
 

@@ -2,7 +2,8 @@
 demo/sft_cpu_defaults.sh and demo/grpo_cpu_defaults.sh) and their one pre-flight process.
 
 The launchers run with ``python``, ``python3``, ``torchrun`` and ``nvidia-smi`` replaced by stubs that
-record their arguments, so each test sees the exact command lines a launcher would start (nothing is
+record their arguments (the one question the CPU launcher asks a config, ``python -m dataset.config_checks``,
+goes on to the real Python), so each test sees the exact command lines a launcher would start (nothing is
 checked or trained): the CPU demo's values without a GPU, the production values with one, and an
 environment variable winning over both.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 RECORDER = """#!/usr/bin/env bash
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$STUB_LOG"
+# The launcher's question to the config (does it set val_dataset?) gets the real answer.
+if [[ "${1:-} ${2:-}" == "-m dataset.config_checks" ]]; then exec "$REAL_PYTHON" "$@"; fi
 """
 FAKE_NVIDIA_SMI = """#!/usr/bin/env bash
 for ((i = 0; i < ${FAKE_GPUS:-0}; i++)); do echo "GPU $i: stub"; done
@@ -46,15 +50,22 @@ def launch(script: str, stubs: Path, tmp_path: Path, *args: str, **env: str) -> 
 def launch_with_output(script: str, stubs: Path, tmp_path: Path, *args: str,
                        **env: str) -> tuple[list[list[str]], str]:
     """:func:`launch`, also returning what the launcher printed (stdout and stderr)."""
+    result, calls = run_launcher(script, stubs, tmp_path, *args, **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return calls, result.stdout + result.stderr
+
+
+def run_launcher(script: str, stubs: Path, tmp_path: Path, *args: str,
+                 **env: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run ``scripts/<script>`` with the stubs, whatever its exit status; returns the process and the calls."""
     log = tmp_path / "calls.tsv"
     log.write_text("")
     keep = {key: os.environ[key] for key in ("HOME", "LANG") if key in os.environ}
     full_env = {**keep, "PATH": f"{stubs}:/usr/bin:/bin", "REX_SKIP_INSTALL": "1", "STUB_LOG": str(log),
-                "OUTPUT_PATH": str(tmp_path / "out"), **env}
+                "OUTPUT_PATH": str(tmp_path / "out"), "REAL_PYTHON": sys.executable, **env}
     result = subprocess.run(["bash", f"scripts/{script}", *args], cwd=REPO, env=full_env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return [line.split("\t") for line in log.read_text().splitlines()], result.stdout + result.stderr
+                            text=True, timeout=120)
+    return result, [line.split("\t") for line in log.read_text().splitlines()]
 
 
 def flags(calls: list[list[str]], *prefix: str) -> dict[str, str]:
@@ -203,6 +214,27 @@ def test_sft_sh_cpu_evaluates_a_custom_config_on_its_own_data_not_the_toy_split(
     assert evaluate["--split"] == "data/val.json" and evaluate["--image_root"] == "data/images"
 
 
+def test_sft_sh_cpu_evaluates_a_val_dataset_inherited_through_base(stubs: Path, tmp_path: Path) -> None:
+    base = write_config(tmp_path, "my_base.py", with_val=True)
+    child = tmp_path / "my_child.py"
+    child.write_text(f'_base_ = ["./{Path(base).name}"]\ntrain_dataset = dict(type="Y")\n')
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=str(child),
+                                    OUTPUT_DIR=str(tmp_path / "sft"))
+    evaluate = flags(calls, "python", "tools/evaluate.py")
+    assert evaluate["--config"] == str(child) and "--split" not in evaluate
+    assert f"evaluates on the val_dataset of {child}" in out and "evaluation is skipped" not in out
+
+
+def test_sft_sh_cpu_config_that_cannot_be_read_stops_in_one_line(stubs: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text('_base_ = ["./no_such_base.py"]\n')
+    result, calls = run_launcher("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=str(broken),
+                                 OUTPUT_DIR=str(tmp_path / "sft"))
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(errors) == 1 and str(broken) in errors[0], result.stderr
+    assert not [call for call in calls if "finetuning.train" in call or "tools/evaluate.py" in call]
+
+
 def test_sft_sh_cpu_custom_config_without_val_data_skips_evaluation_with_a_note(stubs: Path, tmp_path: Path) -> None:
     own = write_config(tmp_path, "my_shapes.py", with_val=False)
     calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=own,
@@ -227,3 +259,51 @@ def test_sft_sh_model_path_without_gpu_keeps_cpu_defaults(stubs: Path, tmp_path:
     # grpo.sh follows the same rule: no GPU, a MODEL_PATH, still the CPU run.
     run = overrides(launch("grpo.sh", stubs, tmp_path, MODEL_PATH=model))
     assert run["trainer.device"] == "cpu" and run["worker.rollout.name"] == "hf"
+
+
+def test_setup_env_first_install_shows_pip_progress(tmp_path: Path) -> None:
+    # A copy of the repository's set-up script beside a pyproject.toml and a stub .venv whose python
+    # records its arguments and prints what pip prints (stdout) and this machine's find-links noise (stderr).
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "setup_env.sh").write_text((repo / "scripts" / "setup_env.sh").read_text())
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "activate").write_text("")
+    python = venv_bin / "python"
+    python.write_text('#!/bin/bash\necho "$*" >> "$STUB_ARGS"\necho "Collecting demo-package"\n'
+                      "echo \"WARNING: Location '/missing/wheels' is ignored: it is not a URL\" >&2\n")
+    python.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "STUB_ARGS": str(tmp_path / "args.txt")}
+    done = subprocess.run(["bash", "-c", f"source {tmp_path}/scripts/setup_env.sh"], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    pip_args = (tmp_path / "args.txt").read_text().split()
+    assert pip_args[:3] == ["-m", "pip", "install"]
+    assert "-q" not in pip_args and "--quiet" not in pip_args  # minutes of silence on a first set-up
+    assert pip_args[pip_args.index("--progress-bar") + 1] == "on"
+    assert "Collecting demo-package" in done.stdout  # pip's progress reaches the terminal
+    assert "is ignored" not in done.stdout + done.stderr  # the find-links noise does not
+    assert "[setup] installed" in done.stdout
+
+
+def test_sft_sh_cpu_over_two_nodes_runs_one_torchrun_rank_per_node_with_cpu_defaults(stubs: Path,
+                                                                                      tmp_path: Path) -> None:
+    """Without a GPU, NNODES=2 starts one CPU rank per node (NPROC_PER_NODE more), keeps the CPU defaults,
+    and only node 0 evaluates the final model (tests/finetuning/test_multinode_sft.py trains this for real)."""
+    own = write_config(tmp_path, "my_shapes.py", with_val=True)
+    common = dict(GPUS_PER_NODE="0", MODEL_PATH=hf_folder(tmp_path), CONFIG=own, OUTPUT_DIR=str(tmp_path / "sft"),
+                  NNODES="2", MASTER_ADDR="10.0.0.1", MASTER_PORT="29601")
+    for node_rank, nproc, evaluates in (("0", None, True), ("1", "2", False)):
+        extra = {"NPROC_PER_NODE": nproc} if nproc else {}
+        calls = launch("sft.sh", stubs, tmp_path, NODE_RANK=node_rank, **common, **extra)
+        train = flags(calls, "torchrun", "--nnodes=2", f"--node_rank={node_rank}", f"--nproc_per_node={nproc or 1}",
+                      "--master_addr=10.0.0.1", "--master_port=29601", "finetuning/train.py")
+        assert "--deepspeed" not in train and train["--bf16"] == "False"
+        assert bool([call for call in calls if "tools/evaluate.py" in call]) is evaluates
+    # One node, NPROC_PER_NODE=2 CPU ranks: torchrun too.
+    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", MODEL_PATH=hf_folder(tmp_path), NPROC_PER_NODE="2",
+                   OUTPUT_DIR=str(tmp_path / "sft"), DEEPSPEED="scripts/zero2.json")
+    train = flags(calls, "torchrun", "--nnodes=1", "--node_rank=0", "--nproc_per_node=2", "--master_addr=localhost",
+                  "--master_port=29500", "finetuning/train.py")
+    assert train["--deepspeed"] == "scripts/zero2.json"

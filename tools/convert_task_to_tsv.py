@@ -20,9 +20,8 @@ import os
 import sys
 from collections.abc import Iterator
 
-from dataset.coco_formats import CategoryFilter, FormatError, SourceRecord
-from dataset.convert import ConversionError
-from dataset.real_data import SourceOptions, convert_records, iter_source_records
+from dataset.coco_formats import CategoryFilter, SourceRecord
+from dataset.real_data import SourceOptions, iter_source_records
 from dataset.task_formats import (
     add_exemplars,
     iter_hiertext_records,
@@ -32,14 +31,11 @@ from dataset.task_formats import (
     iter_totaltext_records,
     load_given_exemplars,
 )
+from tools.conversion_cli import add_output_flags, category_names, output_flag_mistake, run_conversion
 
 TASK_FORMATS = ("coco_keypoints", "icdar2015", "totaltext", "hiertext", "screenspot", "visual_prompt")
 _NEEDS_DIR = ("icdar2015", "totaltext")
 _DEFAULT_LEVEL = {"icdar2015": "word", "totaltext": "word", "hiertext": "text line"}
-
-
-def _names(text: str | None) -> tuple[str, ...]:
-    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "visual_prompt)")
     p.add_argument("--ann_dir", default=None, help="the folder of per-image gt_*.txt files (icdar2015, totaltext)")
     p.add_argument("--image_root", required=True, help="folder the images' file names are relative to")
-    p.add_argument("--output_prefix", default=None,
-                   help="write PREFIX.images.tsv, PREFIX.annotations.tsv, PREFIX.annotations.tsv.lineidx")
-    p.add_argument("--output_jsonl", default=None, help="also (or only) write the {'image_name', 'annotation'} JSONL")
     p.add_argument("--level", default=None, choices=("word", "text line"),
                    help="OCR granularity written in each entry (default: word for icdar2015/totaltext, "
                    "text line for hiertext, whose words are read with --level word)")
@@ -72,41 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "draw them each epoch); default 1")
     p.add_argument("--exemplar_file", default=None,
                    help="visual_prompt: JSON {image file name: {phrase: [[x0, y0, x1, y1], ...]}} of given exemplars")
-    p.add_argument("--categories", default=None,
-                   help="comma-separated category names to keep (coco_keypoints, visual_prompt); default all")
-    p.add_argument("--exclude_categories", default=None, help="comma-separated category names to drop")
-    p.add_argument("--max_samples", type=int, default=None, help="stop after N samples")
-    p.add_argument("--num_workers", type=int, default=1, help="processes re-encoding images (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seeds sampled exemplars and mask points (default 0)")
-    p.add_argument("--jpeg_quality", type=int, default=95, help="JPEG quality of the stored images (default 95)")
-    p.add_argument("--strict", action="store_true",
-                   help="fail (exit 1, write nothing) on any bad record or image instead of skipping it")
-    p.add_argument("--no_progress", action="store_true", help="hide the progress bars")
+    add_output_flags(p, categories_help="comma-separated category names to keep (coco_keypoints, visual_prompt); "
+                     "default all", max_samples_help="stop after N samples",
+                     num_workers_help="processes re-encoding images (default 1)")
     return p
 
 
 def _check(args: argparse.Namespace) -> str | None:
     """The first user mistake in ``args``, as one line, or ``None``."""
-    if not args.output_prefix and not args.output_jsonl:
-        return "give --output_prefix, --output_jsonl or both"
     if args.format in _NEEDS_DIR and not args.ann_dir:
         return f"--format {args.format} needs --ann_dir (the folder of gt_*.txt files)"
     if args.format not in _NEEDS_DIR and not args.ann_file:
         return f"--format {args.format} needs --ann_file"
-    if args.max_samples is not None and args.max_samples < 1:
-        return f"--max_samples must be >= 1, got {args.max_samples}"
     if args.num_exemplars < 0:
         return f"--num_exemplars must be >= 0, got {args.num_exemplars}"
-    if args.num_workers < 1:
-        return f"--num_workers must be >= 1, got {args.num_workers}"
-    if not 1 <= args.jpeg_quality <= 100:
-        return f"--jpeg_quality must be in 1..100, got {args.jpeg_quality}"
-    return None
+    return output_flag_mistake(args)
 
 
 def iter_records(args: argparse.Namespace) -> Iterator[SourceRecord]:
     """The records of the chosen format (raises ``FormatError`` for an unusable input file)."""
-    keep = CategoryFilter(_names(args.categories), _names(args.exclude_categories))
+    keep = CategoryFilter(category_names(args.categories), category_names(args.exclude_categories))
     level = args.level or _DEFAULT_LEVEL.get(args.format, "word")
     if args.format == "coco_keypoints":
         yield from iter_keypoint_records(args.ann_file, keep, args.min_keypoints)
@@ -137,20 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if mistake is not None:
         print(f"convert_task_to_tsv.py: error: {mistake}", file=sys.stderr)
         return 2
-    try:
-        stats = convert_records(iter_records(args), args.image_root, jsonl_out=args.output_jsonl,
-                                tsv_prefix=args.output_prefix, max_samples=args.max_samples,
-                                num_workers=args.num_workers, jpeg_quality=args.jpeg_quality, strict=args.strict,
-                                progress=not args.no_progress)
-    except FormatError as exc:
-        print(f"convert_task_to_tsv.py: error: {exc}", file=sys.stderr)
-        return 2
-    except ConversionError as exc:
-        logging.getLogger(__name__).error("%s\nstrict mode: no output written", exc)
-        return 1
-    print(f"wrote {stats.num_written} samples, skipped {len(stats.bad)} bad record(s) "
-          f"and {stats.num_empty} image(s) without objects")
-    return 0
+    return run_conversion("convert_task_to_tsv.py", iter_records(args), args)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,34 @@ def test_corrupt_samples_are_skipped_and_counted(
     assert "samples skipped so far" in caplog.text
     ds.set_epoch(1)  # logs the epoch summary and resets the counts
     assert ds.skip_summary() == {}
+    assert f"epoch 0: 11 samples skipped: {summary}" in caplog.text
+
+
+def test_skips_in_dataloader_workers_are_summarised_once_per_epoch_and_at_the_end(
+    sft_toy_data: dict[str, Any],
+    processor: Any,
+    make_sft_dataset: Callable[..., Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One bad annotation (sample 2) among 6; two epochs read in a DataLoader worker that is recreated
+    # per epoch (the trainer's default), as train.py's epoch callback drives the dataset.
+    from torch.utils.data import DataLoader
+
+    paths = _write_corrupt_copy(sft_toy_data["toy_grounding_train"], tmp_path, {2}, count=6)
+    ds = make_sft_dataset(paths, processor, log_skips_every=0)
+    with caplog.at_level(logging.WARNING, logger="dataset.skip_stats"):
+        for epoch in (0, 1):
+            ds.set_epoch(epoch)
+            batches = list(DataLoader(ds, batch_size=None, num_workers=1))
+            assert len(batches) == 6
+            assert ds.skip_summary() == {"unreadable": 1}  # counted in the worker, seen here
+        ds.log_skip_totals()
+    lines = [r.getMessage() for r in caplog.records]
+    assert [m for m in lines if "skipping sample" in m] == []  # logged inside the worker, not repeated here
+    assert sum("epoch 0: 1 samples skipped: {'unreadable': 1}" in m for m in lines) == 1
+    assert sum("epoch 1: 1 samples skipped: {'unreadable': 1}" in m for m in lines) == 1
+    assert sum("2 samples skipped in this run: {'unreadable': 2}" in m for m in lines) == 1
 
 
 def test_all_corrupt_fails_loudly_without_recursion(

@@ -68,3 +68,55 @@ def test_draw_comparison_panels_share_phrase_colours() -> None:
     assert out.getpixel((5, 14 + 15)) == cat and out.getpixel((left.width + 6, 14 + 15)) == cat
     small = draw_comparison(Image.new("RGB", (600, 400)), truth, predicted, max_side=300)
     assert small.width == round(draw_comparison(Image.new("RGB", (600, 400)), truth, predicted).width / 2)
+
+
+GREEN = (44, 160, 44)
+
+
+def _far(pixels: np.ndarray, colour: tuple[int, int, int], at_least: int = 200) -> np.ndarray:
+    """Which pixels differ from ``colour`` by at least ``at_least`` (sum of the three channel differences)."""
+    return np.abs(pixels.astype(int) - np.array(colour)).sum(axis=-1) >= at_least
+
+
+def test_a_green_label_and_box_stay_visible_on_a_green_object() -> None:
+    # The whole image is the box's own colour: only a contrasting edge can show where label and box are.
+    image = Image.new("RGB", (120, 100), GREEN)
+    out = np.asarray(draw_objects(image, [ObjectAnnotation("tree", box=(20, 40, 100, 90))], {"tree": GREEN}))[:100]
+    label_left_edge = out[30:39, 20]  # the label sits on the box's top-left corner, above the box
+    assert _far(label_left_edge, GREEN).all()
+    assert _far(out[30:39, 20:100], GREEN).sum() >= 20  # the edge and the text
+    box_rows = out[41:89, 17:24]  # across the box's left side: an edge pixel beside the green line
+    assert _far(box_rows, GREEN).any(axis=1).all()
+
+
+def test_polygon_and_its_text_are_drawn() -> None:
+    image = Image.new("RGB", (100, 80), (255, 255, 255))
+    red = (214, 39, 40)
+    polygon = (10.0, 30.0, 90.0, 30.0, 90.0, 70.0, 10.0, 70.0)
+    out = np.asarray(draw_objects(image, [ObjectAnnotation("EXIT", polygon=polygon)], {"EXIT": red}))[:80]
+    bottom_edge = out[70, 30:70]
+    assert (np.abs(bottom_edge.astype(int) - red).sum(axis=-1) < 30).all()
+    assert _far(out[15:30, 10:40], (255, 255, 255), 150).sum() > 20  # the label with the text above the polygon
+
+
+def test_keypoint_skeleton_joins_labelled_joints_only() -> None:
+    image = Image.new("RGB", (100, 100), (255, 255, 255))
+    blue = (31, 119, 180)
+    person = ObjectAnnotation("person", box=(5.0, 5.0, 95.0, 95.0), keypoint_type="person", keypoints={
+        "left shoulder": (20.0, 50.0, 2), "left elbow": (80.0, 50.0, 1),  # a COCO skeleton edge
+        "left wrist": (80.0, 90.0, 0),  # not labelled: no joint, no edge from the elbow
+        "nose": (50.0, 25.0, 2)})  # labelled but not joined to either (no person edge nose-shoulder/elbow)
+    out = np.asarray(draw_objects(image, [person], {"person": blue}))[:100]
+    on_line = out[50, 30:70]
+    assert (np.abs(on_line.astype(int) - blue).sum(axis=-1) < 30).all()
+    assert (out[60:85, 80] == 255).all()  # the elbow-wrist edge is not drawn
+    assert (out[30:45, 35] == 255).all() and (out[30:45, 65] == 255).all()  # nothing joins the nose
+    assert (np.abs(out[25, 50].astype(int) - blue).sum() < 30)  # the nose joint itself is drawn
+
+
+def test_joints_of_a_list_no_skeleton_knows_are_joined_to_the_first() -> None:
+    image = Image.new("RGB", (100, 100), (255, 255, 255))
+    figure = ObjectAnnotation("figure", keypoint_names=("head", "left hand"),
+                              keypoints={"head": (50.0, 10.0, 2), "left hand": (50.0, 90.0, 2)})
+    out = np.asarray(draw_objects(image, [figure], {"figure": GREEN}))[:100]
+    assert (np.abs(out[30:70, 50].astype(int) - GREEN).sum(axis=-1) < 30).all()

@@ -8,11 +8,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from dataset.annotations import parse_annotation
+from dataset.annotations import ObjectAnnotation, parse_annotation
 from dataset.tsv import TsvWriter
+from dataset.visualize import PALETTE, TITLE_HEIGHT, draw_objects
 from evaluation.evaluate import default_task_fn, run_evaluation
 from evaluation.official_predictions import read_predictions, score_records
 
@@ -64,3 +66,25 @@ def test_the_target_answer_scores_one(task: str, tmp_path: Path) -> None:
     rescored = score_records(read_predictions(tmp_path / "out" / "predictions.jsonl"))
     assert rescored[MAIN[task].removeprefix("protocol_")] == metrics[MAIN[task]]
     assert (tmp_path / "out" / "report.html").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("task", "on_line"), [("keypoint", [(47, 27), (48, 28)]),  # nose - left eye edge
+                                               ("ocr_polygon", [(60, 18), (60, 22), (35, 11)])])  # polygon edges
+def test_the_png_draws_skeletons_and_polygons(task: str, on_line: list[tuple[int, int]], tmp_path: Path) -> None:
+    run_evaluation(TargetEcho(task), write_split(tmp_path, ANNOTATIONS[task]), task, tmp_path / "out",
+                   num_visualisations=1)
+    pixels = np.asarray(Image.open(tmp_path / "out" / "vis" / "00000.png").convert("RGB")).astype(int)
+    half = pixels.shape[1] // 2  # ground truth left, the prediction (the target, quantised) right
+    for x, y in on_line:
+        for left in (0, half):  # within a pixel of the line (quantisation moves the predicted one)
+            near = pixels[TITLE_HEIGHT + y - 1:TITLE_HEIGHT + y + 2, left + x - 1:left + x + 2]
+            assert (np.abs(near - PALETTE[0]).sum(axis=-1) < 30).any(), (task, x, y, left)
+
+
+def test_the_png_lists_an_absent_phrase_as_a_negative(tmp_path: Path) -> None:
+    split = write_split(tmp_path, ANNOTATIONS["hallucination"])
+    run_evaluation(TargetEcho("hallucination"), split, "hallucination", tmp_path / "out", num_visualisations=1)
+    drawn = np.asarray(Image.open(tmp_path / "out" / "vis" / "00000.png").convert("RGB"))
+    legend = np.asarray(draw_objects(Image.new("RGB", (100, 100), (90, 90, 90)), [ObjectAnnotation("unicorn")]))
+    assert drawn.shape[0] == TITLE_HEIGHT + legend.shape[0]  # the legend strip has the negative's line
+    assert (drawn[TITLE_HEIGHT + 100:, :legend.shape[1]] == legend[100:]).all()

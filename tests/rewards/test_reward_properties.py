@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +14,6 @@ from verl.configs.reward_func import compute_score
 
 PHRASES = ["dog", "cat", "red car", "person"]
 REWARDS = ["box_iou", "point_in_box", "point_in_mask"]
-TIME_LIMIT_S = 0.05
 
 coord = st.integers(0, 999)
 box_bins = st.tuples(coord, coord, coord, coord)
@@ -104,41 +102,32 @@ def _adversarial(rng: random.Random) -> str:
     return "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 60)))
 
 
-def _timed(text: str, gt: dict, limit: float = TIME_LIMIT_S) -> float:
-    best = float("inf")
-    for _ in range(3):  # the best of up to three runs filters out scheduler noise on a shared machine
-        start = time.perf_counter()
-        row = compute_score([text], [gt])[0]
-        best = min(best, time.perf_counter() - start)
-        assert 0.0 <= row["overall"] <= 1.0
-        if best < limit:
-            break
-    return best
-
-
-def test_adversarial_strings_never_raise_and_are_fast() -> None:
+def test_adversarial_strings_never_raise() -> None:
+    """Malformed answers (huge numbers, stray tokens, control characters) score in [0, 1]; their cost against a
+    plain answer is measured in ``python -m bench.bench_reward_worst_case``, not here."""
     rng = random.Random(0)
     gts = [make_gt({"dog": {"boxes": [[10, 10, 300, 300]], "masks": [[10, 10, 300, 10, 300, 300]]},
                     "cat": {"boxes": []}}, reward_name=r, size=(640, 480)) for r in REWARDS]
-    slowest = 0.0
     for i in range(10_000):
-        slowest = max(slowest, _timed(_adversarial(rng) if i % 10 else "".join(map(chr, rng.choices(range(0x250), k=200))),
-                                      gts[i % 3]))
-    assert slowest < TIME_LIMIT_S
+        text = _adversarial(rng) if i % 10 else "".join(map(chr, rng.choices(range(0x250), k=200)))
+        row = compute_score([text], [gts[i % 3]])[0]
+        assert 0.0 <= row["overall"] <= 1.0
 
 
-def test_ten_thousand_items_are_fast() -> None:
-    """10k items: the reward math stays under 50 ms; end to end gets 10x that, because
-    ``parse_answer`` alone (dataset/grammar.py) needs ~130 ms for 10k boxes on the 2-core CI box."""
+def test_ten_thousand_items_score_as_hand_computed() -> None:
+    """10k copies of one GT box under one-to-one matching, and 10k points: scored as by hand, in range
+    (their speed: ``python -m bench.bench_reward_worst_case``)."""
     gts = [make_gt({"dog": {"boxes": [[10, 10, 300, 300], [5, 5, 50, 50]], "masks": [[10, 10, 300, 10, 300, 300]] * 2},
                     "cat": {"boxes": []}}, reward_name=r, size=(640, 480)) for r in REWARDS]
     boxes = answer(("dog", [quantize_box([10, 10, 300, 300], 640, 480)] * 10_000))
+    row = compute_score([boxes], [gts[0]], reward_options={"box_iou": {"matching": "one_to_one"}})[0]
+    # Hungarian pairs one copy with each GT box: IoU 1 with the first, 40*40 / (290*290 + 45*45 - 40*40) with
+    # the second; quantising to 0.64 px bins moves each IoU by under 1%.
+    matched_iou = 1 + 1600 / 84525
+    assert abs(row["precision"] - matched_iou / 10_000) < 0.01 * 2 / 10_000
+    assert abs(row["recall"] - matched_iou / 2) < 0.01
     points = answer(("dog", [quantize_point([100, 50], 640, 480)] * 10_000), ("cat", [(1, 1)] * 100))
-    for text, gt in [(boxes, gts[0]), (points, gts[1]), (points, gts[2])]:
-        assert _timed(text, gt, 10 * TIME_LIMIT_S) < 10 * TIME_LIMIT_S
-        groups, parsed = parse_answer(text), parse_ground_truth(gt)
-        for matching in ({"box_iou": "one_to_one"}.get(gt["reward_name"], "maximum"), None):
-            options = {"matching": matching} if matching else {}
-            start = time.perf_counter()
-            get_reward(gt["reward_name"])(groups, parsed, **options)
-            assert time.perf_counter() - start < TIME_LIMIT_S
+    for gt in gts[1:]:
+        groups, parsed = parse_answer(points), parse_ground_truth(gt)
+        assert len(groups[0].items) == 10_000
+        assert 0.0 <= get_reward(gt["reward_name"])(groups, parsed).score <= 1.0

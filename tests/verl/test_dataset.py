@@ -157,6 +157,32 @@ def test_bad_sample_is_skipped_and_counted(processor, tmp_path):
     assert sample["num_skipped"] == 1 and sample["index"] == 1 and "cat" in sample["ground_truth"]["answer"]
 
 
+def test_skips_are_summarised_per_epoch_and_at_the_end(processor, tmp_path, caplog):
+    import io
+    import logging
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (112, 112), "white").save(buf, format="PNG")
+    paths = [str(tmp_path / n) for n in ("i.tsv", "a.tsv", "a.lineidx")]
+    with TsvWriter(*paths) as writer:
+        writer.add(buf.getvalue(), {"boxes": [{"bbox": [1, 2], "phrase": "bad"}]})
+        writer.add(buf.getvalue(), {"boxes": [{"bbox": [10, 10, 50, 50], "phrase": "cat"}]})
+    ds = TSVRLHFDataset(*paths, processor=processor, dataset_name="toy",
+                        task_fn=dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY))
+    with caplog.at_level(logging.WARNING, logger="dataset.skip_stats"):
+        for epoch in (0, 1):
+            ds.set_epoch(epoch)
+            ds[0]
+        ds.log_skip_totals()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("skipping sample 0" in m for m in lines) == 1  # explained once, not every epoch
+    assert [m for m in lines if "skipping sample" not in m] == [
+        "toy: epoch 0: 1 samples skipped: {'bad_annotation': 1}", "toy: epoch 1: 1 samples skipped: {'bad_annotation': 1}",
+        "toy: 2 samples skipped in this run: {'bad_annotation': 2}"]
+
+
 def test_resize_image_bounds():
     from PIL import Image
 

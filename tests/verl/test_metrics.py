@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from verl.protocol import Batch
-from verl.trainer.metrics import rollout_probs_metrics
+from verl.trainer.metrics import console_line, rollout_probs_metrics
 
 
 def test_rollout_probs_diff_over_response_tokens():
@@ -29,3 +29,11 @@ def test_rollout_probs_diff_over_response_tokens():
 def test_rollout_probs_diff_absent_without_engine_log_probs():
     batch = Batch({"old_log_probs": torch.zeros(1, 2), "response_mask": torch.ones(1, 2)})
     assert rollout_probs_metrics(batch) == {}
+
+
+def test_console_line_names_each_field():
+    metrics = {"reward/overall": 0.0, "response_length/mean": 48.0, "actor/pg_loss": -0.25, "timing_s/step": 3.5,
+               "reward/box_iou": 0.0}
+    line = console_line(7, metrics)
+    assert line == "step 7: reward_mean=0 response_len_mean=48 pg_loss=-0.25 step_s=3.5"
+    assert " overall=" not in line and " mean=" not in line  # the old bare names said nothing

@@ -23,7 +23,8 @@ import torch
 from verl import core_algos
 from verl.protocol import Batch
 
-__all__ = ["Tracker", "data_metrics", "reward_metrics", "rollout_probs_metrics", "throughput_metrics"]
+__all__ = ["CONSOLE_FIELDS", "Tracker", "console_line", "data_metrics", "reward_metrics", "rollout_probs_metrics",
+           "throughput_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,21 @@ def throughput_metrics(batch: Batch, timings: Mapping[str, float], world_size: i
     return out
 
 
+# The console line's fields: metric key -> the name it is shown under (each name says what it is).
+CONSOLE_FIELDS: dict[str, str] = {
+    "reward/overall": "reward_mean", "response_length/mean": "response_len_mean", "actor/pg_loss": "pg_loss",
+    "actor/kl_loss": "kl_loss", "actor/entropy": "entropy", "actor/grad_norm": "grad_norm", "actor/lr": "lr",
+    "timing_s/step": "step_s", "perf/throughput_tokens_per_s": "tokens_per_s",
+}
+
+
+def console_line(step: int, metrics: Mapping[str, float]) -> str:
+    """The one console line of a step, e.g. ``step 3: reward_mean=0.5 response_len_mean=48 ...``: the
+    batch's mean reward, mean response length (tokens), the update's losses, step time (seconds)."""
+    shown = " ".join(f"{name}={float(metrics[key]):.4g}" for key, name in CONSOLE_FIELDS.items() if key in metrics)
+    return f"step {step}: {shown}"
+
+
 class Tracker:
     """Writes each step's metrics to ``<checkpoint dir>/metrics.jsonl`` and the configured backends.
 
@@ -125,10 +141,7 @@ class Tracker:
         with open(self.jsonl_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"step": step, **{k: (v if math.isfinite(v) else None) for k, v in clean.items()}}) + "\n")
         if "console" in self.loggers:
-            keys = ("reward/overall", "response_length/mean", "actor/pg_loss", "actor/kl_loss", "actor/entropy",
-                    "actor/grad_norm", "actor/lr", "timing_s/step", "perf/throughput_tokens_per_s")
-            shown = " ".join(f"{k.split('/', 1)[1]}={clean[k]:.4g}" for k in keys if k in clean)
-            logger.info("step %d: %s", step, shown)
+            logger.info("%s", console_line(step, clean))
         if self._tb is not None:
             for key, value in clean.items():
                 self._tb.add_scalar(key, value, step)

@@ -134,6 +134,10 @@ class GRPOTrainer:
                 history.append(metrics)
                 bar.update(1)
             bar.close()
+            train_data = getattr(self.train_loader, "dataset", None)
+            for ds in getattr(train_data, "datasets", [train_data]):
+                if hasattr(ds, "log_skip_totals"):
+                    ds.log_skip_totals()
             if last_saved != self.global_step:
                 self.save()
         finally:
