@@ -19,24 +19,29 @@ from typing import Any
 
 from PIL import Image
 
-from dataset.annotations import ObjectAnnotation
 from dataset.tsv import TsvReader
 from dataset.visualize import draw_objects
 from evaluation.evaluate import (
+    OTHER_TASKS,
     EvalSample,
     answer_and_score,
     leaf_datasets,
     scored_row,
     source_samples,
     split_metrics,
+    task_fn_class,
 )
+from evaluation.report_objects import record_objects
 from evaluation.sources import SplitSource
 
 __all__ = ["REWARD_TASKS", "ValSplit", "answer_metrics", "answer_rows", "answer_split",
            "load_samples", "metrics_by_split", "prediction_picture", "rank_batches", "val_splits"]
 
-# The reward a split is scored with -> the evaluation task whose protocol applies.
-REWARD_TASKS = {"box_iou": "grounding", "point_in_box": "pointing", "point_in_mask": "pointing"}
+# The reward a split is scored with -> the evaluation task whose protocol applies (gui_hit: GUI grounding and
+# pointing have the same official line and metric).
+REWARD_TASKS = {"box_iou": "grounding", "point_in_box": "pointing", "point_in_mask": "pointing",
+                "hallucination": "hallucination", "vp_box_iou": "visual_prompt", "keypoint_oks": "keypoint",
+                "ocr_box_iou": "ocr_box", "polygon_iou": "ocr_polygon", "gui_hit": "gui_grounding"}
 ANNOTATIONS_SUFFIX = ".annotations.tsv"
 
 
@@ -51,20 +56,26 @@ class ValSplit:
 
 
 def _task_of(task_fn: Any, where: str) -> str:
+    """The ``tools/evaluate.py --task`` whose task function ``task_fn`` is (a ``GroundingTaskFn``, referring's
+    included, scores as grounding, as before the other tasks existed)."""
     from dataset.task_fns import GroundingTaskFn, PointingTaskFn
 
     if isinstance(task_fn, GroundingTaskFn):
         return "grounding"
     if isinstance(task_fn, PointingTaskFn):
         return "pointing"
-    raise ValueError(f"{where}: in-training evaluation scores grounding and pointing, not {type(task_fn).__name__}")
+    for task in OTHER_TASKS:
+        if isinstance(task_fn, task_fn_class(task)):
+            return task
+    raise ValueError(f"{where}: in-training evaluation scores the tasks of tools/evaluate.py --task, not "
+                     f"{type(task_fn).__name__}")
 
 
 def val_splits(spec: Any, where: str = "val_dataset") -> list[ValSplit]:
     """The leaf datasets of a config's ``val_dataset`` (a dataset dict, a ``ConcatDataset`` dict or a
     list of them) as :class:`ValSplit`; the task function is built from the config like training's.
 
-    Raises ``ValueError`` naming the dataset when it has no TSV files or no grounding/pointing task_fn.
+    Raises ``ValueError`` naming the dataset when it has no TSV files or no task_fn of a tools/evaluate.py --task.
     """
     from dataset.registry import build
 
@@ -173,25 +184,15 @@ def answer_metrics(texts: Sequence[str], ground_truths: Sequence[Mapping[str, An
     return metrics_by_split(grouped, {name: rows[0]["task"] for name, rows in grouped.items()}), grouped
 
 
-def _objects(items: Mapping[str, Sequence[Sequence[float]]]) -> list[ObjectAnnotation]:
-    objects = []
-    for phrase, values in items.items():
-        for value in values:
-            if len(value) == 4:
-                objects.append(ObjectAnnotation(phrase, box=tuple(float(v) for v in value)))  # type: ignore[arg-type]
-            elif len(value) == 2:
-                objects.append(ObjectAnnotation(phrase, point=tuple(float(v) for v in value)))  # type: ignore[arg-type]
-    return objects
-
-
 def prediction_picture(image: Image.Image, row: Mapping[str, Any]) -> Image.Image:
-    """Ground truth (left) and prediction (right) of one scored row, each drawn by
-    :func:`dataset.visualize.draw_objects`, side by side on one RGB image (pixels of ``image``)."""
-    gt = row.get("gt_boxes", row["gt"]) if row.get("task_name") == "pointing" else row["gt"]
+    """Ground truth (left) and prediction (right) of one scored row (any task: the objects of
+    :func:`evaluation.report_objects.record_objects`), each drawn by :func:`dataset.visualize.draw_objects`,
+    side by side on one RGB image (pixels of ``image``)."""
+    truth, predicted = record_objects(row)
     size = tuple(int(v) for v in row.get("image_size") or image.size)
     image = image if image.size == size else image.resize(size)  # a rollout's image may be resized
-    left = draw_objects(image, _objects(gt))
-    right = draw_objects(image, _objects(row["extracted_predictions"]))
+    left = draw_objects(image, truth)
+    right = draw_objects(image, predicted)
     gap = 4
     out = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)), (255, 255, 255))
     out.paste(left, (0, 0))

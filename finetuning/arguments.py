@@ -368,7 +368,7 @@ def parse_args(
 
 def check_eval_args(training_args: TrainingArguments, cfg: Config) -> None:
     """An evaluation needs the config's ``val_dataset``; the in-training protocol evaluation needs its
-    TSV files and a grounding or pointing task function. Raises ``UsageError`` naming what is wrong."""
+    TSV files and a task function of a tools/evaluate.py task. Raises ``UsageError`` naming what is wrong."""
     if training_args.eval_strategy == "no":
         return
     if cfg.get("val_dataset") is None:

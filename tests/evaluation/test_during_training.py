@@ -59,3 +59,70 @@ def test_prediction_picture_puts_ground_truth_left_and_prediction_right() -> Non
     left = {picture.getpixel((x, 20)) for x in (9, 10)}
     right = {picture.getpixel((offset + x, 20)) for x in (9, 10)}
     assert (31, 119, 180) in left and (31, 119, 180) in right
+
+
+# task -> (toy set, task function, reward, the official metric that a perfect answer brings to 1).
+TASK_SPLITS = {
+    "keypoint": ("keypoint", "KeypointTaskFn", "keypoint_oks", "protocol_keypoint_mean_f1"),
+    "gui_grounding": ("gui", "GuiGroundingTaskFn", "gui_hit", "protocol_gui_accuracy"),
+    "ocr_box": ("ocr_box", "OcrBoxTaskFn", "ocr_box_iou", "protocol_box_f1@0.5"),
+    "visual_prompt": ("visual_prompt", "VisualPromptTaskFn", "vp_box_iou", "protocol_box_f1@0.5"),
+}
+
+
+@pytest.fixture(scope="module")
+def task_toy(tmp_path_factory: pytest.TempPathFactory):
+    from demo.task_toy_data import make_task_toy_dataset
+
+    root = tmp_path_factory.mktemp("task_toy")
+    for toy, *_ in TASK_SPLITS.values():
+        make_task_toy_dataset(str(root), toy, num_train=1, num_val=3, seed=0, progress=False)
+    return root
+
+
+def _loaded(root, task: str):
+    """The first two validation samples of ``task``'s toy set as GRPO loads them (target answer, ground truth)."""
+    from dataset import task_fns
+    from dataset.sample_source import SampleSource
+    from dataset.tsv import TsvPaths, TsvReader
+
+    toy, task_fn, reward, _ = TASK_SPLITS[task]
+    reader = TsvReader(*TsvPaths.from_prefix(root / f"toy_{toy}_val"))
+    source = SampleSource(reader, getattr(task_fns, task_fn)(), f"toy_{task}_val", reward_name=reward)
+    return [source.load(i) for i in range(2)]
+
+
+@pytest.mark.parametrize("task", list(TASK_SPLITS))
+def test_answers_of_every_task_get_its_protocol(task_toy, task: str) -> None:
+    """GRPO validation rows of the other tasks: the training target as the answer scores 1 on the task's
+    official metric, nothing answered scores 0; each dataset under its own name."""
+    metric = TASK_SPLITS[task][3]
+    perfect, empty = _loaded(task_toy, task)
+    texts = [perfect.task.answer + "<|im_end|>", "<|im_end|>"]
+    truths = [perfect.ground_truth, {**empty.ground_truth, "dataset_name": "other"}]
+    metrics, grouped = answer_metrics(texts, truths, [perfect.task.question, empty.task.question])
+    assert set(grouped) == {f"toy_{task}_val", "other"}
+    assert metrics[f"toy_{task}_val/{metric}"] == pytest.approx(1.0)
+    assert metrics[f"other/{metric}"] == 0.0
+    assert metrics[f"toy_{task}_val/parse_rate"] == 1.0 and metrics["other/parse_rate"] == 0.0
+    picture = prediction_picture(perfect.image, grouped[f"toy_{task}_val"][0])  # any task's row is drawn
+    assert picture.width >= 2 * perfect.image.width and picture.height >= perfect.image.height
+
+
+def test_val_splits_of_the_mixed_config_name_each_task(task_toy, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from dataset.config_checks import load_data_config
+    from evaluation.during_training import val_splits
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(task_toy.parent)
+    (task_toy.parent / "work_dirs").mkdir(exist_ok=True)
+    link = task_toy.parent / "work_dirs" / "toy_data"
+    if not link.exists():
+        link.symlink_to(task_toy)
+    cfg = load_data_config(repo / "configs" / "sft_tasks.py")
+    wanted = [leaf for leaf in cfg.val_dataset.datasets
+              if leaf.dataset_name in {f"toy_{task}_val" for task in TASK_SPLITS}]
+    splits = val_splits([dict(leaf) for leaf in wanted])
+    assert {split.name: split.task for split in splits} == {f"toy_{task}_val": task for task in TASK_SPLITS}
