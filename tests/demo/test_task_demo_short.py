@@ -1,6 +1,6 @@
 """A short task demo for CI: SFT on the mixed-task config (configs/sft_tasks.py) for a few steps with the
-test-size model, then ``tools/evaluate.py --config ... --task T`` for several of the new tasks, each on its
-own val_dataset of that config. Checks that the whole path runs and that each task's metrics.json holds the
+test-size model (evaluating every val_dataset as its task at the end), then ``tools/evaluate.py --config ...
+--task T`` for several of the new tasks, each on its own val_dataset of that config. Checks that the whole path runs and that each task's metrics.json holds the
 keys of its official protocol (docs/tasks.md), not what a few steps learn.
 
 Runs alone with ``pytest -m task_demo`` (2 minutes on 2 busy cores, 30 s of CPU time).
@@ -56,10 +56,16 @@ def test_short_task_demo_trains_the_mixed_config_and_evaluates_each_task(tiny_mo
 
     config = demo_configs(tmp_path, toy_root, tiny_model_dir) / "sft_tasks.py"
     model = tmp_path / "sft"
-    args = parse_args(demo_sft_argv(config, model, SFT_STEPS))
+    # In-training evaluation after the last step: one question per val_dataset, each scored as its task.
+    args = parse_args(demo_sft_argv(config, model, SFT_STEPS) + [
+        "--eval_strategy", "steps", "--eval_steps", str(SFT_STEPS), "--eval_max_samples", "1",
+        "--per_device_eval_batch_size", "1", "--eval_max_new_tokens", "16", "--eval_num_pictures", "1"])
     setup_logging(args[2])
-    run_training(*args)
+    trainer = run_training(*args)
     assert (model / "config.json").is_file()
+    logged = {key for row in trainer.state.log_history for key in row}
+    for task, (_, protocol_keys) in PROTOCOL.items():
+        assert f"eval_toy_{task}_val/{protocol_keys[0]}" in logged, (task, sorted(logged))
 
     for task, (task_name, protocol_keys) in PROTOCOL.items():
         out = tmp_path / "eval" / task
