@@ -1,7 +1,8 @@
 """GRPO on every toy task at once, each dataset scored by the reward it names (reward_name), as
 configs/sft_tasks.py trains them. Toy data: python tools/make_toy_data.py (grounding, pointing) and
 python tools/make_toy_data.py --task all (the other tasks); read by verl/trainer/data_loader.py via
-data.config_path, which checks every reward_name when it builds the datasets.
+data.config_path, which checks every reward_name when it builds the datasets. Every dataset keeps at most
+SAMPLES_PER_TASK training images, as in configs/sft_tasks.py.
 
 Rewards (docs/tasks.md): box_iou (grounding), point_in_box (pointing), vp_box_iou (visual prompting),
 keypoint_oks (keypoints), ocr_box_iou (OCR boxes), polygon_iou (OCR polygons), gui_hit (GUI grounding
@@ -26,6 +27,7 @@ from dataset.task_fns import (
 from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY, POINTING_TASK_PROMPTS
 from verl.utils.dataset import TSVRLHFDataset
 
+SAMPLES_PER_TASK = 512
 _pixels = dict(image_min_pixels=_base_.min_pixels, image_max_pixels=_base_.max_pixels)
 
 # task -> (file stem under data_root without _train/_val, task function, reward_name).
@@ -56,6 +58,7 @@ def _dataset(task: str, split: str) -> dict:
         task_fn=task_fn,
         dataset_name=f"toy_{task}" if split == "train" else f"toy_{task}_val",
         reward_name=reward_name,
+        **({"max_num_samples": SAMPLES_PER_TASK} if split == "train" else {}),
         **_pixels,
     )
 

@@ -28,6 +28,7 @@ from dataset.chat import DEFAULT_SYSTEM_MESSAGE, render_prompt
 from dataset.mrope import MRopeIndexer
 from dataset.registry import BUILDER, build
 from dataset.sample_source import DEFAULT_MAX_RETRIES, SampleSource, SourceBacked
+from dataset.sft_dataset import select_indices
 from dataset.skip_stats import SkipSample, SkipStats
 from dataset.tsv import TsvReader
 
@@ -94,6 +95,7 @@ class TSVRLHFDataset(SourceBacked, Dataset):
         seed: base of the per-sample RNG (``SampleSource.rng``).
         box_format: ``bbox`` format in the annotations (``xyxy`` or ``xywh``).
         max_retries: consecutive unusable samples tolerated before a ``RuntimeError``.
+        max_num_samples: keep a random subset of this many lines, seeded by ``seed`` (as the SFT datasets).
         **deprecated: the old GRPO names (``image_tsv_file``, ``anno_tsv_file``, ``anno_idx_file``,
             ``min_pixels``, ``max_pixels``), accepted with a ``FutureWarning``.
         system_message: text of the system turn (as the SFT dataset's).
@@ -118,6 +120,7 @@ class TSVRLHFDataset(SourceBacked, Dataset):
         box_format: str = "xyxy",
         system_message: str = DEFAULT_SYSTEM_MESSAGE,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        max_num_samples: int | None = None,
         **deprecated: Any,
     ) -> None:
         unknown = sorted(set(deprecated) - set(DEPRECATED_ARGUMENTS))
@@ -135,6 +138,7 @@ class TSVRLHFDataset(SourceBacked, Dataset):
         reader = TsvReader(given["img_tsv_file"], given["ann_tsv_file"], given["ann_lineidx_file"])
         self.skips = SkipStats(dataset_name)
         self.source = SampleSource(reader, build(task_fn), dataset_name, seed=seed, box_format=box_format,
+                                   lines=select_indices(len(reader), (0.0, 1.0), max_num_samples, seed),
                                    reward_name=reward_name, max_retries=max_retries, skip_stats=self.skips)
         self.processor = processor
         self.tokenizer = tokenizer if tokenizer is not None else processor.tokenizer

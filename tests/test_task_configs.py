@@ -64,6 +64,7 @@ def test_grpo_tasks_names_every_task_with_its_reward(split: str) -> None:
     leaves = _leaves(_load("grpo_tasks")[f"{split}_dataset"])
     assert dict(_described(leaf, split) for leaf in leaves) == EXPECTED
     assert {leaf["type"].__name__ for leaf in leaves} == {"TSVRLHFDataset"}
+    assert {leaf.get("max_num_samples") for leaf in leaves} == ({512} if split == "train" else {None})
 
 
 def test_every_reward_of_grpo_tasks_is_registered() -> None:

@@ -49,6 +49,20 @@ def test_grounding_ground_truth_matches_annotation(processor, toy_data):
         assert phrase in sample["prompt"]  # the prompt names the same (cleaned) phrases as the GT
 
 
+def test_max_num_samples_keeps_a_seeded_subset_of_lines(processor, toy_data):
+    full = _dataset(processor, toy_data, "toy_grounding_train")
+    subset = _dataset(processor, toy_data, "toy_grounding_train", max_num_samples=5, seed=3)
+    lines = [int(v) for v in subset.source.lines]
+    assert len(full) == 16 and len(subset) == 5
+    assert lines == sorted(set(lines)) and all(0 <= v < 16 for v in lines)
+    assert lines == [int(v) for v in _dataset(processor, toy_data, "toy_grounding_train", max_num_samples=5,
+                                              seed=3).source.lines]  # the same lines on every rank
+    for index, line in enumerate(lines):  # sample i is TSV line lines[i]
+        _, ann = subset.reader.read_annotation(line)
+        boxes = [b for t in subset[index]["ground_truth"]["answer"].values() for b in t["boxes"]]
+        assert sorted(boxes) == sorted([float(c) for c in e["bbox"]] for e in ann["boxes"] if e["bbox"] is not None)
+
+
 def test_pointing_ground_truth_has_points_boxes_and_masks(processor, toy_data):
     ds = _dataset(processor, toy_data, "toy_pointing_train", reward_name="point_in_mask")
     gt = ds[1]["ground_truth"]

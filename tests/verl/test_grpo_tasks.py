@@ -2,9 +2,11 @@
 
 Two CPU steps in one process (LocalWorkerGroup, hf rollout, the test-size model) over one toy image per
 dataset, with the real reward entry point (verl/configs/reward_func.py). The reward lookup is spied on, so
-the test sees which registered function scored each sample's dataset, and it checks that the logged
-reward/by_dataset and reward/by_reward means are those of the scores the spy saw. A dataset naming an
-unregistered reward fails when the datasets are built, in one line naming it.
+the test sees which registered function scored each sample's dataset; the spy also gives every reward a
+score of its own, so the logged reward/by_dataset and reward/by_reward means tell which reward each
+dataset's samples went through. A dataset naming an
+unregistered reward fails when the datasets are built, in one line naming it, and so does the launcher's
+up-front check (`--check`), before Ray starts.
 """
 
 from __future__ import annotations
@@ -125,19 +127,46 @@ def test_grpo_on_the_mixed_config_uses_each_datasets_reward(make_config, launch_
     assert logged == pytest.approx({f"{name}_val": mark for name, mark in marks.items()})
 
 
-def test_a_dataset_naming_an_unknown_reward_fails_at_build_time(make_config, launch_dir: Path, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def _config_with_unknown_reward(folder: Path) -> Path:
+    """configs/grpo_tasks.py whose keypoint training set names a reward that does not exist."""
     from dataset.config_checks import load_data_config
 
-    monkeypatch.chdir(launch_dir)
-    bad = tmp_path / "grpo_tasks_typo.py"  # the keypoint training set names a reward that does not exist
+    bad = folder / "grpo_tasks_typo.py"
     bad.write_text(GRPO_TASKS.read_text().replace("./_base_/", f"{REPO}/configs/_base_/")
                    + 'train_dataset[3]["reward_name"] = "keypoint_okz"\n')
     assert [(d["dataset_name"], d["reward_name"]) for d in load_data_config(bad)["train_dataset"]][3] == (
         "toy_keypoint", "keypoint_okz")
-    config = make_config(1, f"data.config_path={bad}")
+    return bad
+
+
+def test_a_dataset_naming_an_unknown_reward_fails_at_build_time(make_config, launch_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(launch_dir)
+    config = make_config(1, f"data.config_path={_config_with_unknown_reward(tmp_path)}")
     with pytest.raises(ValueError) as raised:
         build_trainer(config, workers=object())  # the datasets fail before any worker is used
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith("toy_keypoint: unknown reward_name 'keypoint_okz'")
+
+
+def test_the_launcher_check_names_the_unknown_reward_in_one_line(tiny_model: Path, launch_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from verl.trainer.main import main
+
+    monkeypatch.chdir(launch_dir)
+    bad = _config_with_unknown_reward(tmp_path)
+    code = main(["--check", "--skip_model_check", f"config={REPO / 'verl/configs/config.yaml'}",
+                 f"data.config_path={bad}", f"worker.actor.model.model_path={tiny_model}", "trainer.device=cpu", "data.format_prompt=null",
+                 f"data.rollout_batch_size={NUM_DATASETS}", f"worker.actor.global_batch_size={NUM_DATASETS}",
+                 f"worker.reward.reward_function={REPO / 'verl/configs/reward_func.py'}:compute_score"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err, err
+    assert err.startswith(f"error: data.config_path {bad}: train_dataset toy_keypoint: unknown reward_name "
+                          "'keypoint_okz'; known: box_iou, "), err
+    good = main(["--check", "--skip_model_check", f"config={REPO / 'verl/configs/config.yaml'}",
+                 f"data.config_path={GRPO_TASKS}", f"worker.actor.model.model_path={tiny_model}", "trainer.device=cpu", "data.format_prompt=null",
+                 f"data.rollout_batch_size={NUM_DATASETS}", f"worker.actor.global_batch_size={NUM_DATASETS}",
+                 f"worker.reward.reward_function={REPO / 'verl/configs/reward_func.py'}:compute_score"])
+    assert good == 0, capsys.readouterr().err

@@ -114,18 +114,43 @@ def check_data_files(config: PPOConfig) -> None:
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise ConfigError(f"data.config_path {config.data.config_path}: data file not found: {missing[0]}{more}")
+    check_reward_names(config, data_cfg)
     check_train_size(config, count_train_samples(data_cfg))
 
 
+def check_reward_names(config: PPOConfig, data_cfg: Any) -> None:
+    """Every dataset's ``reward_name`` is registered once the reward file (which may register its own) is
+    loaded; raises ``ConfigError`` naming the first dataset that names an unknown one."""
+    from rewards import known_rewards
+    from verl.workers.reward import load_reward_function
+
+    spec = config.worker.reward.reward_function
+    try:
+        load_reward_function(spec)
+    except (ImportError, AttributeError, SyntaxError, OSError) as exc:
+        raise ConfigError(f"worker.reward.reward_function {spec}: cannot load it: {exc}") from exc
+    for key in ("train_dataset", "val_dataset"):
+        entries = data_cfg.get(key) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            name = entry.get("reward_name") if hasattr(entry, "get") else None
+            if isinstance(name, str) and name not in known_rewards():
+                raise ConfigError(f"data.config_path {config.data.config_path}: {key} "
+                                  f"{entry.get('dataset_name', '?')}: unknown reward_name {name!r}; known: "
+                                  f"{', '.join(known_rewards())} (add one with rewards.register_reward)")
+
+
 def count_train_samples(data_cfg: Any) -> int:
-    """Training samples the data config names: lines of each ``train_dataset`` entry's ``ann_lineidx_file``."""
+    """Training samples the data config names: lines of each ``train_dataset`` entry's ``ann_lineidx_file``
+    (at most its ``max_num_samples``)."""
     entries = data_cfg.get("train_dataset") or []
     total = 0
     for entry in entries if isinstance(entries, list) else [entries]:
         path = entry.get("ann_lineidx_file") if hasattr(entry, "get") else None
         if isinstance(path, str):
             with open(path, "rb") as handle:
-                total += sum(1 for line in handle if line.strip())
+                lines = sum(1 for line in handle if line.strip())
+            cap = entry.get("max_num_samples")
+            total += min(lines, cap) if isinstance(cap, int) and cap > 0 else lines
     return total
 
 
