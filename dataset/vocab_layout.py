@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dataset.atomic_write import write_json_atomic
+
 NUM_COORD_BINS = 1000
 VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
@@ -204,14 +206,30 @@ def engine_tokenizer_path(name_or_path: str, cache_dir: str | None = None) -> st
     """A tokenizer folder that an engine loading by path (vLLM) reads with the right ids.
 
     Unchanged unless the tokenizer is in the published layout; then the rebuilt tokenizer is saved as a
-    ``tokenizer.json`` in a new temporary folder, whose path is returned.
+    ``tokenizer.json`` in a new temporary folder, whose path is returned. Its ``tokenizer_config.json`` is
+    made readable by transformers 4 too (:func:`tokenizer_config_for_transformers4`), which the vLLM
+    releases built against it need; both versions' fast loaders then read the trained ids.
     """
     folder = local_folder(name_or_path, cache_dir)
     if folder is None or not is_published_layout(folder):
         return str(name_or_path)
     target = tempfile.mkdtemp(prefix="rex-omni-tokenizer-")
     _build_published_tokenizer(folder).save_pretrained(target)
+    config_path = Path(target) / TOKENIZER_CONFIG_FILE
+    write_json_atomic(config_path, tokenizer_config_for_transformers4(_read_json(config_path)))
     return target
+
+
+def tokenizer_config_for_transformers4(config: dict[str, Any]) -> dict[str, Any]:
+    """A transformers 5 ``tokenizer_config.json`` that transformers 4 also loads: 5 writes the extra special
+    tokens as a list under ``extra_special_tokens``, which 4.x reads as a dict (``AttributeError: 'list'
+    object has no attribute 'keys'``); the list goes back under 4.x's name ``additional_special_tokens``."""
+    extra = config.get("extra_special_tokens")
+    if not isinstance(extra, list):
+        return dict(config)
+    converted = {key: value for key, value in config.items() if key != "extra_special_tokens"}
+    converted["additional_special_tokens"] = extra
+    return converted
 
 
 def keep_tokenizer_layout(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from dataset.registry import build
 from finetuning.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
 from finetuning.checkpoint import KeepTokenizerLayoutCallback, resume_checkpoint, save_final_model
 from finetuning.freezing import apply_freezing, log_trainable_summary
+from finetuning.lost_rank import lost_rank_line
 from finetuning.model_loading import load_model, load_processor, maybe_apply_liger
 from finetuning.protocol_eval import EvaluateAtEndCallback, ProtocolEvaluator
 from finetuning.speed import ThinCheckpointingCallback, apply_speed_options, check_speed_options
@@ -255,7 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(training_args)
     log_run_info(argv, model_args, data_args)
-    run_training(model_args, data_args, training_args, cfg)
+    try:
+        run_training(model_args, data_args, training_args, cfg)
+    except RuntimeError as exc:  # torch.distributed's errors included
+        line = lost_rank_line(exc, os.environ.get("RANK", "0"), os.environ.get("GROUP_RANK", "0"),
+                              training_args.output_dir)
+        if line is None:
+            raise
+        print(line, file=sys.stderr, flush=True)  # a lost node: one line, no traceback
+        return 1
     return 0
 
 

@@ -38,12 +38,14 @@ class ModelCheckError(ValueError):
     """A model folder that would train wrong; the message is one line."""
 
 
-# Which loaders read a published-layout folder with the trained ids (measured on the test-size fixture
-# with transformers 4.51.3, the original's pin, and 5.x; docs/starting-from-rex-omni.md).
-PUBLISHED_LOADERS = ("tokenizer loaders: trained ids with this project's loader (dataset.vocab_layout) and "
-                     "transformers 4.51.3 use_fast=False (the original's wrapper; vLLM tokenizer_mode='slow'); "
-                     "every added token shifted by +1000 (<0> -> 151643) with transformers 4.51.3 use_fast=True "
-                     "and any plain AutoTokenizer/AutoProcessor load under transformers 5")
+# Which loaders read a published-layout folder with the trained ids, measured on the test-size fixture
+# (tools/make_tiny_model.py --layout published) with transformers 4.51.3 (the original's pin) and 5.x;
+# docs/starting-from-rex-omni.md has the table, tests/dataset/test_transformers4_tokenizer.py the 4.51.3 rows.
+PUBLISHED_LOADERS = ("tokenizer loaders: trained ids with this project's loader (dataset.vocab_layout) and with "
+                     "transformers 4.51.3 use_fast=False (what the original asks for; vLLM tokenizer_mode='slow'); "
+                     "shifted by +1000 (<0> -> 151643, <|im_end|> -> 152645) with transformers 4.51.3 "
+                     "use_fast=True and any transformers 5 AutoTokenizer/AutoProcessor load; this project's vLLM "
+                     "engines (rollout, evaluation) get a tokenizer.json with the trained ids (engine_tokenizer_path)")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

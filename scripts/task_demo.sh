@@ -28,7 +28,7 @@ evaluate_all() {  # evaluate_all MODEL_DIR STAGE_NAME
     for entry in "${TASKS[@]}"; do
         IFS=: read -r task stem tokens <<< "$entry"
         python tools/evaluate.py --model "$1" --split "$TOY/toy_${stem}_val" --task "$task" --config "$CONFIG" \
-            --max_samples "$EVAL_SAMPLES" --batch_size 16 --max_new_tokens "$tokens" --num_visualisations 4 \
+            --max_samples "$EVAL_SAMPLES" --batch_size "$EVAL_SAMPLES" --max_new_tokens "$tokens" --num_visualisations 4 \
             --output_dir "$OUT/eval/$2/$task"
     done
 }
@@ -59,7 +59,7 @@ if has_stage sft; then
         echo "[task_demo] moved the earlier run's $SFT_DIR aside (TASK_DEMO_RESUME=1 resumes instead)"
     fi
     # Packed batches (no padding up to the long keypoint answers) make a step about 3x cheaper.
-    CONFIG="$CONFIG" OUTPUT_DIR="$SFT_DIR" EVAL=0 MODEL_PATH= MAX_STEPS="${TASK_DEMO_STEPS:-800}" \
+    CONFIG="$CONFIG" OUTPUT_DIR="$SFT_DIR" EVAL=0 MODEL_PATH= MAX_STEPS="${TASK_DEMO_STEPS:-500}" \
         DATA_FLATTEN="${DATA_FLATTEN:-True}" SAVE_STEPS="${SAVE_STEPS:-400}" REPORT_TO="${REPORT_TO:-none}" \
         bash scripts/sft.sh
 fi

@@ -142,6 +142,8 @@ def test_a_fresh_copy_trains_on_a_coco_json_and_evaluates_on_its_held_out_one(tm
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         if "scripts/sft.sh" in command:
             assert "evaluates on the val_dataset of configs/my_data.py" in result.stdout
+            assert "train samples: 16, val samples: 4" in result.stdout + result.stderr  # the converted files
+    assert json.loads((clone / "work_dirs/my_sft/trainer_state.json").read_text())["global_step"] == 2
     # sft.sh evaluated on the config's val_dataset (the converted held-out file) ...
     after_training = json.loads((clone / "work_dirs/my_sft/eval/metrics.json").read_text())
     assert after_training["split"] == "data/my_val"

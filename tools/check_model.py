@@ -1,7 +1,9 @@
 """Check a Rex-Omni model folder before training; prints what SFT and GRPO will use.
 
 Prints the coordinate-token mapping (first/last id, single-token check), vocabulary and embedding
-sizes, tied embeddings, special-token ids, chat template and processor pixel limits. Exits 2 with a
+sizes, tied embeddings, special-token ids, chat template and processor pixel limits; for a folder in the
+published layout, which tokenizer loaders read it with the trained ids (this project's and transformers
+4.51.3 slow) and which shift every added token by 1000 (transformers 4.51.3 fast, transformers 5). Exits 2 with a
 one-line reason on anything that would silently train wrong (``<N>`` split into several tokens, a
 many-to-one vocabulary, special-token ids that disagree with config.json, ids beyond the embedding).
 

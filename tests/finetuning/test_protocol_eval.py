@@ -4,7 +4,8 @@ checkpoints saved there, keeps the best checkpoint, and runs under 2-rank ZeRO-2
 
 The CPU demo's run (scripts/sft.sh, EVAL_STEPS=200 over 600 steps of the demo model) is reproduced with
 the test model, 6 steps and EVAL_STEPS=2: the same train.py flags that sft.sh passes for EVAL_STEPS
-(tests/test_scripts.py checks that mapping), at a size the test machine runs in about a minute.
+(tests/test_scripts.py checks that mapping), at a size the test machine runs in about a minute. The demo's
+own run, through scripts/sft.sh, is tests/finetuning/test_protocol_eval_demo.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,39 @@
+"""scripts/task_demo.sh: the commands it starts, with ``python`` replaced by a recorder (tests/test_scripts.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_scripts import flags, launch, stubs  # noqa: F401  (stubs is a fixture)
+
+TASKS = {"visual_prompt": "visual_prompt", "keypoint": "keypoint", "ocr_box": "ocr_box",
+         "ocr_polygon": "ocr_polygon", "gui_grounding": "gui", "gui_pointing": "gui"}
+
+
+def test_task_demo_evaluates_every_task_before_and_after_sft_on_the_mixed_config(stubs: Path,  # noqa: F811
+                                                                                 tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    calls = launch("task_demo.sh", stubs, tmp_path, WORK_DIRS=str(work), TASK_DEMO_DIR=str(tmp_path / "demo"))
+    toy = work / "toy_data"
+    for task, stem in TASKS.items():
+        for model, stage in ((work / "models" / "rex-omni-demo", "untrained"), (tmp_path / "demo" / "sft", "trained")):
+            args = flags(calls, "python", "tools/evaluate.py", "--model", str(model), "--split",
+                         f"{toy}/toy_{stem}_val", "--task", task)
+            assert args["--config"] == "configs/sft_tasks.py" and args["--max_samples"] == "64"
+            assert args["--output_dir"] == f"{tmp_path}/demo/eval/{stage}/{task}"
+        blind = flags(calls, "python", "-m", "demo.task_blind_guess", "--task", task)
+        assert blind["--train"] == f"{toy}/toy_{stem}_train" and blind["--split"] == f"{toy}/toy_{stem}_val"
+        assert blind["--output_dir"] == f"{tmp_path}/demo/eval/blind/{task}"
+    train = flags(calls, "python", "-m", "finetuning.train")
+    assert train["--config"] == "configs/sft_tasks.py" and train["--output_dir"] == f"{tmp_path}/demo/sft"
+    assert train["--max_steps"] == "500" and train["--data_flatten"] == "True"
+    assert train["--learning_rate"] == "1e-3"  # the CPU demo's defaults (demo/sft_cpu_defaults.sh)
+    assert ["python", "-m", "demo.task_demo_report", "--eval_root", f"{tmp_path}/demo/eval",
+            "--output", f"{tmp_path}/demo/report.md"] in calls
+
+
+def test_task_demo_steps_and_stages_are_set_from_the_environment(stubs: Path, tmp_path: Path) -> None:  # noqa: F811
+    calls = launch("task_demo.sh", stubs, tmp_path, WORK_DIRS=str(tmp_path / "work"),
+                   TASK_DEMO_DIR=str(tmp_path / "demo"), TASK_DEMO_STAGES="sft", TASK_DEMO_STEPS="7")
+    assert flags(calls, "python", "-m", "finetuning.train")["--max_steps"] == "7"
+    assert not any("tools/evaluate.py" in call for call in calls)
