@@ -6,8 +6,9 @@
 #   markdown table per task in work_dirs/task_demo/report.md.
 #     bash scripts/task_demo.sh
 # TASK_DEMO_STAGES: a subset of "data,eval_before,blind,sft,eval_sft,report"; TASK_DEMO_STEPS: SFT steps;
-# SEED: the SFT seed; EVAL_SAMPLES: held-out images per task; TASK_DEMO_DIR: where it all goes. The SFT
-# settings not set here are the CPU demo's (demo/sft_cpu_defaults.sh); environment values still win.
+# TASK_DEMO_TASKS: the tasks evaluated (default: all six); SEED: the SFT seed; EVAL_SAMPLES: held-out
+# images per task; TASK_DEMO_DIR: where it all goes. The SFT settings not set here are the CPU demo's
+# (demo/sft_cpu_defaults.sh); environment values still win.
 # Each run trains from scratch: an earlier run's SFT output is moved aside (TASK_DEMO_RESUME=1 resumes).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
@@ -22,6 +23,13 @@ EVAL_SAMPLES="${EVAL_SAMPLES:-64}"
 # task:toy set:longest answer in tokens (keypoint answers are JSON, about 300 tokens for two figures)
 TASKS=(visual_prompt:visual_prompt:96 keypoint:keypoint:448 ocr_box:ocr_box:64 ocr_polygon:ocr_polygon:80
        gui_grounding:gui:48 gui_pointing:gui:48)
+if [[ -n "${TASK_DEMO_TASKS:-}" ]]; then  # a subset, e.g. TASK_DEMO_TASKS="ocr_box gui_pointing"
+    kept=()
+    for entry in "${TASKS[@]}"; do
+        if [[ " $TASK_DEMO_TASKS " == *" ${entry%%:*} "* ]]; then kept+=("$entry"); fi
+    done
+    TASKS=(${kept[@]+"${kept[@]}"})
+fi
 has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 banner() { echo; echo "==== [task_demo] $* ($(date +%H:%M:%S))"; }
 evaluate_all() {  # evaluate_all MODEL_DIR STAGE_NAME

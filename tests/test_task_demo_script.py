@@ -37,3 +37,12 @@ def test_task_demo_steps_and_stages_are_set_from_the_environment(stubs: Path, tm
                    TASK_DEMO_DIR=str(tmp_path / "demo"), TASK_DEMO_STAGES="sft", TASK_DEMO_STEPS="7")
     assert flags(calls, "python", "-m", "finetuning.train")["--max_steps"] == "7"
     assert not any("tools/evaluate.py" in call for call in calls)
+
+
+def test_task_demo_tasks_picks_the_evaluated_tasks(stubs: Path, tmp_path: Path) -> None:  # noqa: F811
+    calls = launch("task_demo.sh", stubs, tmp_path, WORK_DIRS=str(tmp_path / "work"),
+                   TASK_DEMO_DIR=str(tmp_path / "demo"), TASK_DEMO_STAGES="eval_before,blind",
+                   TASK_DEMO_TASKS="gui_pointing ocr_box")
+    evaluated = [call[call.index("--task") + 1] for call in calls if "tools/evaluate.py" in call]
+    blind = [call[call.index("--task") + 1] for call in calls if "demo.task_blind_guess" in call]
+    assert evaluated == blind == ["ocr_box", "gui_pointing"]  # in the script's order
