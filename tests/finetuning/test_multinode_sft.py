@@ -113,7 +113,12 @@ def test_two_nodes_train_as_one_node_with_two_processes(
             STEPS * 2 * BATCH / TRAIN_SAMPLES)
     # One shared output folder: rank 0 (node 0) writes the final model, node 1 nothing.
     assert SAVED_LINE in node0 and SAVED_LINE not in node1
-    assert (two_nodes / "checkpoint-2" / "trainer_state.json").is_file()
+    # Each rank's own files in the shared checkpoint: node 1's rank wrote its RNG state (and ZeRO shard) there.
+    checkpoint = two_nodes / "checkpoint-2"
+    assert {"trainer_state.json", "rng_state_0.pth", "rng_state_1.pth"} <= {p.name for p in checkpoint.iterdir()}
+    if deepspeed:
+        assert {p.name for p in (checkpoint / "global_step2").glob("zero_pp_rank_*_optim_states.pt")} == {
+            "zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"}
 
     losses = logged_losses(two_nodes)
     assert len(losses) == STEPS
