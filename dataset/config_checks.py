@@ -14,7 +14,8 @@ from typing import Any
 
 from mmengine.config import Config
 
-__all__ = ["TSV_PATH_KEYS", "DataConfigError", "has_key", "load_data_config", "missing_data_paths"]
+__all__ = ["TSV_PATH_KEYS", "DataConfigError", "data_paths", "has_key", "load_data_config", "missing_data_paths",
+           "reads_folder"]
 
 # The TSV triple's keys in SFT (``TSVDataset``) and GRPO (``TSVRLHFDataset``) dataset configs.
 TSV_PATH_KEYS = ("img_tsv_file", "ann_tsv_file", "ann_lineidx_file", "image_tsv_file", "anno_tsv_file",
@@ -57,20 +58,32 @@ def _leaf_entries(value: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]
             yield from _leaf_entries(child, f"{where}[{i}]")
 
 
-def missing_data_paths(cfg: Any, keys: tuple[str, ...] = ("train_dataset", "val_dataset")) -> list[str]:
-    """``"train_dataset[0].img_tsv_file=path"`` for every TSV path in ``cfg[keys]`` that is not a file.
-
-    Relative paths resolve against the current directory, as the datasets open them.
-    """
-    missing = []
+def data_paths(cfg: Any, keys: tuple[str, ...] = ("train_dataset", "val_dataset")) -> list[tuple[str, str]]:
+    """``("train_dataset[0].img_tsv_file", path)`` for every TSV path named in ``cfg[keys]``, in order."""
+    found = []
     for key in keys:
         value = cfg.get(key) if hasattr(cfg, "get") else None
         for where, entry in _leaf_entries(value, key):
             for path_key in TSV_PATH_KEYS:
                 path = entry.get(path_key)
-                if isinstance(path, str) and not os.path.isfile(path):
-                    missing.append(f"{where}.{path_key}={path}")
-    return missing
+                if isinstance(path, str):
+                    found.append((f"{where}.{path_key}", path))
+    return found
+
+
+def missing_data_paths(cfg: Any, keys: tuple[str, ...] = ("train_dataset", "val_dataset")) -> list[str]:
+    """``"train_dataset[0].img_tsv_file=path"`` for every TSV path in ``cfg[keys]`` that is not a file.
+
+    Relative paths resolve against the current directory, as the datasets open them.
+    """
+    return [f"{where}={path}" for where, path in data_paths(cfg, keys) if not os.path.isfile(path)]
+
+
+def reads_folder(cfg: Any, folder: str | os.PathLike[str]) -> bool:
+    """Whether a TSV path of the config's ``train_dataset`` or ``val_dataset`` lies inside ``folder``
+    (relative paths against the current directory; ``scripts/sft.sh`` asks it about the toy data folder)."""
+    root = os.path.abspath(folder)
+    return any(os.path.commonpath([root, os.path.abspath(path)]) == root for _, path in data_paths(cfg))
 
 
 def has_key(path: str | os.PathLike[str], key: str) -> bool:
@@ -78,19 +91,36 @@ def has_key(path: str | os.PathLike[str], key: str) -> bool:
     return load_data_config(path).get(key) is not None
 
 
+USAGE = "usage: python -m dataset.config_checks (--has KEY | --get KEY | --reads FOLDER)... CONFIG"
+
+
+def answer(cfg: Any, query: str, argument: str) -> str:
+    """One query's printed answer: ``--has KEY`` yes/no (set and not ``None``), ``--get KEY`` the value
+    (empty when unset or ``None``), ``--reads FOLDER`` yes/no (:func:`reads_folder`)."""
+    if query == "--has":
+        return "yes" if cfg.get(argument) is not None else "no"
+    if query == "--get":
+        value = cfg.get(argument)
+        return "" if value is None else str(value)
+    return "yes" if reads_folder(cfg, argument) else "no"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dataset.config_checks --has KEY CONFIG``: prints ``yes`` or ``no`` and exits 0; a config
-    that cannot be read is one line on stderr and exit 2. ``scripts/sft.sh`` asks it for ``val_dataset``."""
+    """``python -m dataset.config_checks QUERY ARG [QUERY ARG ...] CONFIG``: one answer line per query, in
+    order (:func:`answer`), exit 0; a config that cannot be read is one line on stderr and exit 2.
+    ``scripts/sft.sh`` asks ``--has val_dataset --get model_name_or_path --reads work_dirs/toy_data`` on a CPU."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 3 or argv[0] != "--has":
-        print("usage: python -m dataset.config_checks --has KEY CONFIG", file=sys.stderr)
+    queries = list(zip(argv[:-1:2], argv[1:-1:2]))
+    if len(argv) < 3 or len(argv) % 2 == 0 or any(q not in ("--has", "--get", "--reads") for q, _ in queries):
+        print(USAGE, file=sys.stderr)
         return 2
-    key, path = argv[1], argv[2]
     try:
-        print("yes" if has_key(path, key) else "no")
+        cfg = load_data_config(argv[-1])
     except DataConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for query, argument in queries:
+        print(answer(cfg, query, argument))
     return 0
 
 

@@ -2,14 +2,16 @@
 
 Every tool and launcher that writes calls :func:`output_dir_problem` (a folder it will fill) or
 :func:`output_file_problem` (one file, or a file prefix) on its destination before it loads a model
-or reads data. Nothing is created here: the check walks up to the nearest existing ancestor and asks
-whether a folder could be made there.
+or reads data. The check walks up to the nearest existing ancestor and makes (then removes) a hidden
+probe folder there: permission bits alone pass for root in places nobody can write (``/proc``), and
+the tools' atomic writes create their temporary files in that same folder.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 __all__ = ["check_output_paths", "output_dir_problem", "output_file_problem"]
 
@@ -32,6 +34,19 @@ def output_dir_problem(path: str) -> str | None:
         return f"{existing} is not a directory"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable"
+    return _probe_problem(existing)
+
+
+def _probe_problem(folder: str) -> str | None:
+    """Why nothing can be created in the existing folder ``folder``: a probe folder is made and removed."""
+    try:
+        probe = tempfile.mkdtemp(prefix=".write-probe-", dir=folder)
+    except OSError as exc:
+        return f"cannot create anything in {folder}: {exc.strerror or exc}"
+    try:
+        os.rmdir(probe)
+    except OSError as exc:
+        return f"cannot remove the probe folder {probe}: {exc.strerror or exc}"
     return None
 
 

@@ -1,16 +1,32 @@
 # shellcheck shell=bash disable=SC2034  # sets variables that the sourcing launcher reads
-# CPU runs of scripts/sft.sh, sourced by it when there is no GPU. Without MODEL_PATH it is the demo:
-# builds the toy data and the demo model if missing and sets the demo's defaults (a large lr, soft-CE on
-# the coordinate tokens). With MODEL_PATH it keeps the CPU-sized defaults only (the production lr). Both:
-# no DeepSpeed, fp32, small batches, then an evaluation (sft_cpu_evaluate, called by sft.sh after
+# CPU runs of scripts/sft.sh, sourced by it when there is no GPU. What the config reads decides the rest:
+# - the model: MODEL_PATH, else the config's model_name_or_path, else the demo model. The demo model
+#   (work_dirs/models/rex-omni-demo, built if missing) gets the demo recipe (a large lr, soft-CE on the
+#   coordinate tokens); any other model the CPU-sized defaults with the production learning rates.
+# - the toy data (work_dirs/toy_data) is built if missing only when the config's datasets read it.
+# Both: no DeepSpeed, fp32, small batches, then an evaluation (sft_cpu_evaluate, called by sft.sh after
 # training). Every value can still be overridden from the environment (${NAME:-value}: the user's value wins).
 
 # The task (and the toy eval split) follows the config: *pointing* configs are pointing.
 DEMO_TASK="${DEMO_TASK:-$([[ "$CONFIG" == *pointing* ]] && echo pointing || echo grounding)}"
 CPU_DEMO=1
-if [[ -z "${MODEL_PATH:-}" ]]; then
-    CPU_MODE="CPU demo with the demo model"
+DEMO_MODEL=work_dirs/models/rex-omni-demo  # tools/make_tiny_model.py --size demo writes it
+TOY_DATA=work_dirs/toy_data  # tools/make_toy_data.py writes it
+# Asked of mmengine in one process, so keys inherited through _base_ count; a config that cannot be read
+# stops the launcher here with one line (exit 2).
+config_answers="$(python -m dataset.config_checks --has val_dataset --get model_name_or_path \
+                  --reads "$TOY_DATA" "$CONFIG")"
+{ read -r CONFIG_HAS_VAL; read -r CONFIG_MODEL; read -r CONFIG_READS_TOY; } <<< "$config_answers"
+# Neither MODEL_PATH nor the config names a model: the demo model (sft.sh passes MODEL_PATH on).
+[[ -n "${MODEL_PATH:-}" || -n "$CONFIG_MODEL" ]] || MODEL_PATH="$DEMO_MODEL"
+TRAIN_MODEL="${MODEL_PATH:-$CONFIG_MODEL}"
+TRAIN_WHAT="the train_dataset of $CONFIG"
+if [[ "$CONFIG_READS_TOY" == yes ]]; then
     python tools/make_toy_data.py  # skips when work_dirs/toy_data matches its arguments
+    TRAIN_WHAT="$TRAIN_WHAT (toy data in $TOY_DATA)"
+fi
+if [[ "$(realpath -m "$TRAIN_MODEL")" == "$(realpath -m "$DEMO_MODEL")" ]]; then
+    CPU_MODE="CPU demo recipe (lr 1e-3, soft-CE) with the demo model $DEMO_MODEL"
     python tools/make_tiny_model.py --size demo  # skips when up to date
     demo_dir=work_dirs/sft_demo
     [[ "$DEMO_TASK" == grounding ]] || demo_dir="${demo_dir}_$DEMO_TASK"
@@ -31,8 +47,9 @@ if [[ -z "${MODEL_PATH:-}" ]]; then
     # The demo model is randomly initialised: its coordinate-token rows must train next to the adapters.
     [[ "${LORA:-0}" == 1 ]] && DEMO_ARGS+=(--lora_coord_tokens "${LORA_COORD_TOKENS:-True}")
 else
-    # A real model on a CPU: the production learning rates, CPU-sized everything else.
-    CPU_MODE="CPU run of $MODEL_PATH"
+    # A real model (MODEL_PATH or the config's) on a CPU: the production learning rates, CPU-sized
+    # everything else.
+    CPU_MODE="CPU run of $TRAIN_MODEL (CPU-sized defaults, production learning rates)"
     BATCH_SIZE="${BATCH_SIZE:-1}"
     SAVE_STEPS="${SAVE_STEPS:-200}"
 fi
@@ -52,12 +69,6 @@ MODEL_MAX_LENGTH="${MODEL_MAX_LENGTH:-1024}"
 # the toy split; else nothing. Sets DO_EVAL, EVAL_ARGS (evaluate.py flags) and EVAL_WHAT (for the banner).
 EVAL_ARGS=()
 DO_EVAL=1
-CONFIG_HAS_VAL=no
-if [[ "${EVAL:-1}" -eq 1 && -z "${EVAL_SPLIT:-}" ]]; then
-    # Asked of mmengine, so a val_dataset inherited through _base_ counts; a config that cannot be read
-    # stops the launcher here with one line (exit 2).
-    CONFIG_HAS_VAL="$(python -m dataset.config_checks --has val_dataset "$CONFIG")"
-fi
 if [[ "${EVAL:-1}" -ne 1 ]]; then
     EVAL_WHAT="nothing (EVAL=0)"
     DO_EVAL=0
@@ -69,6 +80,7 @@ elif [[ "$CONFIG_HAS_VAL" == yes ]]; then
     # evaluate.py with --config and no --split reads the config's val_dataset
     EVAL_WHAT="the val_dataset of $CONFIG"
 elif [[ "$CONFIG" == configs/sft.py || "$CONFIG" == configs/sft_pointing.py ]]; then
+    [[ "$CONFIG_READS_TOY" == yes ]] || python tools/make_toy_data.py  # the split below is in it
     EVAL_ARGS=(--split "work_dirs/toy_data/toy_${DEMO_TASK}_val")
     EVAL_WHAT="the toy split work_dirs/toy_data/toy_${DEMO_TASK}_val"
 else
@@ -77,7 +89,7 @@ else
     echo "[sft] note: $CONFIG has no val_dataset and EVAL_SPLIT is not set: evaluation is skipped" \
          "(set EVAL_SPLIT=<TSV prefix or COCO JSON> or add val_dataset to the config)"
 fi
-echo "[sft] no GPU: $CPU_MODE; trains on the train_dataset of $CONFIG; evaluates on $EVAL_WHAT"
+echo "[sft] no GPU: $CPU_MODE; trains on $TRAIN_WHAT; evaluates on $EVAL_WHAT"
 
 # After training: evaluate OUTPUT_DIR (merged first under LORA=1) as EVAL_ARGS say.
 # $1: the training's start time (seconds since the epoch), for the closing message.

@@ -5,8 +5,10 @@
 # Extra arguments are passed on to finetuning/train.py (and win over everything here).
 #
 # With no GPU it runs on the CPU (demo/sft_cpu_defaults.sh holds its defaults: no DeepSpeed, fp32, small
-# batches), with or without MODEL_PATH. Without MODEL_PATH it is the CPU demo: builds the toy data and the
-# demo model if missing, trains the demo model on the toy grounding data and evaluates it on the held-out
+# batches), with or without MODEL_PATH. The model is MODEL_PATH, else the config's model_name_or_path, else
+# the demo model; the demo model (built if missing) trains with the demo recipe (lr 1e-3, soft-CE), any other
+# model with the production learning rates. The toy data is built if missing only when the config reads it.
+# `bash scripts/sft.sh` is the CPU demo: the demo model on the toy grounding data, evaluated on the held-out
 # split (work_dirs/sft_demo/eval/metrics.json); CONFIG=configs/sft_pointing.py does the same on the toy
 # pointing data (work_dirs/sft_demo_pointing). After a CPU run the evaluation reads EVAL_SPLIT (a TSV prefix,
 # or a COCO JSON with EVAL_IMAGE_ROOT) when set, else the config's val_dataset, else (built-in demo configs

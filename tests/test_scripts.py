@@ -96,8 +96,11 @@ def hf_folder(tmp_path: Path) -> str:
 
 
 def test_sft_sh_without_gpu_trains_with_the_demo_defaults(stubs: Path, tmp_path: Path) -> None:
-    calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", OUTPUT_DIR=str(tmp_path / "sft"))
-    assert ["python", "tools/make_toy_data.py"] in calls
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", OUTPUT_DIR=str(tmp_path / "sft"))
+    assert ["python", "tools/make_toy_data.py"] in calls  # configs/sft.py reads the toy data
+    assert ["python", "tools/make_tiny_model.py", "--size", "demo"] in calls  # and names the demo model
+    assert ("with the demo model work_dirs/models/rex-omni-demo; trains on the train_dataset of configs/sft.py"
+            " (toy data in work_dirs/toy_data)") in out
     train = flags(calls, "python", "-m", "finetuning.train")
     assert train["--learning_rate"] == "1e-3" and train["--per_device_train_batch_size"] == "8"
     assert train["--max_steps"] == "600" and train["--bf16"] == "False" and train["--coord_sigma"] == "3"
@@ -191,11 +194,11 @@ def test_sft_sh_eval_steps_turns_on_the_in_training_evaluation(stubs: Path, tmp_
     assert "--eval_max_samples" not in pointing
 
 
-def write_config(tmp_path: Path, name: str, with_val: bool) -> str:
-    """A user's SFT config file (only its text matters to the launcher)."""
+def write_config(tmp_path: Path, name: str, with_val: bool, extra: str = "") -> str:
+    """A user's SFT config file (only its text matters to the launcher), ``extra`` lines appended."""
     path = tmp_path / name
     text = 'train_dataset = dict(type="X")\n' + ('val_dataset = dict(type="X")\n' if with_val else "")
-    path.write_text(text)
+    path.write_text(text + extra)
     return str(path)
 
 
@@ -307,3 +310,43 @@ def test_sft_sh_cpu_over_two_nodes_runs_one_torchrun_rank_per_node_with_cpu_defa
     train = flags(calls, "torchrun", "--nnodes=1", "--node_rank=0", "--nproc_per_node=2", "--master_addr=localhost",
                   "--master_port=29500", "finetuning/train.py")
     assert train["--deepspeed"] == "scripts/zero2.json"
+
+
+OWN_DATA = 'train_dataset = dict(type="X", img_tsv_file="data/my_train.images.tsv")\n'
+
+
+def test_sft_sh_cpu_custom_config_with_its_own_model_gets_cpu_defaults_not_the_demo_recipe(stubs: Path,
+                                                                                         tmp_path: Path) -> None:
+    # The config names a real model (a cached HF folder) and its own data; no MODEL_PATH.
+    model = hf_folder(tmp_path)
+    own = write_config(tmp_path, "my_data.py", with_val=True, extra=OWN_DATA + f'model_name_or_path = "{model}"\n')
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=own,
+                                    OUTPUT_DIR=str(tmp_path / "sft"))
+    assert not [call for call in calls if "tools/make_toy_data.py" in call or "tools/make_tiny_model.py" in call]
+    train = flags(calls, "python", "-m", "finetuning.train")
+    assert "--deepspeed" not in train and train["--bf16"] == "False" and train["--per_device_train_batch_size"] == "1"
+    assert train["--learning_rate"] == "2e-5" and train["--vision_tower_lr"] == "2e-6"  # not the demo's 1e-3
+    assert "--coord_sigma" not in train and "--model_name_or_path" not in train  # the config's model trains
+    banner = [line for line in out.splitlines() if line.startswith("[sft] no GPU:")]
+    assert len(banner) == 1 and f"CPU run of {model}" in banner[0] and "demo" not in banner[0]
+    assert f"trains on the train_dataset of {own}; evaluates on the val_dataset of {own}" in banner[0]
+
+
+def test_sft_sh_cpu_demo_model_on_own_data_does_not_build_the_toy_data(stubs: Path, tmp_path: Path) -> None:
+    # Like docs/sft.md's configs/my_data.py: the demo model named on purpose, the user's own data.
+    named = write_config(tmp_path, "my_data.py", with_val=True,
+                         extra=OWN_DATA + 'model_name_or_path = "./work_dirs/models/rex-omni-demo"\n')
+    # No model named at all: the demo model too, passed to train.py.
+    unnamed = write_config(tmp_path, "my_other.py", with_val=True, extra=OWN_DATA)
+    for config, passed in ((named, None), (unnamed, "work_dirs/models/rex-omni-demo")):
+        calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", CONFIG=config,
+                                        OUTPUT_DIR=str(tmp_path / "sft"))
+        assert ["python", "tools/make_tiny_model.py", "--size", "demo"] in calls
+        assert not [call for call in calls if "tools/make_toy_data.py" in call]  # the config does not read it
+        train = flags(calls, "python", "-m", "finetuning.train")
+        assert train["--learning_rate"] == "1e-3" and train["--coord_sigma"] == "3"  # the demo recipe
+        assert train.get("--model_name_or_path") == passed
+        banner = [line for line in out.splitlines() if line.startswith("[sft] no GPU:")]
+        assert len(banner) == 1 and "demo model work_dirs/models/rex-omni-demo" in banner[0]
+        assert f"trains on the train_dataset of {config}; evaluates on the val_dataset of {config}" in banner[0]
+        assert "toy" not in banner[0]

@@ -41,6 +41,43 @@ def run_main(main, argv: list[str]) -> int | None:  # noqa: ANN001 - any tool's 
         return exc.code  # type: ignore[return-value]
 
 
+# Nothing can be created under /proc, though root passes its permission bits (os.access says writable).
+UNDER_PROC = "/proc/rex-omni-test/out"
+
+
+def test_output_checks_create_a_probe_rather_than_trust_permission_bits(tmp_path: Path, blocked: Path) -> None:
+    from dataset.output_paths import output_dir_problem, output_file_problem
+
+    assert "/proc" in output_dir_problem(UNDER_PROC)
+    assert "/proc" in output_file_problem(f"{UNDER_PROC}/metrics.json")
+    assert "not a directory" in output_dir_problem(str(blocked))  # below a regular file
+    assert "not a directory" in output_file_problem(str(blocked / "metrics.json"))
+    # A writable place passes, and the probe is gone afterwards.
+    assert output_dir_problem(str(tmp_path / "new" / "out")) is None
+    assert output_file_problem(str(tmp_path / "report.html")) is None and output_dir_problem(str(tmp_path)) is None
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_tools_refuse_an_output_under_proc_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from finetuning.check_args import main as check_args
+    from tools.evaluate import main as evaluate
+    from tools.vis_tsv_dataset import main as vis
+
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("")
+    code = run_main(evaluate, ["--predictions", str(predictions), "--output_dir", UNDER_PROC])
+    one_line_exit_2(capsys, code, "--output_dir", UNDER_PROC, "cannot create anything in /proc")
+    paths = write_triple(tmp_path)
+    code = run_main(vis, ["--img_tsv_file", paths.image_tsv, "--ann_tsv_file", paths.ann_tsv,
+                          "--ann_lineidx_file", paths.lineidx, "--output_dir", UNDER_PROC])
+    one_line_exit_2(capsys, code, "--output_dir", UNDER_PROC)
+    monkeypatch.chdir(REPO)
+    code = check_args(["--skip_model_check", "--config", "configs/sft.py", "--tune_mm_llm", "True",
+                       "--output_dir", UNDER_PROC])
+    one_line_exit_2(capsys, code, "--output_dir", UNDER_PROC)
+
+
 def test_converters_refuse_an_unwritable_output(tmp_path: Path, blocked: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from tools.convert_coco_to_tsv import main as convert_coco
