@@ -10,8 +10,9 @@ defaults (8 images per generate call, 256 new tokens) and BEST_METRIC's default.
 - ``SAVE_TOTAL_LIMIT=3`` instead of the demo's 2, so that all three checkpoints are there to evaluate again;
 - ``EVAL=0``: no evaluation after training (the test evaluates each checkpoint itself).
 
-About 5 minutes on 2 idle cores (the demo's 4 minutes of training, then three evaluations of 64 images);
-the test-size model is no faster here: its untrained answers run to the 256-token limit.
+It is slow: 7 minutes of CPU time, so about 5-7 minutes on 2 idle cores (the demo's 4 minutes of training,
+then three evaluations of 64 images), and 28 minutes on the shared 2-core test machine at load average 15-24.
+The test-size model is no faster here: its untrained answers run to the 256-token limit.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def evaluate_checkpoint(checkpoint: Path) -> dict[str, float]:
     return json.loads((out / "metrics.json").read_text())
 
 
-@pytest.mark.timeout(3600)  # 5 minutes on 2 idle cores; a shared machine can take several times that
+@pytest.mark.timeout(3600)  # 5-7 minutes on 2 idle cores; a shared machine can take several times that
 def test_demo_sft_sh_with_eval_steps_logs_the_f1_of_each_checkpoint_and_keeps_the_best(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "sft_demo"
