@@ -1,7 +1,7 @@
 """Speed options through RexOmniTrainer.compute_loss: loss and gradients equal the stock path's.
 
 Real toy samples (dataset -> collator), the test-size model in fp32, soft-CE on coordinate tokens.
-Tolerance: rtol 1e-4 / atol 1e-6, fp32 summation-order differences between kernels.
+Tolerance: tests/tolerances.py GRAD_TOL (rtol 1e-4 / atol 1e-5), fp32 summation-order differences between kernels.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from demo.tiny_model import coordinate_token_ids
 from finetuning.arguments import ModelArguments, TrainingArguments
 from finetuning.speed import apply_speed_options, compile_blocks, thin_gradient_checkpointing
 from finetuning.trainer import RexOmniTrainer
+from tests.tolerances import GRAD_TOL
 
-TOLERANCE = dict(rtol=1e-4, atol=1e-6)
+TOLERANCE = GRAD_TOL
 
 
 @pytest.fixture(scope="module")

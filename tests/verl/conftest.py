@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 
 from demo.toy_data_config import write_toy_data_config
+from tests.tolerances import LOG_PROB_ATOL  # noqa: F401 - re-exported for the GRPO tests
 from verl.trainer.config import PPOConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 REWARDS = REPO / "tests" / "verl" / "reward_fixtures.py"
-
-# Log-probs (and entropies) of the same tokens computed by two code paths (KV cache or not, shared or
-# per-row prefill, packed or padded) on one machine differ only in fp32 summation order (u = 6e-8).
-# A reordered sum of n terms errs by about sqrt(n) * u * |terms|; here the terms are the products of
-# a 2-layer model (hidden 32, a few hundred positions incl. image tokens, weights perturbed to make
-# logits of tens) and the logsumexp over ~4k vocabulary entries, so ~1e-5 per log-prob, which is what
-# CPUs show (up to 1.25e-5 seen on one machine, under 1e-5 on another). 1e-4 leaves an 8x margin; a
-# real mismatch (a shifted position, a wrong mask, stale weights) moves log-probs by 1e-2 or more.
-LOG_PROB_ATOL = 1e-4
 
 
 @pytest.fixture(scope="session", autouse=True)

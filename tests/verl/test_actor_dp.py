@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tolerances import GRAD_TOL
 from verl.protocol import Batch
 from verl.trainer.config import ActorConfig, LossAggMode, ModelConfig
 
@@ -133,7 +134,7 @@ def test_two_rank_gradient_equals_one_rank_gradient(mode, two_rank_run, tiny_mod
     expected = _one_process_gradient(model, mode, batch)
     assert set(two_ranks) == set(expected) and len(expected) > 10
     for name, grad in expected.items():
-        torch.testing.assert_close(two_ranks[name], grad, atol=1e-5, rtol=1e-5, msg=lambda m, n=name: f"{n}: {m}")
+        torch.testing.assert_close(two_ranks[name], grad, **GRAD_TOL, msg=lambda m, n=name: f"{n}: {m}")
     # The test can tell: averaging per-rank means (each rank's own normaliser) gives a different gradient.
     halves = [_one_process_gradient(model, mode, batch[i * 4:(i + 1) * 4]) for i in range(2)]
     local_mean = {name: (halves[0][name] + halves[1][name]) / 2 for name in expected}

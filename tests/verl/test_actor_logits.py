@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from tests.tolerances import GRAD_TOL
 from tests.verl.conftest import LOG_PROB_ATOL
 from tests.verl.test_actor_dp import PROMPT, RESPONSE, _load_model, _make_batch
 from verl.workers.actor import forward_log_probs
@@ -39,4 +40,4 @@ def test_log_probs_and_gradient_equal_the_full_logits_ones(tiny_model):
     assert len(ours_grad) > 10
     for name, param in model.named_parameters():
         if param.grad is not None:
-            torch.testing.assert_close(ours_grad[name], param.grad, atol=1e-5, rtol=1e-4, msg=name)
+            torch.testing.assert_close(ours_grad[name], param.grad, **GRAD_TOL, msg=name)

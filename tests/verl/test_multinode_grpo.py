@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tolerances import GRAD_TOL
 from verl.single_controller.worker_group import free_port
 from verl.workers import checkpoint
 
@@ -170,7 +171,7 @@ def test_gradient_over_two_nodes_equals_one_process(cluster, tiny_model, tmp_pat
     expected = _one_process_gradient(_load_model(str(tiny_model)), "token-mean", batch)
     assert set(result["grads"]) == set(expected) and len(expected) > 10
     for name, grad in expected.items():
-        torch.testing.assert_close(result["grads"][name], grad, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(result["grads"][name], grad, **GRAD_TOL)  # tests/tolerances.py
 
 
 def test_a_lost_node_stops_the_run_in_one_line_and_the_rerun_resumes(cluster, tiny_model, data_config, tmp_path):

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from tests.tolerances import GRAD_TOL
 from tests.verl.test_actor_dp import MODES, _actor_config, _gradients, _load_model, _make_batch
 from verl.trainer.config import PPOConfig
 from verl.trainer.ray_trainer import GRPOTrainer, _mean_dicts
@@ -24,7 +25,7 @@ def test_update_without_old_log_probs_has_the_recomputed_gradient(mode, tiny_mod
         grads[name] = _gradients(model)
     assert set(grads["shortcut"]) == set(grads["recomputed"]) and len(grads["recomputed"]) > 10
     for name, grad in grads["recomputed"].items():
-        torch.testing.assert_close(grads["shortcut"][name], grad, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(grads["shortcut"][name], grad, **GRAD_TOL)  # tests/tolerances.py
 
 
 def test_shortcut_reports_entropy_and_rollout_gap(tiny_model):

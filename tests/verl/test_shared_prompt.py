@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from tests.tolerances import GRAD_TOL
 from tests.verl.conftest import LOG_PROB_ATOL
 from verl.protocol import Batch
 from verl.trainer.data_loader import build_datasets, build_loader
@@ -82,7 +83,7 @@ def test_shared_forward_equals_padded_rows(make_config_module, rollout, rows):
     torch.testing.assert_close(ours_entropy[mask], padded_entropy[mask], atol=LOG_PROB_ATOL, rtol=0)
     assert set(ours_grads) == set(padded_grads) and len(padded_grads) > 10
     for name, grad in padded_grads.items():
-        torch.testing.assert_close(ours_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+        torch.testing.assert_close(ours_grads[name], grad, **GRAD_TOL, msg=name)
 
 
 def test_same_question_on_another_image_is_another_group(rollout):
