@@ -25,7 +25,15 @@ if [[ "$CONFIG_READS_TOY" == yes ]]; then
     python tools/make_toy_data.py  # skips when work_dirs/toy_data matches its arguments
     TRAIN_WHAT="$TRAIN_WHAT (toy data in $TOY_DATA)"
 fi
-if [[ "$(realpath -m "$TRAIN_MODEL")" == "$(realpath -m "$DEMO_MODEL")" ]]; then
+# PATH made absolute (against the repository root, where the launcher runs) without its "./", "//" and
+# trailing "/", so that two spellings of one folder compare equal (portable: no `realpath -m`).
+plain_path() {
+    local path="$1"
+    [[ "$path" == /* ]] || path="$PWD/$path"
+    while [[ "$path" == *//* || "$path" == */./* ]]; do path="${path//\/\//\/}"; path="${path//\/.\//\/}"; done
+    echo "${path%/}"
+}
+if [[ "$(plain_path "$TRAIN_MODEL")" == "$(plain_path "$DEMO_MODEL")" ]]; then
     CPU_MODE="CPU demo recipe (lr 1e-3, soft-CE) with the demo model $DEMO_MODEL"
     python tools/make_tiny_model.py --size demo  # skips when up to date
     demo_dir=work_dirs/sft_demo
