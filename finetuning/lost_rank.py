@@ -3,13 +3,16 @@
 Gloo (the CPU backend) raises when a peer's connection is reset or closed, or a collective times out; the
 message names the peer's address. :func:`lost_rank_line` turns such an error into the line a user acts on:
 who stopped, which peer was lost, the last complete checkpoint, and that rerunning the same command on every
-node resumes from it. Any other error is not ours to describe (``None``).
+node resumes from it. Any other error is not ours to describe (``None``): only gloo's errors and
+``torch.distributed``'s own count, so a broken pipe elsewhere (a data loader) is not taken for a lost node.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import torch.distributed
 
 from finetuning.checkpoint import last_complete_checkpoint
 
@@ -25,6 +28,8 @@ def lost_rank_line(error: BaseException, rank: str, node: str, output_dir: str |
     ``rank``/``node``: this process's global rank and node rank (torchrun's ``RANK``/``GROUP_RANK``).
     """
     message = str(error)
+    if "gloo" not in message and not isinstance(error, torch.distributed.DistError):
+        return None
     reason = next((pattern for pattern in LOST_PEER_PATTERNS if pattern in message), None)
     if reason is None:
         return None

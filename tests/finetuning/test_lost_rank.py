@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from torch.distributed import DistNetworkError
+
 from finetuning.lost_rank import lost_rank_line
 
 # The message gloo raised in tests/finetuning/test_multinode_sft.py when node 1 was killed.
@@ -24,10 +26,13 @@ def test_a_reset_peer_names_its_address_and_the_last_complete_checkpoint(tmp_pat
 
 
 def test_before_any_checkpoint_the_line_says_the_rerun_starts_again(tmp_path: Path) -> None:
-    line = lost_rank_line(RuntimeError("Connection closed by peer [127.0.0.1]:5"), "0", "0", tmp_path / "none")
+    error = DistNetworkError("Connection closed by peer [127.0.0.1]:5")
+    line = lost_rank_line(error, "0", "0", tmp_path / "none")
     assert line is not None and line.endswith("no checkpoint was saved yet; rerun the same command on every node "
                                               "to start again")
 
 
 def test_other_errors_are_left_alone(tmp_path: Path) -> None:
     assert lost_rank_line(RuntimeError("CUDA out of memory"), "0", "0", tmp_path) is None
+    # The same words outside torch.distributed (a data loader's pipe) are not a lost node.
+    assert lost_rank_line(RuntimeError("Broken pipe [127.0.0.1]:80"), "0", "0", tmp_path) is None
