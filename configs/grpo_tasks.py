@@ -8,60 +8,37 @@ Rewards (docs/tasks.md): box_iou (grounding), point_in_box (pointing), vp_box_io
 keypoint_oks (keypoints), ocr_box_iou (OCR boxes), polygon_iou (OCR polygons), gui_hit (GUI grounding
 and pointing). The GRPO log shows each as reward/by_reward/<reward_name> and reward/by_dataset/<dataset_name>.
 
-data_root, min_pixels and max_pixels come from configs/_base_/data.py. For real data: change data_root
-there and the file stems below.
+data_root, min_pixels and max_pixels come from configs/_base_/data.py, the task table (file stems, task
+functions, SAMPLES_PER_TASK) from configs/_base_/tasks.py. For real data: change data_root and the stems there.
 """
 
-_base_ = ["./_base_/data.py"]
+_base_ = ["./_base_/data.py", "./_base_/tasks.py"]
 
-from dataset.task_fns import (
-    GroundingTaskFn,
-    GuiGroundingTaskFn,
-    GuiPointingTaskFn,
-    KeypointTaskFn,
-    OcrBoxTaskFn,
-    OcrPolygonTaskFn,
-    PointingTaskFn,
-    VisualPromptTaskFn,
-)
-from dataset.task_fns.task_prompts import GROUNDING_SINGLE_REGION_STAGE_XYXY, POINTING_TASK_PROMPTS
 from verl.utils.dataset import TSVRLHFDataset
 
-SAMPLES_PER_TASK = 512
 _pixels = dict(image_min_pixels=_base_.min_pixels, image_max_pixels=_base_.max_pixels)
-
-# task -> (file stem under data_root without _train/_val, task function, reward_name).
-task_datasets = dict(
-    grounding=("toy_grounding", dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY,
-                                     **_pixels), "box_iou"),
-    pointing=("toy_pointing", dict(type=PointingTaskFn, task_prompts=POINTING_TASK_PROMPTS, **_pixels),
-              "point_in_box"),
-    visual_prompt=("toy_visual_prompt", dict(type=VisualPromptTaskFn, **_pixels), "vp_box_iou"),
-    keypoint=("toy_keypoint", dict(type=KeypointTaskFn, **_pixels), "keypoint_oks"),
-    ocr_box=("toy_ocr_box", dict(type=OcrBoxTaskFn, **_pixels), "ocr_box_iou"),
-    ocr_polygon=("toy_ocr_polygon", dict(type=OcrPolygonTaskFn, **_pixels), "polygon_iou"),
-    gui_grounding=("toy_gui", dict(type=GuiGroundingTaskFn, **_pixels), "gui_hit"),
-    gui_pointing=("toy_gui", dict(type=GuiPointingTaskFn, **_pixels), "gui_hit"),
-)
+# task -> the reward that scores its answers.
+task_rewards = dict(grounding="box_iou", pointing="point_in_box", visual_prompt="vp_box_iou", keypoint="keypoint_oks",
+                    ocr_box="ocr_box_iou", ocr_polygon="polygon_iou", gui_grounding="gui_hit", gui_pointing="gui_hit")
 
 
 def _dataset(task: str, split: str) -> dict:
     """The ``task`` dataset over the TSV triple data_root/{stem}_{split}.images.tsv, .annotations.tsv(.lineidx),
     named toy_<task> (train) or toy_<task>_val, with the task's reward."""
-    stem, task_fn, reward_name = task_datasets[task]
+    stem, task_fn = _base_.task_datasets[task]
     prefix = f"{_base_.data_root}/{stem}_{split}"
     return dict(
         type=TSVRLHFDataset,
         img_tsv_file=f"{prefix}.images.tsv",
         ann_tsv_file=f"{prefix}.annotations.tsv",
         ann_lineidx_file=f"{prefix}.annotations.tsv.lineidx",
-        task_fn=task_fn,
+        task_fn=dict(task_fn, **_pixels),
         dataset_name=f"toy_{task}" if split == "train" else f"toy_{task}_val",
-        reward_name=reward_name,
-        **({"max_num_samples": SAMPLES_PER_TASK} if split == "train" else {}),
+        reward_name=task_rewards[task],
+        **({"max_num_samples": _base_.SAMPLES_PER_TASK} if split == "train" else {}),
         **_pixels,
     )
 
 
-train_dataset = [_dataset(task, "train") for task in task_datasets]
-val_dataset = [_dataset(task, "val") for task in task_datasets]
+train_dataset = [_dataset(task, "train") for task in _base_.task_datasets]
+val_dataset = [_dataset(task, "val") for task in _base_.task_datasets]

@@ -140,7 +140,8 @@ def test_overlong_prompts_are_skipped_or_raise(processor, toy_data):
         strict[0]
 
 
-def test_bad_sample_is_skipped_and_counted(processor, tmp_path):
+def _bad_then_good_tsv(tmp_path: Path) -> list[str]:
+    """A TSV triple of two white images: sample 0 with a malformed box (2 numbers), sample 1 a cat."""
     import io
 
     from PIL import Image
@@ -151,6 +152,11 @@ def test_bad_sample_is_skipped_and_counted(processor, tmp_path):
     with TsvWriter(*paths) as writer:
         writer.add(buf.getvalue(), {"boxes": [{"bbox": [1, 2], "phrase": "bad"}]})
         writer.add(buf.getvalue(), {"boxes": [{"bbox": [10, 10, 50, 50], "phrase": "cat"}]})
+    return paths
+
+
+def test_bad_sample_is_skipped_and_counted(processor, tmp_path):
+    paths = _bad_then_good_tsv(tmp_path)
     ds = TSVRLHFDataset(*paths, processor=processor,
                         task_fn=dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY))
     sample = ds[0]
@@ -158,17 +164,9 @@ def test_bad_sample_is_skipped_and_counted(processor, tmp_path):
 
 
 def test_skips_are_summarised_per_epoch_and_at_the_end(processor, tmp_path, caplog):
-    import io
     import logging
 
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (112, 112), "white").save(buf, format="PNG")
-    paths = [str(tmp_path / n) for n in ("i.tsv", "a.tsv", "a.lineidx")]
-    with TsvWriter(*paths) as writer:
-        writer.add(buf.getvalue(), {"boxes": [{"bbox": [1, 2], "phrase": "bad"}]})
-        writer.add(buf.getvalue(), {"boxes": [{"bbox": [10, 10, 50, 50], "phrase": "cat"}]})
+    paths = _bad_then_good_tsv(tmp_path)
     ds = TSVRLHFDataset(*paths, processor=processor, dataset_name="toy",
                         task_fn=dict(type=GroundingTaskFn, task_prompts=GROUNDING_SINGLE_REGION_STAGE_XYXY))
     with caplog.at_level(logging.WARNING, logger="dataset.skip_stats"):
