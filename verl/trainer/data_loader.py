@@ -20,7 +20,8 @@ from dataset.rlhf_dataset import RLHFCollator
 from rewards import known_rewards
 from verl.trainer.config import DataConfig
 
-__all__ = ["ResumableBatchSampler", "StatefulLoader", "build_datasets", "build_loader", "check_reward_name"]
+__all__ = ["ResumableBatchSampler", "StatefulLoader", "build_datasets", "build_loader", "check_reward_name",
+           "unknown_reward_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +51,22 @@ def build_datasets(data: DataConfig, tokenizer: Any, processor: Any) -> tuple[Da
     return concat(cfg["train_dataset"], "train_dataset"), val
 
 
+def unknown_reward_line(dataset_name: str, reward_name: Any) -> str | None:
+    """``"<dataset_name>: unknown reward_name ...; known: ..."`` when ``reward_name`` is set and not a
+    registered reward, else ``None`` (the launcher's up-front check and the build-time one say the same)."""
+    if reward_name is None or reward_name in known_rewards():
+        return None
+    return (f"{dataset_name}: unknown reward_name {reward_name!r}; known: {', '.join(known_rewards())} "
+            "(add one with rewards.register_reward)")
+
+
 def check_reward_name(dataset: Any) -> None:
     """Fail when the dataset is built (not at the first reward call) when its ``reward_name`` (if it has
     one) is not a registered reward; the message names the dataset."""
-    reward_name = getattr(dataset, "reward_name", None)
-    if reward_name is not None and reward_name not in known_rewards():
-        raise ValueError(f"{getattr(dataset, 'dataset_name', type(dataset).__name__)}: unknown reward_name "
-                         f"{reward_name!r}; known: {known_rewards()} (add one with rewards.register_reward)")
+    line = unknown_reward_line(getattr(dataset, "dataset_name", type(dataset).__name__),
+                               getattr(dataset, "reward_name", None))
+    if line is not None:
+        raise ValueError(line)
 
 
 class ResumableBatchSampler:

@@ -121,7 +121,7 @@ def check_data_files(config: PPOConfig) -> None:
 def check_reward_names(config: PPOConfig, data_cfg: Any) -> None:
     """Every dataset's ``reward_name`` is registered once the reward file (which may register its own) is
     loaded; raises ``ConfigError`` naming the first dataset that names an unknown one."""
-    from rewards import known_rewards
+    from verl.trainer.data_loader import unknown_reward_line
     from verl.workers.reward import load_reward_function
 
     spec = config.worker.reward.reward_function
@@ -133,10 +133,9 @@ def check_reward_names(config: PPOConfig, data_cfg: Any) -> None:
         entries = data_cfg.get(key) or []
         for entry in entries if isinstance(entries, list) else [entries]:
             name = entry.get("reward_name") if hasattr(entry, "get") else None
-            if isinstance(name, str) and name not in known_rewards():
-                raise ConfigError(f"data.config_path {config.data.config_path}: {key} "
-                                  f"{entry.get('dataset_name', '?')}: unknown reward_name {name!r}; known: "
-                                  f"{', '.join(known_rewards())} (add one with rewards.register_reward)")
+            line = unknown_reward_line(entry.get("dataset_name", "?"), name) if isinstance(name, str) else None
+            if line is not None:
+                raise ConfigError(f"data.config_path {config.data.config_path}: {key} {line}")
 
 
 def count_train_samples(data_cfg: Any) -> int:
