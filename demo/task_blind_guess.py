@@ -268,12 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     from dataset.atomic_write import write_json_atomic
+    from dataset.output_paths import check_output_paths
     from evaluation.evaluate import iter_samples, run_evaluation, task_fn_from_config
+    from evaluation.sources import open_split
 
     args = build_parser().parse_args(argv)
-    try:
+    check_output_paths("task_blind_guess", dirs={"--output_dir": args.output_dir})
+    try:  # every input is read before any fitting: a bad one stops in one line
         task_fn = task_fn_from_config(args.config, args.task) if args.config else None
         train = list(iter_samples(args.train, args.task, args.max_train, args.seed, task_fn))
+        split = open_split(args.split)
     except (OSError, ValueError) as exc:
         print(f"task_blind_guess: error: {exc}", file=sys.stderr)
         return 2
@@ -281,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"task_blind_guess: error: {args.train} has no usable {args.task} sample", file=sys.stderr)
         return 2
     guess, info = fit_blind_guess(args.task, train)
-    metrics = run_evaluation(BlindGenerator(guess), args.split, args.task, args.output_dir,
+    metrics = run_evaluation(BlindGenerator(guess), split, args.task, args.output_dir,
                              max_samples=args.max_samples, num_visualisations=0, seed=args.seed, task_fn=task_fn)
     info["held_out"] = metrics[MAIN_METRICS[args.task]]
     write_json_atomic(os.path.join(args.output_dir, "blind_guess.json"), info)

@@ -109,3 +109,23 @@ def test_blind_generator_never_reads_the_image() -> None:
 def test_unknown_task_is_refused() -> None:
     with pytest.raises(ValueError, match="task must be one of"):
         fit_blind_guess("grounding", [])
+
+
+def test_cli_refuses_an_unwritable_output_and_a_missing_split_in_one_line(tmp_path, capsys) -> None:
+    from demo.task_blind_guess import main
+    from demo.task_toy_data import make_task_toy_dataset
+
+    make_task_toy_dataset(str(tmp_path), "ocr_box", num_train=4, num_val=2, progress=False)
+    train = str(tmp_path / "toy_ocr_box_train")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    common = ["--task", "ocr_box", "--train", train]
+    with pytest.raises(SystemExit) as stopped:
+        main([*common, "--split", train, "--output_dir", str(blocker / "out")])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().startswith("task_blind_guess: error: --output_dir")
+    missing = str(tmp_path / "no_such_split")
+    assert main([*common, "--split", missing, "--output_dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("task_blind_guess: error:") and "no_such_split" in err
+    assert not (tmp_path / "out" / "blind_guess.json").exists()
