@@ -115,7 +115,7 @@ def resolve_arguments(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Build the toy data; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     for name, value in (("--num_train", args.num_train), ("--num_val", args.num_val)):
         if value is not None and value < 0:
             print(f"make_toy_data.py: error: {name} must be >= 0, got {value}", file=sys.stderr)
