@@ -78,3 +78,20 @@ def make_config_module(tiny_model: Path, data_config: Path):
                        "worker.rollout.tensor_parallel_size=1", "worker.actor.micro_batch_size_per_device_for_experience=8",
                        "data.max_response_length=12", "trainer.device=cpu"])
     return cfg, AutoProcessor.from_pretrained(tiny_model)
+
+
+def fit_in_process(config: PPOConfig) -> list[dict]:
+    """Build the trainer on one in-process worker, fit it, always release reward workers and the group;
+    returns the per-step metrics ``fit`` gives back."""
+    from verl.single_controller import LocalWorkerGroup
+    from verl.trainer.main import build_trainer
+    from verl.workers.fsdp_worker import FSDPWorker
+
+    group = LocalWorkerGroup(FSDPWorker, config)
+    trainer = build_trainer(config, group)
+    try:
+        trainer.init_workers()
+        return trainer.fit()
+    finally:
+        trainer.reward.close()
+        group.shutdown()

@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 
 from tests.test_task_configs import EXPECTED
-from verl.single_controller import LocalWorkerGroup
+from tests.verl.conftest import fit_in_process
 from verl.trainer.main import build_trainer
-from verl.workers.fsdp_worker import FSDPWorker
 
 REPO = Path(__file__).resolve().parents[2]
 GRPO_TASKS = REPO / "configs" / "grpo_tasks.py"
@@ -90,14 +89,7 @@ def test_grpo_on_the_mixed_config_uses_each_datasets_reward(make_config, launch_
         "trainer.val_before_train=true", f"data.val_batch_size={NUM_DATASETS}", "trainer.val_generations_to_log=0",
         f"worker.reward.reward_function={REPO / 'verl/configs/reward_func.py'}:compute_score",
     )
-    group = LocalWorkerGroup(FSDPWorker, config)
-    trainer = build_trainer(config, group)
-    try:
-        trainer.init_workers()
-        history = trainer.fit()
-    finally:
-        trainer.reward.close()
-        group.shutdown()
+    history = fit_in_process(config)
 
     # Every sample of a dataset, in validation and in both steps, was scored by the reward its config names.
     used: dict[str, set[Any]] = defaultdict(set)

@@ -30,9 +30,7 @@ import os
 
 import pytest
 
-from verl.single_controller import LocalWorkerGroup
-from verl.trainer.main import build_trainer
-from verl.workers.fsdp_worker import FSDPWorker
+from tests.verl.conftest import fit_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +47,7 @@ PINNED: dict[str, list[float]] = {
 
 
 def first_steps(config) -> dict[str, list[float]]:
-    group = LocalWorkerGroup(FSDPWorker, config)
-    trainer = build_trainer(config, group)
-    try:
-        trainer.init_workers()
-        history = trainer.fit()
-    finally:
-        trainer.reward.close()
-        group.shutdown()
+    history = fit_in_process(config)
     return {key: [float(step[key]) for step in history] for key in KEYS}
 
 
