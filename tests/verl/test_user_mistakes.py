@@ -55,6 +55,9 @@ def test_original_flag_spellings_are_accepted(run_dir: Path) -> None:
          "worker.actor.model.model_path /nonexistent/model: no such directory"),
         ("worker.actor.model.model_path=nobody/no-such-model", "not a local folder and not in the Hugging Face cache"),
         ("worker.actor.model.model_path=configs", "configs: folder has no config.json"),
+        # /proc passes permission bits as root; the probe folder cannot be made there
+        ("trainer.save_checkpoint_path=/proc/grpo_out", "trainer.save_checkpoint_path /proc/grpo_out: cannot write"),
+        ("trainer.save_checkpoint_path=configs/grpo.py/out", "cannot write"),
     ],
 )
 def test_check_reports_one_line_and_exit_2(run_dir: Path, capsys: pytest.CaptureFixture, override: str,

@@ -175,6 +175,17 @@ def check_actor_model_path(config: PPOConfig) -> None:
         raise ConfigError(f"worker.actor.model.model_path {path}: {problem}")
 
 
+def check_output_path(config: PPOConfig) -> None:
+    """The checkpoint folder can be created and written (a probe folder, not permission bits: ``/proc`` passes
+    those as root); raises ``ConfigError`` naming it."""
+    from dataset.output_paths import output_dir_problem
+
+    path = config.trainer.save_checkpoint_path
+    problem = output_dir_problem(path) if path else None
+    if problem:
+        raise ConfigError(f"trainer.save_checkpoint_path {path}: cannot write ({problem})")
+
+
 def _check_mode(argv: list[str]) -> tuple[bool, bool, list[str]]:
     """(check only, model-folder check too, the overrides) from a leading ``--check [--skip_model_check]``."""
     if not argv or argv[0] != "--check":
@@ -226,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         check_data_files(config)
         check_actor_model_path(config)
+        check_output_path(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
