@@ -4,14 +4,15 @@ All scenes use the position-coded canvas of :func:`demo.toy_data.coded_backgroun
 column, blue the row) and draw only in the green channel, so every drawn pixel also carries its
 position. What varies per image, and so cannot be guessed blind:
 
-* ``visual_prompt``: 2-4 copies of one shape plus 1-2 distractors of another; one copy is the
-  exemplar (``visual_prompt``), the answer is every copy.
-* ``keypoint``: one or two stick figures ("figure") with five named joints (head, left hand, right
+* ``visual_prompt``: 3-5 copies of one shape plus 1-2 distractors of another; one copy is the
+  exemplar (``visual_prompt``), the answer is every copy. Only the copies are annotated, so the task
+  function always asks about the exemplar's shape and copying the exemplar finds one copy of 3-5.
+* ``keypoint``: one stick figure ("figure") with five named joints (head, left hand, right
   hand, left foot, right foot) in random poses; a hand is sometimes hidden (visibility 0).
-* ``ocr_box``: 1-2 words from a small vocabulary, upright, at random places; sometimes a scribble
+* ``ocr_box``: 1-2 words from a small vocabulary (lengths 2-6), upright, at random places; sometimes a scribble
   marked don't care (``###``).
 * ``ocr_polygon``: one or two rotated words (up to 35 degrees), their rotated quadrilaterals as polygons.
-* ``gui``: a screen-like layout: a title bar and 2-4 labelled buttons in a random order and place;
+* ``gui``: a screen-like layout: a title bar and 2-3 labelled buttons in a random order and place;
   each button is an element whose instruction names its label.
 
 Boxes are pixel edges (xyxy); joints and polygon corners are pixel coordinates.
@@ -37,12 +38,14 @@ from demo.toy_data import CODED_SHAPE_GREEN, SHAPES, coded_background, is_up_to_
 __all__ = ["FIGURE_JOINTS", "GUI_LABELS", "TASK_SCENES", "WORDS", "make_task_scene", "make_task_toy_dataset"]
 
 logger = logging.getLogger(__name__)
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 4
 
-WORDS = ("CAT", "DOG", "SUN", "MAP", "BOX", "PEN")
-GUI_LABELS = ("OK", "Save", "Exit", "Help", "Menu", "Back")
+# Words and labels of different lengths: the demo model's vision tower sees a 4x4 grid of 28-pixel tokens,
+# where the length of a word shows long before its letters can be told apart.
+WORDS = ("GO", "SUN", "TREE", "HOUSE", "GARDEN")
+GUI_LABELS = ("OK", "Yes", "Save", "Close", "Cancel")
 FIGURE_JOINTS = ("head", "left hand", "right hand", "left foot", "right foot")
-_FONT_SIZE = 18
+_FONT_SIZE = 20
 
 
 def _canvas(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -92,13 +95,14 @@ def _box_of(mask: np.ndarray) -> list[float]:
 # ---------------------------------------------------------------- visual prompting
 
 def visual_prompt_scene(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, dict[str, Any]]:
-    """Copies of one shape (the phrase) among distractors; one random copy is the exemplar."""
+    """3-5 copies of one shape (the phrase) among 1-2 unannotated distractors; one copy is the exemplar."""
     pixels = _canvas(rng, width, height)
     target, distractor = (SHAPES[int(i)] for i in rng.choice(len(SHAPES), size=2, replace=False))
-    side = max(8, int(min(width, height) * 0.16))
-    shapes = [target] * int(rng.integers(2, 5)) + [distractor] * int(rng.integers(1, 3))
+    side = max(8, int(min(width, height) * 0.2))
+    # one distractor first, so that it always finds room
+    shapes = [distractor] + [target] * int(rng.integers(3, 6)) + [distractor] * int(rng.integers(0, 2))
     taken: list[tuple[float, ...]] = []
-    boxes: dict[str, list[list[float]]] = {target: [], distractor: []}
+    boxes: list[list[float]] = []
     for shape in shapes:
         spot = _free_spot(rng, side, side, width, height, taken)
         if spot is None:
@@ -107,12 +111,11 @@ def visual_prompt_scene(rng: np.random.Generator, width: int, height: int) -> tu
         mask = shape_mask(shape, rect, width, height)
         taken.append((spot[0], spot[1], spot[0] + side, spot[1] + side))
         _paint(pixels, mask, rng)
-        boxes[shape].append(_box_of(mask))
-    entries = [{"bbox": b, "phrase": p} for p in (target, distractor) for b in boxes[p]]
-    exemplar = boxes[target][int(rng.integers(len(boxes[target])))] if boxes[target] else None
-    annotation: dict[str, Any] = {"boxes": entries}
-    if exemplar is not None:
-        annotation["visual_prompt"] = {target: [exemplar]}
+        if shape == target:
+            boxes.append(_box_of(mask))
+    annotation: dict[str, Any] = {"boxes": [{"bbox": b, "phrase": target} for b in boxes]}
+    if boxes:
+        annotation["visual_prompt"] = {target: [boxes[int(rng.integers(len(boxes)))]]}
     return _to_image(pixels), annotation
 
 
@@ -132,42 +135,38 @@ def _figure(rng: np.random.Generator, cx: float, top: float, scale: float) -> di
 
 
 def keypoint_scene(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, dict[str, Any]]:
-    """One or two stick figures; a hand is hidden (visibility 0, not drawn) with probability 0.2."""
+    """One stick figure anywhere in the image; a hand is hidden (visibility 0, not drawn) with probability 0.2."""
     pixels = _canvas(rng, width, height)
-    entries = []
-    count = int(rng.integers(1, 3))
-    slot = width / count
-    for k in range(count):
-        scale = float(rng.uniform(0.55, 0.8)) * min(height, 1.6 * slot)
-        cx = slot * k + slot / 2 + float(rng.uniform(-0.1, 0.1)) * slot
-        top = float(rng.uniform(2, max(3.0, height - scale - 2)))
-        joints = _figure(rng, cx, top, scale)
-        hidden = None
-        if rng.random() < 0.2:
-            hidden = ("left hand", "right hand")[int(rng.integers(2))]
-        canvas = Image.new("L", (width, height), 0)
-        draw = ImageDraw.Draw(canvas)
-        line = max(2, int(scale / 18))
-        neck, hip = joints["_neck"], joints["_hip"]
-        draw.line([neck, hip], fill=1, width=line)
-        for name, root in (("left hand", neck), ("right hand", neck), ("left foot", hip), ("right foot", hip)):
-            if name != hidden:
-                draw.line([root, joints[name]], fill=1, width=line)
-        r = 0.1 * scale
-        hx, hy = joints["head"]
-        draw.ellipse((hx - r, hy - r, hx + r, hy + r), fill=1)
-        mask = np.asarray(canvas, dtype=bool)
-        _paint(pixels, mask, rng)
-        named = {n: joints[n] for n in FIGURE_JOINTS}
-        xs = [x for x, _ in named.values()] + [hx - r, hx + r]
-        ys = [y for _, y in named.values()] + [hy - r]
-        bbox = [max(0.0, min(xs)), max(0.0, min(ys)), min(float(width), max(xs)), min(float(height), max(ys))]
-        points = {n: [round(x, 1), round(y, 1), 0 if n == hidden else 2] for n, (x, y) in named.items()}
-        for n, (x, y, _) in points.items():
-            if not (0 <= x < width and 0 <= y < height):
-                points[n] = [0.0, 0.0, 0]
-        entries.append({"bbox": [round(c, 1) for c in bbox], "phrase": "figure", "keypoints": points})
-    return _to_image(pixels), {"keypoints": entries, "keypoint_names": list(FIGURE_JOINTS)}
+    scale = float(rng.uniform(0.7, 0.95)) * min(height, 1.6 * width)
+    cx = float(rng.uniform(0.4 * scale, width - 0.4 * scale))
+    top = float(rng.uniform(2, max(3.0, height - scale - 2)))
+    joints = _figure(rng, cx, top, scale)
+    hidden = None
+    if rng.random() < 0.2:
+        hidden = ("left hand", "right hand")[int(rng.integers(2))]
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    line = max(2, int(scale / 18))
+    neck, hip = joints["_neck"], joints["_hip"]
+    draw.line([neck, hip], fill=1, width=line)
+    for name, root in (("left hand", neck), ("right hand", neck), ("left foot", hip), ("right foot", hip)):
+        if name != hidden:
+            draw.line([root, joints[name]], fill=1, width=line)
+    r = 0.1 * scale
+    hx, hy = joints["head"]
+    draw.ellipse((hx - r, hy - r, hx + r, hy + r), fill=1)
+    mask = np.asarray(canvas, dtype=bool)
+    _paint(pixels, mask, rng)
+    named = {n: joints[n] for n in FIGURE_JOINTS}
+    xs = [x for x, _ in named.values()] + [hx - r, hx + r]
+    ys = [y for _, y in named.values()] + [hy - r]
+    bbox = [max(0.0, min(xs)), max(0.0, min(ys)), min(float(width), max(xs)), min(float(height), max(ys))]
+    points = {n: [round(x, 1), round(y, 1), 0 if n == hidden else 2] for n, (x, y) in named.items()}
+    for n, (x, y, _) in points.items():
+        if not (0 <= x < width and 0 <= y < height):
+            points[n] = [0.0, 0.0, 0]
+    entry = {"bbox": [round(c, 1) for c in bbox], "phrase": "figure", "keypoints": points}
+    return _to_image(pixels), {"keypoints": [entry], "keypoint_names": list(FIGURE_JOINTS)}
 
 
 # ---------------------------------------------------------------- OCR
@@ -256,14 +255,14 @@ def ocr_polygon_scene(rng: np.random.Generator, width: int, height: int) -> tupl
 # ---------------------------------------------------------------- GUI
 
 def gui_scene(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, dict[str, Any]]:
-    """A title bar and 2-4 buttons (outlined boxes with a label) in random places; instruction ``click LABEL``."""
+    """A title bar and 2-3 buttons (outlined boxes with a label) in random places; instruction ``click LABEL``."""
     pixels = _canvas(rng, width, height)
     bar = max(6, height // 12)
     pixels[:bar, :, 1] = 160.0
     taken: list[tuple[float, ...]] = [(0, 0, width, bar)]
     entries = []
-    for label in rng.choice(GUI_LABELS, size=int(rng.integers(2, 5)), replace=False):
-        text = _text_patch(str(label), size=12)
+    for label in rng.choice(GUI_LABELS, size=int(rng.integers(2, 4)), replace=False):
+        text = _text_patch(str(label), size=16)
         w, h = text.shape[1] + 8, text.shape[0] + 8
         spot = _free_spot(rng, w, h, width, height, taken)
         if spot is None:

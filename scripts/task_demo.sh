@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The task demo on CPU, in one command (docs/demo.md, "Every task on the CPU"):
 #   toy data for every task + the demo model -> each task's held-out toy split answered by the untrained
-#   model and by an image-blind guess fitted on the training split -> SFT of the demo model on the mixed
-#   config (configs/sft_tasks.py, through scripts/sft.sh) -> the held-out splits answered again -> a
-#   markdown table per task in work_dirs/task_demo/report.md.
+#   model and by an image-blind guess fitted on the training split -> the grounding quickstart's SFT
+#   (configs/sft.py; the starting model, as a real run starts from Rex-Omni, which already grounds) -> SFT
+#   of that model on the mixed config (configs/sft_tasks.py, through scripts/sft.sh) -> the held-out splits
+#   answered again -> a markdown table per task in work_dirs/task_demo/report.md.
 #     bash scripts/task_demo.sh
-# TASK_DEMO_STAGES: a subset of "data,eval_before,blind,sft,eval_sft,report"; TASK_DEMO_STEPS: SFT steps;
+# TASK_DEMO_STAGES: a subset of "data,eval_before,blind,base,sft,eval_sft,report"; TASK_DEMO_STEPS: the mixed SFT's steps;
+# TASK_DEMO_BASE_STEPS: the grounding SFT's steps (0: train the mixed config from the untrained demo model);
 # TASK_DEMO_TASKS: the tasks evaluated (default: all six); SEED: the SFT seed; EVAL_SAMPLES: held-out
 # images per task; TASK_DEMO_DIR: where it all goes. The SFT settings not set here are the CPU demo's
 # (demo/sft_cpu_defaults.sh); environment values still win.
@@ -13,15 +15,17 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 
-STAGES="${TASK_DEMO_STAGES:-data,eval_before,blind,sft,eval_sft,report}"
+STAGES="${TASK_DEMO_STAGES:-data,eval_before,blind,base,sft,eval_sft,report}"
 CONFIG="${CONFIG:-configs/sft_tasks.py}"
 TOY="$WORK_DIRS/toy_data"  # the data_root of configs/_base_/data.py
 DEMO_MODEL="$WORK_DIRS/models/rex-omni-demo"
 OUT="${TASK_DEMO_DIR:-$WORK_DIRS/task_demo}"
 SFT_DIR="$OUT/sft"
+BASE_DIR="$OUT/base"
+BASE_STEPS="${TASK_DEMO_BASE_STEPS:-600}"
 EVAL_SAMPLES="${EVAL_SAMPLES:-64}"
-# task:toy set:longest answer in tokens (keypoint answers are JSON, about 300 tokens for two figures)
-TASKS=(visual_prompt:visual_prompt:96 keypoint:keypoint:448 ocr_box:ocr_box:64 ocr_polygon:ocr_polygon:80
+# task:toy set:most new tokens (the longest answers: keypoint JSON about 200 tokens, the others under 40)
+TASKS=(visual_prompt:visual_prompt:64 keypoint:keypoint:256 ocr_box:ocr_box:48 ocr_polygon:ocr_polygon:64
        gui_grounding:gui:48 gui_pointing:gui:48)
 if [[ -n "${TASK_DEMO_TASKS:-}" ]]; then  # a subset, e.g. TASK_DEMO_TASKS="ocr_box gui_pointing"
     kept=()
@@ -60,16 +64,34 @@ if has_stage blind; then
             --output_dir "$OUT/eval/blind/$task"
     done
 fi
-if has_stage sft; then
-    banner "SFT (scripts/sft.sh) of the demo model on $CONFIG"
-    if [[ -e "$SFT_DIR" && "${TASK_DEMO_RESUME:-0}" != 1 ]]; then
-        mv "$SFT_DIR" "$SFT_DIR.prev-$(date +%Y%m%d-%H%M%S)"
-        echo "[task_demo] moved the earlier run's $SFT_DIR aside (TASK_DEMO_RESUME=1 resumes instead)"
+# scripts/sft.sh with the CPU demo recipe (demo/sft_cpu_defaults.sh gives it to the untrained demo model in
+# work_dirs only, so it is spelled out here); environment values still win.
+# sft_demo_recipe CONFIG START_MODEL OUTPUT_DIR STEPS SAVE_STEPS
+sft_demo_recipe() {
+    CONFIG="$1" MODEL_PATH="$2" OUTPUT_DIR="$3" MAX_STEPS="$4" SAVE_STEPS="$5" EVAL=0 \
+        BATCH_SIZE="${BATCH_SIZE:-8}" EPOCHS="${EPOCHS:-10}" LR="${LR:-1e-3}" MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-1e-3}" \
+        VISION_TOWER_LR="${VISION_TOWER_LR:-1e-3}" WARMUP_RATIO="${WARMUP_RATIO:-0.05}" REPORT_TO="${REPORT_TO:-none}" \
+        bash scripts/sft.sh --use_soft_ce_for_coords "${SOFT_CE:-True}" --coord_sigma "${COORD_SIGMA:-3}"
+}
+fresh_dir() {  # fresh_dir DIR: an earlier run's DIR is moved aside (TASK_DEMO_RESUME=1 keeps it)
+    if [[ -e "$1" && "${TASK_DEMO_RESUME:-0}" != 1 ]]; then
+        mv "$1" "$1.prev-$(date +%Y%m%d-%H%M%S)"
+        echo "[task_demo] moved the earlier run's $1 aside (TASK_DEMO_RESUME=1 resumes instead)"
     fi
+}
+if has_stage base && [[ "$BASE_STEPS" -gt 0 ]]; then
+    banner "the starting model: the grounding quickstart's SFT of the demo model (configs/sft.py, $BASE_STEPS steps)"
+    fresh_dir "$BASE_DIR"
+    sft_demo_recipe configs/sft.py "$DEMO_MODEL" "$BASE_DIR" "$BASE_STEPS" "$BASE_STEPS"
+fi
+if has_stage sft; then
+    start="$DEMO_MODEL"
+    [[ "$BASE_STEPS" -gt 0 ]] && start="$BASE_DIR"
+    banner "SFT (scripts/sft.sh) of $start on $CONFIG"
+    fresh_dir "$SFT_DIR"
     # Packed batches (no padding up to the long keypoint answers) make a step about 3x cheaper.
-    CONFIG="$CONFIG" OUTPUT_DIR="$SFT_DIR" EVAL=0 MODEL_PATH= MAX_STEPS="${TASK_DEMO_STEPS:-500}" \
-        DATA_FLATTEN="${DATA_FLATTEN:-True}" SAVE_STEPS="${SAVE_STEPS:-400}" REPORT_TO="${REPORT_TO:-none}" \
-        bash scripts/sft.sh
+    DATA_FLATTEN="${DATA_FLATTEN:-True}" sft_demo_recipe "$CONFIG" "$start" "$SFT_DIR" "${TASK_DEMO_STEPS:-1500}" \
+        "${SAVE_STEPS:-500}"
 fi
 if has_stage eval_sft; then
     banner "the trained model on each task's held-out split"

@@ -24,10 +24,19 @@ def test_task_demo_evaluates_every_task_before_and_after_sft_on_the_mixed_config
         blind = flags(calls, "python", "-m", "demo.task_blind_guess", "--task", task)
         assert blind["--train"] == f"{toy}/toy_{stem}_train" and blind["--split"] == f"{toy}/toy_{stem}_val"
         assert blind["--output_dir"] == f"{tmp_path}/demo/eval/blind/{task}"
-    train = flags(calls, "python", "-m", "finetuning.train")
-    assert train["--config"] == "configs/sft_tasks.py" and train["--output_dir"] == f"{tmp_path}/demo/sft"
-    assert train["--max_steps"] == "500" and train["--data_flatten"] == "True"
-    assert train["--learning_rate"] == "1e-3"  # the CPU demo's defaults (demo/sft_cpu_defaults.sh)
+    # the starting model: the grounding quickstart's SFT of the demo model, with the CPU demo's recipe
+    base = flags(calls, "python", "-m", "finetuning.train", "--config", "configs/sft.py")
+    assert base["--output_dir"] == f"{tmp_path}/demo/base" and base["--max_steps"] == "600"
+    assert base["--model_name_or_path"] == str(work / "models" / "rex-omni-demo")
+    assert base["--learning_rate"] == "1e-3" and base["--use_soft_ce_for_coords"] == "True"
+    # then the mixed config from it, with the same recipe spelled out
+    train = flags(calls, "python", "-m", "finetuning.train", "--config", "configs/sft_tasks.py")
+    assert train["--output_dir"] == f"{tmp_path}/demo/sft" and train["--model_name_or_path"] == f"{tmp_path}/demo/base"
+    assert train["--max_steps"] == "1500" and train["--data_flatten"] == "True"
+    assert train["--learning_rate"] == "1e-3" and train["--use_soft_ce_for_coords"] == "True"
+    assert train["--coord_sigma"] == "3" and train["--per_device_train_batch_size"] == "8"
+    order = [call[4] for call in calls if call[:3] == ["python", "-m", "finetuning.train"]]
+    assert order == ["configs/sft.py", "configs/sft_tasks.py"]
     assert ["python", "-m", "demo.task_demo_report", "--eval_root", f"{tmp_path}/demo/eval",
             "--output", f"{tmp_path}/demo/report.md"] in calls
 
@@ -37,6 +46,16 @@ def test_task_demo_steps_and_stages_are_set_from_the_environment(stubs: Path, tm
                    TASK_DEMO_DIR=str(tmp_path / "demo"), TASK_DEMO_STAGES="sft", TASK_DEMO_STEPS="7")
     assert flags(calls, "python", "-m", "finetuning.train")["--max_steps"] == "7"
     assert not any("tools/evaluate.py" in call for call in calls)
+
+
+def test_task_demo_without_base_steps_trains_the_mixed_config_from_the_untrained_demo_model(
+        stubs: Path, tmp_path: Path) -> None:  # noqa: F811
+    work = tmp_path / "work"
+    calls = launch("task_demo.sh", stubs, tmp_path, WORK_DIRS=str(work), TASK_DEMO_DIR=str(tmp_path / "demo"),
+                   TASK_DEMO_STAGES="base,sft", TASK_DEMO_BASE_STEPS="0")
+    train = flags(calls, "python", "-m", "finetuning.train")  # the one training: no grounding SFT first
+    assert train["--config"] == "configs/sft_tasks.py"
+    assert train["--model_name_or_path"] == str(work / "models" / "rex-omni-demo")
 
 
 def test_task_demo_tasks_picks_the_evaluated_tasks(stubs: Path, tmp_path: Path) -> None:  # noqa: F811

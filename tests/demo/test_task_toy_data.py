@@ -63,11 +63,16 @@ def test_answers_vary_so_a_blind_guess_fails(task: str) -> None:
 
 
 def test_geometry_is_drawn_where_the_annotation_says() -> None:
-    for _, annotation in _scenes("visual_prompt"):
+    for image, annotation in _scenes("visual_prompt"):
         [(phrase, exemplars)] = annotation["visual_prompt"].items()
-        assert exemplars[0] in [e["bbox"] for e in annotation["boxes"] if e["phrase"] == phrase]
-        assert len([e for e in annotation["boxes"] if e["phrase"] == phrase]) >= 2
-        assert any(e["phrase"] != phrase for e in annotation["boxes"])  # a distractor
+        boxes = [e["bbox"] for e in annotation["boxes"]]
+        assert exemplars == [exemplars[0]] and exemplars[0] in boxes  # one exemplar, one of the copies
+        assert len(boxes) >= 3 and all(e["phrase"] == phrase for e in annotation["boxes"])
+        # a distractor: drawn (green) outside every annotated box, and not annotated
+        drawn = np.asarray(image)[:, :, 1] > 150
+        for x0, y0, x1, y1 in boxes:
+            drawn[int(y0):int(y1) + 1, int(x0):int(x1) + 1] = False
+        assert drawn.sum() >= 20
     for image, annotation in _scenes("keypoint"):
         for figure in annotation["keypoints"]:
             x, y, v = figure["keypoints"]["head"]
