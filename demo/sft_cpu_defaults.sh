@@ -2,7 +2,8 @@
 # CPU runs of scripts/sft.sh, sourced by it when there is no GPU. What the config reads decides the rest:
 # - the model: MODEL_PATH, else the config's model_name_or_path, else the demo model. The demo model
 #   (work_dirs/models/rex-omni-demo, built if missing) gets the demo recipe (a large lr, soft-CE on the
-#   coordinate tokens); any other model the CPU-sized defaults with the production learning rates.
+#   coordinate tokens), as does any model under DEMO_RECIPE=1; any other model the CPU-sized defaults with
+#   the production learning rates.
 # - the toy data (work_dirs/toy_data) is built if missing only when the config's datasets read it.
 # Both: no DeepSpeed, fp32, small batches, then an evaluation (sft_cpu_evaluate, called by sft.sh after
 # training). Every value can still be overridden from the environment (${NAME:-value}: the user's value wins).
@@ -33,8 +34,12 @@ plain_path() {
     while [[ "$path" == *//* || "$path" == */./* ]]; do path="${path//\/\//\/}"; path="${path//\/.\//\/}"; done
     echo "${path%/}"
 }
-if [[ "$(plain_path "$TRAIN_MODEL")" == "$(plain_path "$DEMO_MODEL")" ]]; then
+# DEMO_RECIPE=1 gives the demo recipe to another model too (scripts/task_demo.sh: the demo model after a
+# grounding SFT); DEMO_RECIPE=0 never.
+is_demo_model() { [[ "$(plain_path "$TRAIN_MODEL")" == "$(plain_path "$DEMO_MODEL")" ]]; }
+if [[ "${DEMO_RECIPE:-}" == 1 ]] || { [[ "${DEMO_RECIPE:-}" != 0 ]] && is_demo_model; }; then
     CPU_MODE="CPU demo recipe (lr 1e-3, soft-CE) with the demo model $DEMO_MODEL"
+    is_demo_model || CPU_MODE="CPU demo recipe (lr 1e-3, soft-CE, DEMO_RECIPE=1) with $TRAIN_MODEL"
     python tools/make_tiny_model.py --size demo  # skips when up to date
     demo_dir=work_dirs/sft_demo
     [[ "$DEMO_TASK" == grounding ]] || demo_dir="${demo_dir}_$DEMO_TASK"

@@ -64,14 +64,11 @@ if has_stage blind; then
             --output_dir "$OUT/eval/blind/$task"
     done
 fi
-# scripts/sft.sh with the CPU demo recipe (demo/sft_cpu_defaults.sh gives it to the untrained demo model in
-# work_dirs only, so it is spelled out here); environment values still win.
+# scripts/sft.sh with the CPU demo recipe (DEMO_RECIPE=1: also for the grounding SFT's output), no evaluation.
 # sft_demo_recipe CONFIG START_MODEL OUTPUT_DIR STEPS SAVE_STEPS
 sft_demo_recipe() {
-    CONFIG="$1" MODEL_PATH="$2" OUTPUT_DIR="$3" MAX_STEPS="$4" SAVE_STEPS="$5" EVAL=0 \
-        BATCH_SIZE="${BATCH_SIZE:-8}" EPOCHS="${EPOCHS:-10}" LR="${LR:-1e-3}" MM_PROJECTOR_LR="${MM_PROJECTOR_LR:-1e-3}" \
-        VISION_TOWER_LR="${VISION_TOWER_LR:-1e-3}" WARMUP_RATIO="${WARMUP_RATIO:-0.05}" REPORT_TO="${REPORT_TO:-none}" \
-        bash scripts/sft.sh --use_soft_ce_for_coords "${SOFT_CE:-True}" --coord_sigma "${COORD_SIGMA:-3}"
+    CONFIG="$1" MODEL_PATH="$2" OUTPUT_DIR="$3" MAX_STEPS="$4" SAVE_STEPS="$5" EVAL=0 DEMO_RECIPE=1 \
+        REPORT_TO="${REPORT_TO:-none}" bash scripts/sft.sh
 }
 fresh_dir() {  # fresh_dir DIR: an earlier run's DIR is moved aside (TASK_DEMO_RESUME=1 keeps it)
     if [[ -e "$1" && "${TASK_DEMO_RESUME:-0}" != 1 ]]; then
