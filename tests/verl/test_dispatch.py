@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from verl.protocol import Batch
 from verl.single_controller.dispatch import Dispatch, register, registered_methods
-from verl.single_controller.worker_group import LocalWorkerGroup, RayWorkerGroup, init_ray, shutdown_ray
+from verl.single_controller.worker_group import (
+    LocalWorkerGroup,
+    RayWorkerGroup,
+    WorkerLost,
+    get_all,
+    init_ray,
+    shutdown_ray,
+)
 
 
 class EchoWorker:
@@ -78,4 +87,44 @@ def test_modes_are_honoured_across_ray_ranks() -> None:
     finally:
         if group is not None:
             group.shutdown()
+        shutdown_ray()
+
+
+class FailingWorker:
+    """Rank 0 raises after ``fail_after`` s (a collective broken by a dead peer); rank 1 exits its process after
+    ``die_after`` s (its node lost), or returns then when ``die_after`` is None."""
+
+    def __init__(self, rank: int, fail_after: float, die_after: float | None) -> None:
+        self.rank, self.fail_after, self.die_after = rank, fail_after, die_after
+
+    def step(self) -> int:
+        import time
+
+        if self.rank == 0:
+            time.sleep(self.fail_after)
+            raise RuntimeError("Connection closed by peer")
+        time.sleep(self.die_after or self.fail_after * 2)
+        if self.die_after is not None:
+            os._exit(1)
+        return self.rank
+
+
+def _failing_pair(die_after: float | None) -> list:
+    import ray
+
+    actor = ray.remote(num_cpus=0)(FailingWorker)
+    workers = [actor.remote(rank, 0.5, die_after) for rank in range(2)]
+    return [w.step.remote() for w in workers]
+
+
+def test_a_live_rank_failing_before_a_peer_is_seen_dead_names_the_dead_rank() -> None:
+    init_ray(num_cpus=2)
+    try:
+        with pytest.raises(WorkerLost, match=r"^rank 1 was lost "):
+            get_all(_failing_pair(die_after=3.0), grace_s=30.0)
+        # no peer dies: the live rank's own error, once the others are done or the grace has passed
+        with pytest.raises(RuntimeError, match="Connection closed by peer") as raised:
+            get_all(_failing_pair(die_after=None), grace_s=5.0)
+        assert not isinstance(raised.value, WorkerLost)
+    finally:
         shutdown_ray()

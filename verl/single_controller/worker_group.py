@@ -52,11 +52,17 @@ class WorkerLost(RuntimeError):
     """A rank's Ray actor died: its worker process or its node is gone (the message names which)."""
 
 
-def get_all(refs: list[Any]) -> list[Any]:
+LOST_PEER_GRACE_S = 60.0  # how long a live rank's error waits for a dead peer to show (Ray's health checks)
+
+
+def get_all(refs: list[Any], grace_s: float = LOST_PEER_GRACE_S) -> list[Any]:
     """``ray.get`` that fails fast: the first rank to fail raises at once, even while others still run.
 
     (A plain ``ray.get(list)`` waits in list order, so a rank blocked in a collective with a dead peer
-    would hide the dead rank's error.)
+    would hide the dead rank's error.) A dead rank raises :class:`WorkerLost`. When a peer's node dies
+    mid-collective, the live ranks' collectives fail too ("connection closed by peer"), sometimes before Ray
+    reports the dead actor: a live rank's error then waits up to ``grace_s`` for another rank to turn out
+    dead, and raises that rank's :class:`WorkerLost` if one does, else its own error.
     """
     import ray
 
@@ -66,10 +72,38 @@ def get_all(refs: list[Any]) -> list[Any]:
         try:
             ray.get(ready)
         except ray.exceptions.RayActorError as exc:  # its process or its whole node is gone
-            reason = next((line.strip() for line in str(exc).splitlines() if "node" in line.lower()),
-                          str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-            raise WorkerLost(f"rank {refs.index(ready[0])} was lost ({type(exc).__name__}): {reason}") from exc
+            raise _worker_lost(refs, ready[0], exc) from exc
+        except ray.exceptions.RayTaskError as exc:
+            lost = _first_lost(refs, pending, grace_s)
+            if lost is not None:
+                raise lost from exc
+            raise
     return ray.get(refs)
+
+
+def _worker_lost(refs: list[Any], ref: Any, exc: Exception) -> WorkerLost:
+    reason = next((line.strip() for line in str(exc).splitlines() if "node" in line.lower()),
+                  str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    return WorkerLost(f"rank {refs.index(ref)} was lost ({type(exc).__name__}): {reason}")
+
+
+def _first_lost(refs: list[Any], pending: list[Any], grace_s: float) -> WorkerLost | None:
+    """The first of ``pending`` whose actor turns out dead within ``grace_s`` seconds, as a WorkerLost."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + grace_s
+    while pending and time.monotonic() < deadline:
+        ready, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError as exc:
+                return _worker_lost(refs, ref, exc)
+            except Exception:  # another live rank's own error (a collective with the dead peer, say)
+                continue
+    return None
 
 
 def _rank_nodes(group: Any, bundle_of_rank: list[int]) -> list[str]:
