@@ -91,40 +91,50 @@ def test_modes_are_honoured_across_ray_ranks() -> None:
 
 
 class FailingWorker:
-    """Rank 0 raises after ``fail_after`` s (a collective broken by a dead peer); rank 1 exits its process after
-    ``die_after`` s (its node lost), or returns then when ``die_after`` is None."""
+    """Rank 0 raises ``message`` after ``fail_after`` s; rank 1 exits its process after ``die_after`` s (its
+    node lost), or returns then when ``die_after`` is None."""
 
-    def __init__(self, rank: int, fail_after: float, die_after: float | None) -> None:
-        self.rank, self.fail_after, self.die_after = rank, fail_after, die_after
+    def __init__(self, rank: int, fail_after: float, die_after: float | None, message: str) -> None:
+        self.rank, self.fail_after, self.die_after, self.message = rank, fail_after, die_after, message
 
     def step(self) -> int:
         import time
 
         if self.rank == 0:
             time.sleep(self.fail_after)
-            raise RuntimeError("Connection closed by peer")
+            raise RuntimeError(self.message)
         time.sleep(self.die_after or self.fail_after * 2)
         if self.die_after is not None:
             os._exit(1)
         return self.rank
 
 
-def _failing_pair(die_after: float | None) -> list:
+GLOO_PEER_GONE = "[gloo/transport/tcp/pair.cc:561] Connection closed by peer [127.0.0.1]:26547"
+
+
+def _failing_pair(die_after: float | None, message: str = GLOO_PEER_GONE) -> list:
     import ray
 
     actor = ray.remote(num_cpus=0)(FailingWorker)
-    workers = [actor.remote(rank, 0.5, die_after) for rank in range(2)]
+    workers = [actor.remote(rank, 0.5, die_after, message) for rank in range(2)]
     return [w.step.remote() for w in workers]
 
 
-def test_a_live_rank_failing_before_a_peer_is_seen_dead_names_the_dead_rank() -> None:
+def test_a_collective_broken_before_a_peer_is_seen_dead_names_the_dead_rank() -> None:
+    import time
+
     init_ray(num_cpus=2)
     try:
         with pytest.raises(WorkerLost, match=r"^rank 1 was lost "):
             get_all(_failing_pair(die_after=3.0), grace_s=30.0)
-        # no peer dies: the live rank's own error, once the others are done or the grace has passed
+        # no peer dies: the live rank's own error once the grace has passed
         with pytest.raises(RuntimeError, match="Connection closed by peer") as raised:
-            get_all(_failing_pair(die_after=None), grace_s=5.0)
+            get_all(_failing_pair(die_after=None), grace_s=2.0)
         assert not isinstance(raised.value, WorkerLost)
+        # any other error of a live rank is raised at once, not after the grace (the peer dies 20 s later)
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="injected fault"):
+            get_all(_failing_pair(die_after=20.0, message="injected fault"), grace_s=60.0)
+        assert time.monotonic() - started < 15
     finally:
         shutdown_ray()

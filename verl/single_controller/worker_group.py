@@ -52,7 +52,10 @@ class WorkerLost(RuntimeError):
     """A rank's Ray actor died: its worker process or its node is gone (the message names which)."""
 
 
-LOST_PEER_GRACE_S = 60.0  # how long a live rank's error waits for a dead peer to show (Ray's health checks)
+LOST_PEER_GRACE_S = 60.0  # how long a broken collective waits for the dead peer to show (Ray's health checks)
+# What gloo and NCCL say when a collective's peer process or node is gone.
+PEER_GONE_MARKERS = ("connection closed by peer", "connection reset by peer", "broken pipe",
+                     "remote process exited", "communicator was aborted")
 
 
 def get_all(refs: list[Any], grace_s: float = LOST_PEER_GRACE_S) -> list[Any]:
@@ -61,8 +64,9 @@ def get_all(refs: list[Any], grace_s: float = LOST_PEER_GRACE_S) -> list[Any]:
     (A plain ``ray.get(list)`` waits in list order, so a rank blocked in a collective with a dead peer
     would hide the dead rank's error.) A dead rank raises :class:`WorkerLost`. When a peer's node dies
     mid-collective, the live ranks' collectives fail too ("connection closed by peer"), sometimes before Ray
-    reports the dead actor: a live rank's error then waits up to ``grace_s`` for another rank to turn out
-    dead, and raises that rank's :class:`WorkerLost` if one does, else its own error.
+    reports the dead actor: such an error (one of ``PEER_GONE_MARKERS``) waits up to ``grace_s`` for another
+    rank to turn out dead, and raises that rank's :class:`WorkerLost` if one does. Any other error of a live
+    rank is raised at once.
     """
     import ray
 
@@ -74,6 +78,8 @@ def get_all(refs: list[Any], grace_s: float = LOST_PEER_GRACE_S) -> list[Any]:
         except ray.exceptions.RayActorError as exc:  # its process or its whole node is gone
             raise _worker_lost(refs, ready[0], exc) from exc
         except ray.exceptions.RayTaskError as exc:
+            if not any(marker in str(exc).lower() for marker in PEER_GONE_MARKERS):
+                raise
             lost = _first_lost(refs, pending, grace_s)
             if lost is not None:
                 raise lost from exc
