@@ -6,21 +6,11 @@ import json
 
 import pytest
 
+from tests.verl.conftest import fit_in_process
 from verl.single_controller import LocalWorkerGroup
 from verl.trainer.config import ConfigError
 from verl.trainer.main import build_trainer
 from verl.workers.fsdp_worker import FSDPWorker
-
-
-def _fit(config):
-    group = LocalWorkerGroup(FSDPWorker, config)
-    trainer = build_trainer(config, group)
-    try:
-        trainer.init_workers()
-        return trainer.fit()
-    finally:
-        trainer.reward.close()
-        group.shutdown()
 
 
 @pytest.mark.slow
@@ -28,7 +18,7 @@ def test_validation_before_and_during_training(make_config, tmp_path):
     config = make_config(1, "trainer.val_before_train=true", "trainer.val_freq=2", "trainer.max_steps=3",
                          "trainer.val_generations_to_log=2", "data.val_batch_size=4",
                          "worker.reward.reward_function=verl/configs/reward_func.py:compute_score")
-    history = _fit(config)
+    history = fit_in_process(config)
     root = tmp_path / "ckpt"
     rows = [json.loads(line) for line in (root / "metrics.jsonl").read_text().splitlines()]
     validated = [r["step"] for r in rows if "val/reward/overall" in r]
@@ -43,7 +33,7 @@ def test_validation_before_and_during_training(make_config, tmp_path):
 
 @pytest.mark.slow
 def test_val_only_trains_nothing(make_config, tmp_path):
-    history = _fit(make_config(1, "trainer.val_only=true", "trainer.val_generations_to_log=0"))
+    history = fit_in_process(make_config(1, "trainer.val_only=true", "trainer.val_generations_to_log=0"))
     root = tmp_path / "ckpt"
     assert history == [] and not list(root.glob("global_step_*"))
     rows = [json.loads(line) for line in (root / "metrics.jsonl").read_text().splitlines()]
