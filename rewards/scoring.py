@@ -94,7 +94,7 @@ def score_batch(
         if debug:
             records.append(format_record(text, gt, result, row["format_ok"]))
         if visualize_dir and images is not None and images[index] is not None:
-            save_comparison(visualize_dir, images[index], gt, groups, result.score, index)
+            save_comparison(visualize_dir, images[index], gt, groups, result.score, index, text=text)
     if records:
         append_records(debug_log_path(env, log_dir), records)
     return rows
