@@ -93,28 +93,40 @@ def default_task_fn(task: str) -> Any:
     return task_fn_class(task)()
 
 
-def task_fn_from_config(config_path: str, task: str) -> Any:
-    """The task function of the config's first validation dataset that asks ``task`` (else of its first
-    such training dataset): a mixed-task config (configs/sft_tasks.py) has one per task.
+def config_task(config_path: str, task: str, with_split: bool = True) -> tuple[Any, str | None]:
+    """``(task function, split)`` for ``--task`` from a config, which is loaded and built once.
 
-    It asks with the prompts, negatives and vocabulary the model was trained with. Raises
-    ``ValueError`` naming the config when it has no task function, or none of the task.
+    The task function is that of the config's first validation dataset that asks ``task`` (else of its
+    first such training dataset): a mixed-task config (configs/sft_tasks.py) has one per task. It asks
+    with the prompts, negatives and vocabulary the model was trained with. The split (``with_split``;
+    else ``None``) is the TSV prefix of the first ``val_dataset`` whose task function asks ``task``.
+
+    Raises ``ValueError`` naming the config when it has no task function, none of the task (naming every
+    task function it has), or no such ``val_dataset`` with an ``ann_tsv_file``.
     """
     from dataset.config_checks import load_data_config
 
     cfg = load_data_config(config_path)
     expected = task_fn_class(task)
-    first: tuple[str, Any] | None = None
-    for key in ("val_dataset", "train_dataset"):
-        for _, task_fn in _leaf_task_fns(cfg.get(key)):
-            if isinstance(task_fn, expected):
-                return task_fn
-            if task_fn is not None and first is None:
-                first = (key, task_fn)
-    if first is not None:
-        raise ValueError(f"{config_path}: the task_fn of {first[0]} is {type(first[1]).__name__}; "
-                         f"--task {task} needs a {expected.__name__}")
-    raise ValueError(f"{config_path}: neither val_dataset nor train_dataset has a task_fn")
+    val_leaves = _leaf_task_fns(cfg.get("val_dataset"))
+    leaves = {"val_dataset": val_leaves, "train_dataset": _leaf_task_fns(cfg.get("train_dataset"))}
+    task_fn = next((fn for key in leaves for _, fn in leaves[key] if isinstance(fn, expected)), None)
+    if task_fn is None:
+        found = {key: list(dict.fromkeys(type(fn).__name__ for _, fn in leaves[key] if fn is not None))
+                 for key in leaves}
+        if not any(found.values()):
+            raise ValueError(f"{config_path}: neither val_dataset nor train_dataset has a task_fn")
+        key = "val_dataset" if found["val_dataset"] else "train_dataset"
+        names = found[key]
+        has = f"the task_fn of {key} is {names[0]}" if len(names) == 1 else \
+            f"the task_fns of {key} are {', '.join(names)}"
+        raise ValueError(f"{config_path}: {has}; --task {task} needs a {expected.__name__}")
+    return task_fn, _val_split(config_path, val_leaves, expected, task) if with_split else None
+
+
+def task_fn_from_config(config_path: str, task: str) -> Any:
+    """The task function :func:`config_task` gives."""
+    return config_task(config_path, task, with_split=False)[0]
 
 
 def val_split_from_config(config_path: str, task: str | None = None) -> str:
@@ -124,10 +136,13 @@ def val_split_from_config(config_path: str, task: str | None = None) -> str:
     Raises ``ValueError`` naming the config when it has no such ``val_dataset`` with an ``ann_tsv_file``."""
     from dataset.config_checks import load_data_config
 
-    suffix = ".annotations.tsv"
     leaves = _leaf_task_fns(load_data_config(config_path).get("val_dataset"))
-    if task is not None and any(task_fn is not None for _, task_fn in leaves):
-        expected = task_fn_class(task)
+    return _val_split(config_path, leaves, task_fn_class(task) if task is not None else None, task)
+
+
+def _val_split(config_path: str, leaves: list[tuple[Any, Any]], expected: Any, task: str | None) -> str:
+    suffix = ".annotations.tsv"
+    if expected is not None and any(task_fn is not None for _, task_fn in leaves):
         leaves = [(leaf, task_fn) for leaf, task_fn in leaves if isinstance(task_fn, expected)]
     for dataset, _ in leaves:
         ann_file = str(dataset.get("ann_tsv_file") or "")

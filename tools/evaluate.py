@@ -20,7 +20,7 @@ import sys
 
 from dataset.atomic_write import write_json_atomic
 from dataset.output_paths import check_output_paths
-from evaluation.evaluate import TASK_REWARDS, run_evaluation, task_fn_from_config, val_split_from_config
+from evaluation.evaluate import TASK_REWARDS, config_task, run_evaluation
 from evaluation.generation import BACKENDS, make_generator
 from evaluation.official_predictions import PredictionFileError, read_predictions, score_records
 from evaluation.sources import open_split
@@ -139,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir or os.path.join(args.model, "eval")
     check_output_paths("evaluate.py", dirs={"--output_dir": output_dir}, files={"--html": args.html})
     try:  # a bad config fails first, then a missing model or split, all before the model loads
-        task_fn = task_fn_from_config(args.config, args.task) if args.config else None
-        split_path = args.split or val_split_from_config(args.config, args.task)
+        task_fn, config_split = config_task(args.config, args.task, with_split=not args.split) \
+            if args.config else (None, None)
+        split_path = args.split or config_split
     except (OSError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2

@@ -51,9 +51,25 @@ def test_a_mixed_config_asks_with_the_task_fn_of_the_task(task: str, expected: s
     assert type(task_fn_from_config(str(REPO / "configs" / "sft_tasks.py"), task)).__name__ == expected
 
 
-def test_a_mixed_config_without_the_task_names_the_first_task_fn() -> None:
+def test_a_mixed_config_without_the_task_names_every_task_fn_it_has() -> None:
     from evaluation.evaluate import task_fn_from_config
 
-    with pytest.raises(ValueError, match=r"sft_tasks\.py: the task_fn of val_dataset is GroundingTaskFn; "
-                                         r"--task referring needs a ReferringTaskFn"):
+    with pytest.raises(ValueError, match=r"sft_tasks\.py: the task_fns of val_dataset are GroundingTaskFn, "
+                                         r"PointingTaskFn, VisualPromptTaskFn, KeypointTaskFn, OcrBoxTaskFn, "
+                                         r"OcrPolygonTaskFn, GuiGroundingTaskFn, GuiPointingTaskFn; "
+                                         r"--task referring needs a ReferringTaskFn$"):
         task_fn_from_config(str(REPO / "configs" / "sft_tasks.py"), "referring")
+
+
+def test_the_cli_builds_the_config_task_fns_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config without --split: the task function and the split come from one load of the config."""
+    import evaluation.evaluate as evaluate
+
+    monkeypatch.chdir(REPO)
+    loads: list[str] = []
+    real = evaluate._leaf_task_fns
+    monkeypatch.setattr(evaluate, "_leaf_task_fns", lambda spec: loads.append("x") or real(spec))
+    task_fn, split = evaluate.config_task("configs/sft_tasks.py", "ocr_box")
+    assert type(task_fn).__name__ == "OcrBoxTaskFn" and split == "work_dirs/toy_data/toy_ocr_box_val"
+    assert len(loads) == 2  # val_dataset and train_dataset, each built once
+    assert evaluate.config_task("configs/sft_tasks.py", "ocr_box", with_split=False)[1] is None
