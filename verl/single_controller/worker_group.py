@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -95,8 +96,6 @@ def _worker_lost(refs: list[Any], ref: Any, exc: Exception) -> WorkerLost:
 
 def _first_lost(refs: list[Any], pending: list[Any], grace_s: float) -> WorkerLost | None:
     """The first of ``pending`` whose actor turns out dead within ``grace_s`` seconds, as a WorkerLost."""
-    import time
-
     import ray
 
     deadline = time.monotonic() + grace_s
