@@ -3,7 +3,8 @@
 # grounding data, then tools/evaluate.py on what it saved. Usage: bash bench/gpu_sft_stage.sh zero2|demo_long
 #   zero2:     bf16, packing, gradient checkpointing, DeepSpeed ZeRO-2 (scripts/zero2.json), SHORT_STEPS
 #              steps (default 30); checks that the checkpoint holds DeepSpeed's partition of the optimizer state.
-#   demo_long: the CPU demo's recipe (fp32, batch 8, lr 2e-3, soft-CE sigma 3) for LONG_STEPS steps (1500).
+#   demo_long: the demo recipe (DEMO_RECIPE=1, demo/sft_demo_recipe.sh: fp32, batch 8, lr 1e-3, soft-CE sigma 3, no
+#              DeepSpeed), as the CPU demo trains, for LONG_STEPS steps (1500).
 # Writes the evaluation's metrics.json to $RESULT (when set); everything else goes to stdout.
 # DRY_RUN=1: 2 steps on the CPU (one process).
 set -uo pipefail
@@ -15,12 +16,10 @@ gpus=1 bf16=True steps_short="${SHORT_STEPS:-30}" steps_long="${LONG_STEPS:-1500
 [[ "$DRY_RUN" == 1 ]] && { gpus=0; bf16=False; steps_short=2; steps_long=2; }
 
 case "$name" in
-    zero2) steps="$steps_short"; flags=()
+    zero2) steps="$steps_short"
         stage_env=(BF16="$bf16" DATA_FLATTEN=True GRADIENT_CHECKPOINTING=True LR=2e-4 MM_PROJECTOR_LR=2e-4
-                   VISION_TOWER_LR=2e-4 DEEPSPEED=scripts/zero2.json) ;;
-    demo_long) steps="$steps_long"; flags=(--use_soft_ce_for_coords True --coord_sigma 3)
-        stage_env=(BF16=False GRADIENT_CHECKPOINTING=False LR=2e-3 MM_PROJECTOR_LR=2e-3 VISION_TOWER_LR=2e-3
-                   WARMUP_RATIO=0.05 BATCH_SIZE=8 GRAD_ACCUM=1 DEEPSPEED=) ;;
+                   VISION_TOWER_LR=2e-4 DEEPSPEED=scripts/zero2.json DEMO_RECIPE=0) ;;  # the launcher's own defaults
+    demo_long) steps="$steps_long"; stage_env=(DEMO_RECIPE=1) ;;
     *) echo "[gpu_sft_stage] unknown stage '$name' (zero2 | demo_long)"; exit 2 ;;
 esac
 
@@ -29,7 +28,7 @@ python3 tools/make_toy_data.py >/dev/null && python3 tools/make_tiny_model.py --
 rm -rf "$dir"
 env GPUS_PER_NODE="$gpus" MODEL_PATH=work_dirs/models/rex-omni-demo OUTPUT_DIR="$dir" MAX_STEPS="$steps" EPOCHS=100 \
     SAVE_STEPS=250 SAVE_TOTAL_LIMIT=1 NUM_WORKERS=4 MODEL_MAX_LENGTH=1024 REPORT_TO=none EVAL=0 "${stage_env[@]}" \
-    bash scripts/sft.sh "${flags[@]}"
+    bash scripts/sft.sh
 rc=$?
 model="$dir"
 if [[ ! -f "$dir/config.json" ]]; then  # stopped early: evaluate the newest checkpoint

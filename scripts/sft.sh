@@ -4,10 +4,11 @@
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash scripts/sft.sh      (run once per node, docs/sft.md)
 # Extra arguments are passed on to finetuning/train.py (and win over everything here).
 #
-# With no GPU it runs on the CPU (demo/sft_cpu_defaults.sh holds its defaults: no DeepSpeed, fp32, small
-# batches), with or without MODEL_PATH. The model is MODEL_PATH, else the config's model_name_or_path, else
-# the demo model; the demo model (built if missing) trains with the demo recipe (lr 1e-3, soft-CE), any other
-# model with the production learning rates. The toy data is built if missing only when the config reads it.
+# The model is MODEL_PATH, else the config's model_name_or_path, else the demo model. On any machine the demo
+# model (built if missing), or any model under DEMO_RECIPE=1, trains with the demo recipe (lr 1e-3, soft-CE,
+# fp32, batch 8, no DeepSpeed: demo/sft_demo_recipe.sh), any other model with the production learning rates.
+# The toy data is built if missing only when the config reads it. With no GPU it runs on the CPU
+# (demo/sft_cpu_defaults.sh holds its defaults: no DeepSpeed, fp32, small batches), with or without MODEL_PATH.
 # `bash scripts/sft.sh` is the CPU demo: the demo model on the toy grounding data, evaluated on the held-out
 # split (work_dirs/sft_demo/eval/metrics.json); CONFIG=configs/sft_pointing.py does the same on the toy
 # pointing data (work_dirs/sft_demo_pointing). After a CPU run the evaluation reads EVAL_SPLIT (a TSV prefix,
@@ -36,7 +37,15 @@ CONFIG="${CONFIG:-configs/sft.py}"
 
 CPU_DEMO=0
 DEMO_ARGS=()
-# No GPU: the CPU run sets its own defaults first (the lines below keep them), on every node.
+DEMO_RECIPE_ON=0
+# The demo recipe (the demo model, or DEMO_RECIPE=1) and the toy data a config reads; then, with no GPU, the
+# CPU run's own defaults. Both come first: the lines below keep what they set, on every node. On a GPU, a
+# MODEL_PATH that is not the demo model skips the recipe's config question (one Python process before training).
+if [[ "$GPUS_PER_NODE" -eq 0 || "${DEMO_RECIPE:-}" == 1 || -z "${MODEL_PATH:-}" \
+      || "$(basename "${MODEL_PATH%/}")" == rex-omni-demo ]]; then
+    source demo/sft_demo_recipe.sh
+fi
+[[ "$DEMO_RECIPE_ON" -eq 1 && "$GPUS_PER_NODE" -gt 0 ]] && echo "[sft] $RECIPE_MODE (fp32, no DeepSpeed)"
 if [[ "$GPUS_PER_NODE" -eq 0 ]]; then source demo/sft_cpu_defaults.sh; fi
 OUTPUT_DIR="${OUTPUT_DIR:-work_dirs/sft}"
 DEEPSPEED="${DEEPSPEED-scripts/zero2.json}"

@@ -9,8 +9,8 @@
 # TASK_DEMO_STAGES: a subset of "data,eval_before,blind,base,sft,eval_sft,report"; TASK_DEMO_STEPS: the mixed SFT's steps;
 # TASK_DEMO_BASE_STEPS: the grounding SFT's steps (0: train the mixed config from the untrained demo model);
 # TASK_DEMO_TASKS: the tasks evaluated (default: all six); SEED: the SFT seed; EVAL_SAMPLES: held-out
-# images per task; TASK_DEMO_DIR: where it all goes. The SFT settings not set here are the CPU demo's
-# (demo/sft_cpu_defaults.sh); environment values still win.
+# images per task; TASK_DEMO_DIR: where it all goes. The SFT settings not set here are the demo recipe's
+# (demo/sft_demo_recipe.sh, on a GPU too); environment values still win.
 # Each run trains from scratch: an earlier run's SFT output is moved aside (TASK_DEMO_RESUME=1 resumes).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
@@ -64,7 +64,7 @@ if has_stage blind; then
             --output_dir "$OUT/eval/blind/$task"
     done
 fi
-# scripts/sft.sh with the CPU demo recipe (DEMO_RECIPE=1: also for the grounding SFT's output), no evaluation.
+# scripts/sft.sh with the demo recipe (DEMO_RECIPE=1: also for the grounding SFT's output), no evaluation.
 # sft_demo_recipe CONFIG START_MODEL OUTPUT_DIR STEPS SAVE_STEPS
 sft_demo_recipe() {
     CONFIG="$1" MODEL_PATH="$2" OUTPUT_DIR="$3" MAX_STEPS="$4" SAVE_STEPS="$5" EVAL=0 DEMO_RECIPE=1 \

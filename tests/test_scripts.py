@@ -124,6 +124,28 @@ def test_sft_sh_with_gpus_trains_with_the_production_defaults(stubs: Path, tmp_p
                  "--master_port=29500", "finetuning/train.py")["--memory_plan"] == "auto"
 
 
+def test_sft_sh_with_a_gpu_trains_the_demo_model_with_the_demo_recipe(stubs: Path, tmp_path: Path) -> None:
+    """The embedded default on a GPU machine: the demo model and the toy data are built and the demo model trains
+    with the recipe it was chosen with (fp32, batch 8, lr 1e-3, soft-CE, no DeepSpeed), not the production values."""
+    calls, out = launch_with_output("sft.sh", stubs, tmp_path, GPUS_PER_NODE="1")
+    assert ["python", "tools/make_toy_data.py"] in calls and ["python", "tools/make_tiny_model.py", "--size", "demo"] in calls
+    train = flags(calls, "torchrun", "--nnodes=1", "--node_rank=0", "--nproc_per_node=1",
+                  "--master_addr=localhost", "--master_port=29500", "finetuning/train.py")
+    assert "--model_name_or_path" not in train  # configs/sft.py's model_name_or_path: the demo model
+    assert train["--learning_rate"] == train["--mm_projector_lr"] == train["--vision_tower_lr"] == "1e-3"
+    assert train["--per_device_train_batch_size"] == "8" and train["--gradient_accumulation_steps"] == "1"
+    assert train["--bf16"] == "False" and "--deepspeed" not in train and train["--activation_checkpointing"] == "False"
+    assert train["--coord_sigma"] == "3" and train["--max_steps"] == "600" and train["--output_dir"] == "work_dirs/sft_demo"
+    assert "[sft] demo recipe (lr 1e-3, soft-CE) with the demo model work_dirs/models/rex-omni-demo (fp32, no DeepSpeed)" in out
+    assert not [call for call in calls if "tools/evaluate.py" in call]  # the evaluation after training is the CPU run's
+    # DEMO_RECIPE=1 gives another model the recipe on a GPU too (scripts/task_demo.sh); a user's value still wins
+    other = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="1", MODEL_PATH=hf_folder(tmp_path), DEMO_RECIPE="1",
+                   BF16="True")
+    train = flags(other, "torchrun", "--nnodes=1", "--node_rank=0", "--nproc_per_node=1",
+                  "--master_addr=localhost", "--master_port=29500", "finetuning/train.py")
+    assert train["--learning_rate"] == "1e-3" and train["--use_soft_ce_for_coords"] == "True" and train["--bf16"] == "True"
+
+
 def test_sft_sh_user_values_win_over_the_demo_defaults(stubs: Path, tmp_path: Path) -> None:
     calls = launch("sft.sh", stubs, tmp_path, GPUS_PER_NODE="0", LORA="1", BATCH_SIZE="2", EVAL="0",
                    DEEPSPEED="scripts/zero2.json", OUTPUT_DIR=str(tmp_path / "sft"))

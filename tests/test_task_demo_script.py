@@ -35,7 +35,7 @@ def test_task_demo_evaluates_every_task_before_and_after_sft_on_the_mixed_config
     assert train["--max_steps"] == "1500" and train["--data_flatten"] == "True"
     assert train["--learning_rate"] == "1e-3" and train["--use_soft_ce_for_coords"] == "True"
     assert train["--coord_sigma"] == "3" and train["--per_device_train_batch_size"] == "8"
-    # the recipe comes from demo/sft_cpu_defaults.sh under DEMO_RECIPE=1: the same values as for the demo model
+    # the recipe comes from demo/sft_demo_recipe.sh under DEMO_RECIPE=1: the same values as for the demo model
     assert train["--mm_projector_lr"] == train["--vision_tower_lr"] == "1e-3" and train["--warmup_ratio"] == "0.05"
     order = [call[4] for call in calls if call[:3] == ["python", "-m", "finetuning.train"]]
     assert order == ["configs/sft.py", "configs/sft_tasks.py"]

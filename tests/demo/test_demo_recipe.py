@@ -22,7 +22,10 @@ STEPS = 200
 
 
 def cpu_defaults_file(script: str) -> Path:
-    """The file of CPU-demo defaults that ``scripts/<script>`` sources: ``demo/<stage>_cpu_defaults.sh``."""
+    """The file of demo defaults that ``scripts/<script>`` sources: ``demo/sft_demo_recipe.sh`` (the SFT demo
+    recipe, on any machine), else ``demo/<stage>_cpu_defaults.sh``."""
+    if Path(script).stem == "sft":
+        return REPO_ROOT / "demo" / "sft_demo_recipe.sh"
     return REPO_ROOT / "demo" / f"{Path(script).stem}_cpu_defaults.sh"
 
 
@@ -79,7 +82,7 @@ def test_demo_configs_point_at_the_given_data_and_model(tmp_path: Path) -> None:
 def test_sft_demo_default_reads_the_demo_defaults_file() -> None:
     assert sft_demo_default("LR") == "1e-3" and sft_demo_default("COORD_SIGMA") == "3"
     assert sft_demo_default("BATCH_SIZE") == "8" and sft_demo_default("WARMUP_RATIO") == "0.05"
-    assert "source demo/sft_cpu_defaults.sh" in (REPO_ROOT / "scripts" / "sft.sh").read_text()
+    assert "source demo/sft_demo_recipe.sh" in (REPO_ROOT / "scripts" / "sft.sh").read_text()
 
 
 def test_demo_recipe_learns_boxes_from_pixels(tmp_path: Path) -> None:
