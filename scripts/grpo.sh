@@ -10,7 +10,8 @@
 #   bash scripts/grpo.sh trainer.val_freq=10 worker.actor.optim.lr=2e-6
 #
 # With no GPU it runs on the CPU (2 worker processes, hf rollout, small batches), with the values that
-# differ on a CPU in demo/grpo_cpu_defaults.sh. With no GPU and no MODEL_PATH it runs the embedded demo: the SFT
+# differ on a CPU in demo/grpo_cpu_defaults.sh and the demo recipe (demo/grpo_demo_recipe.sh; on GPUs under
+# DEMO_RECIPE=1). With no GPU and no MODEL_PATH it runs the embedded demo: the SFT
 # model (work_dirs/sft, else work_dirs/sft_demo) when it is a complete HF folder, else the demo model; the toy
 # data and demo model are built when missing.
 # Re-running with the same OUTPUT_PATH resumes from its last checkpoint. At the end the final checkpoint is
@@ -30,8 +31,14 @@ OUTPUT_PATH="${OUTPUT_PATH:-work_dirs/grpo}"
 EXP_NAME="${EXP_NAME:-grpo}"
 NNODES="${NNODES:-1}"
 
-# No GPU and no RAY_ADDRESS: the CPU run sets the values that differ on a CPU (the lines below keep them).
-if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then source demo/grpo_cpu_defaults.sh; fi
+# No GPU and no RAY_ADDRESS: the CPU run sets the values that differ on a CPU, the demo recipe included (the
+# lines below keep them). On GPUs, DEMO_RECIPE=1 (scripts/quickstart.sh) gives the demo's SFT model that recipe.
+if [[ "$DETECTED_GPUS" -eq 0 && -z "${RAY_ADDRESS:-}" ]]; then
+    source demo/grpo_cpu_defaults.sh
+elif [[ "${DEMO_RECIPE:-}" == 1 ]]; then
+    source demo/grpo_demo_recipe.sh
+    echo "[grpo] DEMO_RECIPE=1: the demo recipe (demo/grpo_demo_recipe.sh: lr ${LR}, T ${TEMPERATURE}, ${MAX_STEPS} steps)"
+fi
 MODEL_PATH="${MODEL_PATH:-IDEA-Research/Rex-Omni}"
 N_GPUS="${N_GPUS:-$(( DETECTED_GPUS > 0 ? DETECTED_GPUS : 8 ))}"  # 8 per node on a Ray cluster seen from a CPU head
 # A LoRA actor learns with a larger step than full weights (adapters start at zero).

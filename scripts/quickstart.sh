@@ -63,7 +63,7 @@ fi
 if has_stage grpo; then
     banner "GRPO (scripts/grpo.sh) on the SFT model"
     set_aside "$GRPO_DIR"
-    MODEL_PATH="$SFT_DIR" OUTPUT_PATH="$GRPO_DIR" bash scripts/grpo.sh
+    MODEL_PATH="$SFT_DIR" OUTPUT_PATH="$GRPO_DIR" DEMO_RECIPE=1 bash scripts/grpo.sh  # the demo recipe on a GPU too
 fi
 if has_stage eval_grpo; then
     banner "evaluating the GRPO model"

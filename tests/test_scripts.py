@@ -176,6 +176,31 @@ def test_grpo_sh_with_gpus_passes_only_paths_and_gpu_counts(stubs: Path, tmp_pat
                    "trainer.experiment_name": "grpo", "trainer.save_checkpoint_path": str(tmp_path / "out")}
 
 
+def test_grpo_sh_with_gpus_and_demo_recipe_runs_the_demo_recipe_on_the_gpus(stubs: Path, tmp_path: Path) -> None:
+    """scripts/quickstart.sh on a GPU machine: DEMO_RECIPE=1 gives the demo's SFT model the GRPO demo recipe
+    (demo/grpo_demo_recipe.sh) while the GPU counts and the rollout engine stay the GPU run's."""
+    from tests.demo.test_demo_recipe import script_default
+
+    run = overrides(launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="4", MODEL_PATH=hf_folder(tmp_path), DEMO_RECIPE="1",
+                           MAX_STEPS="5"))
+    assert run["trainer.n_gpus_per_node"] == "4" and "trainer.device" not in run and "worker.rollout.name" not in run
+    assert run["worker.actor.optim.lr"] == script_default("grpo.sh", "LR") == "5e-5"
+    assert run["worker.rollout.temperature"] == "0.3" and run["data.rollout_batch_size"] == "32"
+    assert run["worker.actor.model.freeze_vision_tower"] == "true" and run["trainer.max_steps"] == "5"
+
+
+def test_quickstart_gives_grpo_the_demo_recipe_on_gpus(stubs: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    sft = work / "sft_demo"
+    sft.mkdir(parents=True)
+    (sft / "config.json").write_text("{}")
+    (sft / "model.safetensors").write_bytes(b"")
+    run = overrides(launch("quickstart.sh", stubs, tmp_path, FAKE_GPUS="1", WORK_DIRS=str(work),
+                           QUICKSTART_STAGES="grpo"))
+    assert run["worker.actor.model.model_path"] == str(sft) and run["worker.actor.optim.lr"] == "5e-5"
+    assert run["trainer.n_gpus_per_node"] == "1" and run["trainer.max_steps"] == "24"
+
+
 def test_grpo_sh_passes_a_set_variable_as_from_env(stubs: Path, tmp_path: Path) -> None:
     calls = launch("grpo.sh", stubs, tmp_path, FAKE_GPUS="4", MODEL_PATH=hf_folder(tmp_path), LR="2e-6", LORA="1")
     train = next(call for call in calls if call[1:3] == ["-m", "verl.trainer.main"] and "--check" not in call)

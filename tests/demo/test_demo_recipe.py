@@ -22,11 +22,9 @@ STEPS = 200
 
 
 def cpu_defaults_file(script: str) -> Path:
-    """The file of demo defaults that ``scripts/<script>`` sources: ``demo/sft_demo_recipe.sh`` (the SFT demo
-    recipe, on any machine), else ``demo/<stage>_cpu_defaults.sh``."""
-    if Path(script).stem == "sft":
-        return REPO_ROOT / "demo" / "sft_demo_recipe.sh"
-    return REPO_ROOT / "demo" / f"{Path(script).stem}_cpu_defaults.sh"
+    """The file of the demo recipe that ``scripts/<script>`` sources: ``demo/<stage>_demo_recipe.sh`` (``sft.sh``:
+    for the demo model on any machine; ``grpo.sh``: on a CPU, and on GPUs under ``DEMO_RECIPE=1``)."""
+    return REPO_ROOT / "demo" / f"{Path(script).stem}_demo_recipe.sh"
 
 
 def script_default(script: str, name: str) -> str:

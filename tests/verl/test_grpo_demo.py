@@ -36,7 +36,7 @@ PROMPT_ORDER = int(os.environ.get("REX_GRPO_DEMO_SEED", "1"))
 
 
 def grpo_demo_default(name: str) -> str:
-    """The CPU-demo default of ``name`` for scripts/grpo.sh (demo/grpo_cpu_defaults.sh)."""
+    """The demo recipe's ``name`` for scripts/grpo.sh (demo/grpo_demo_recipe.sh)."""
     return script_default("grpo.sh", name)
 
 
@@ -46,6 +46,7 @@ def test_grpo_demo_default_reads_the_cpu_defaults_file() -> None:
                  "FREEZE_VISION_TOWER"):
         assert f'{name}="${{{name}:-{grpo_demo_default(name)}}}"' in text
     assert "source demo/grpo_cpu_defaults.sh" in (REPO_ROOT / "scripts" / "grpo.sh").read_text()
+    assert "source demo/grpo_demo_recipe.sh" in (REPO_ROOT / "demo" / "grpo_cpu_defaults.sh").read_text()
 
 
 def _grpo_overrides(model: Path, data_config: Path, out: Path) -> list[str]:
