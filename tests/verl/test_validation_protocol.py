@@ -7,9 +7,7 @@ import json
 
 import pytest
 
-from verl.single_controller import LocalWorkerGroup
-from verl.trainer.main import build_trainer
-from verl.workers.fsdp_worker import FSDPWorker
+from tests.verl.conftest import fit_in_process
 
 
 @pytest.mark.slow
@@ -20,14 +18,7 @@ def test_validation_logs_protocol_scalars_and_pictures(make_config, tmp_path, mo
     config = make_config(1, "trainer.val_before_train=true", "trainer.val_freq=2", "trainer.max_steps=2",
                          "trainer.val_generations_to_log=2", "data.val_batch_size=4", "trainer.logger=[tensorboard]",
                          "worker.reward.reward_function=verl/configs/reward_func.py:compute_score")
-    group = LocalWorkerGroup(FSDPWorker, config)
-    trainer = build_trainer(config, group)
-    try:
-        trainer.init_workers()
-        trainer.fit()
-    finally:
-        trainer.reward.close()
-        group.shutdown()
+    fit_in_process(config)
     rows = [json.loads(line) for line in (tmp_path / "ckpt" / "metrics.jsonl").read_text().splitlines()]
     validated = [r for r in rows if "val/protocol_box_mean_f1" in r]
     assert [r["step"] for r in validated] == [0, 2]
