@@ -26,6 +26,10 @@ if [[ "${REX_SKIP_INSTALL:-0}" != "1" ]]; then
     # shellcheck disable=SC1091
     source .venv/bin/activate
 fi
+# Every Python the scripts start imports this checkout's packages, also `python tools/x.py` (whose own folder,
+# not the repository, comes first on sys.path) and Ray workers, even when the environment's editable install
+# points at another checkout.
+export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 export WORK_DIRS="${WORK_DIRS:-$REPO_ROOT/work_dirs}"

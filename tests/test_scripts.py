@@ -337,6 +337,21 @@ def test_setup_env_first_install_shows_pip_progress(tmp_path: Path) -> None:
     assert "[setup] installed" in done.stdout
 
 
+def test_setup_env_makes_python_scripts_import_this_checkout(tmp_path: Path) -> None:
+    """`python tools/x.py` puts tools/ first on sys.path, so a package comes from wherever the environment
+    finds it: another checkout's editable install (here: an earlier PYTHONPATH entry) would win over this one's."""
+    repo = Path(__file__).resolve().parents[1]
+    other = tmp_path / "other_checkout" / "rewards"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    script = tmp_path / "where.py"
+    script.write_text("import rewards, os\nprint(os.path.dirname(os.path.abspath(rewards.__file__)))\n")
+    env = {**os.environ, "REX_SKIP_INSTALL": "1", "PYTHONPATH": str(tmp_path / "other_checkout")}
+    done = subprocess.run(["bash", "-c", f"source {repo}/scripts/setup_env.sh && python {script}"], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == str(repo / "rewards")
+
+
 def test_sft_sh_cpu_over_two_nodes_runs_one_torchrun_rank_per_node_with_cpu_defaults(stubs: Path,
                                                                                       tmp_path: Path) -> None:
     """Without a GPU, NNODES=2 starts one CPU rank per node (NPROC_PER_NODE more), keeps the CPU defaults,
