@@ -138,3 +138,20 @@ def test_a_collective_broken_before_a_peer_is_seen_dead_names_the_dead_rank() ->
         assert time.monotonic() - started < 15
     finally:
         shutdown_ray()
+
+
+@pytest.mark.parametrize(("text", "gone"), [
+    ("[gloo/transport/tcp/pair.cc:561] Connection closed by peer [127.0.0.1]:26547", True),
+    ("[gloo/transport/tcp/pair.cc:573] Connection reset by peer", True),
+    ("[gloo/transport/tcp/unbound_buffer.cc:81] Broken pipe", True),
+    ("NCCL WARN socketProgress: Connection closed by remote peer 10.0.0.2<43210>", True),
+    ("NCCL error in: ProcessGroupNCCL.cpp:1970, remote process exited or there was a network error", True),
+    ("ncclRemoteError: Remote process error", True),
+    ("NCCL communicator was aborted on rank 1. Original reason for failure was: ...", True),
+    ("RuntimeError: injected fault", False),
+    ("CUDA out of memory. Tried to allocate 2.00 GiB", False),
+])
+def test_peer_gone_knows_gloo_and_nccl_words(text: str, gone: bool) -> None:
+    from verl.single_controller.worker_group import peer_gone
+
+    assert peer_gone(text) is gone

@@ -54,9 +54,17 @@ class WorkerLost(RuntimeError):
 
 
 LOST_PEER_GRACE_S = 60.0  # how long a broken collective waits for the dead peer to show (Ray's health checks)
-# What gloo and NCCL say when a collective's peer process or node is gone.
-PEER_GONE_MARKERS = ("connection closed by peer", "connection reset by peer", "broken pipe",
-                     "remote process exited", "communicator was aborted")
+# What gloo and NCCL say when a collective's peer process or node is gone (the strings in torch's gloo and NCCL
+# code and in libnccl: "Connection closed by peer", "Connection closed by remote peer", "remote process exited or
+# there was a network error", "Remote process error", "NCCL communicator was aborted on rank N").
+PEER_GONE_MARKERS = ("connection closed by peer", "closed by remote peer", "connection reset by peer", "broken pipe",
+                     "remote process exited", "remote process error", "communicator was aborted")
+
+
+def peer_gone(text: str) -> bool:
+    """True when an error's ``text`` is gloo's or NCCL's word for a collective whose peer is gone."""
+    lowered = text.lower()
+    return any(marker in lowered for marker in PEER_GONE_MARKERS)
 
 
 def get_all(refs: list[Any], grace_s: float = LOST_PEER_GRACE_S) -> list[Any]:
@@ -79,7 +87,7 @@ def get_all(refs: list[Any], grace_s: float = LOST_PEER_GRACE_S) -> list[Any]:
         except ray.exceptions.RayActorError as exc:  # its process or its whole node is gone
             raise _worker_lost(refs, ready[0], exc) from exc
         except ray.exceptions.RayTaskError as exc:
-            if not any(marker in str(exc).lower() for marker in PEER_GONE_MARKERS):
+            if not peer_gone(str(exc)):
                 raise
             lost = _first_lost(refs, pending, grace_s)
             if lost is not None:
