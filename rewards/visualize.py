@@ -18,7 +18,14 @@ from typing import Any
 from PIL import Image
 
 from dataset.annotations import ObjectAnnotation
-from dataset.grammar import ParsedGroup, dequantize, dequantize_box, dequantize_polygon, parse_keypoint_answer
+from dataset.grammar import (
+    ParsedGroup,
+    dequantize,
+    dequantize_box,
+    dequantize_point,
+    dequantize_polygon,
+    parse_keypoint_answer,
+)
 from dataset.visualize import draw_comparison
 from rewards.ground_truth import GroundTruth
 from rewards.predictions import predicted_boxes, predicted_points
@@ -88,8 +95,7 @@ def keypoint_objects(text: str, width: int, height: int) -> list[ObjectAnnotatio
 
 def _as_drawn(groups: list[ParsedGroup], kind: str, width: int, height: int) -> dict[str, list[tuple[float, ...]]]:
     """Phrase -> its items of ``kind`` written as such (a polygon run is not split into boxes), in pixels."""
-    read = {"box": dequantize_box, "point": lambda b, w, h: (dequantize(b[0], w), dequantize(b[1], h)),
-            "polygon": dequantize_polygon}[kind]
+    read = {"box": dequantize_box, "point": dequantize_point, "polygon": dequantize_polygon}[kind]
     out: dict[str, list[tuple[float, ...]]] = {}
     for group in groups:
         out.setdefault(group.phrase, []).extend(tuple(read(b, width, height)) for b in group.of_kind(kind))
