@@ -4,7 +4,8 @@
 #   model and by an image-blind guess fitted on the training split -> the grounding quickstart's SFT
 #   (configs/sft.py; the starting model, as a real run starts from Rex-Omni, which already grounds) -> SFT
 #   of that model on the mixed config (configs/sft_tasks.py, through scripts/sft.sh) -> the held-out splits
-#   answered again -> a markdown table per task in work_dirs/task_demo/report.md.
+#   answered again -> a markdown table per task in work_dirs/task_demo/report.md, and where the answers go wrong
+#   (recognition or localisation) in diagnosis.md.
 #     bash scripts/task_demo.sh
 # TASK_DEMO_STAGES: a subset of "data,eval_before,blind,base,sft,eval_sft,report"; TASK_DEMO_STEPS: the mixed SFT's steps;
 # TASK_DEMO_BASE_STEPS: the grounding SFT's steps (0: train the mixed config from the untrained demo model);
@@ -97,4 +98,6 @@ fi
 if has_stage report; then
     banner "report"
     python -m demo.task_demo_report --eval_root "$OUT/eval" --output "$OUT/report.md"
+    # what was recognised and what was localised, per task (docs/demo.md)
+    python -m demo.task_demo_diagnosis --eval_root "$OUT/eval" --toy_dir "$TOY" --output "$OUT/diagnosis.md"
 fi

@@ -41,6 +41,8 @@ def test_task_demo_evaluates_every_task_before_and_after_sft_on_the_mixed_config
     assert order == ["configs/sft.py", "configs/sft_tasks.py"]
     assert ["python", "-m", "demo.task_demo_report", "--eval_root", f"{tmp_path}/demo/eval",
             "--output", f"{tmp_path}/demo/report.md"] in calls
+    assert ["python", "-m", "demo.task_demo_diagnosis", "--eval_root", f"{tmp_path}/demo/eval", "--toy_dir", str(toy),
+            "--output", f"{tmp_path}/demo/diagnosis.md"] in calls
 
 
 def test_task_demo_steps_and_stages_are_set_from_the_environment(stubs: Path, tmp_path: Path) -> None:  # noqa: F811
